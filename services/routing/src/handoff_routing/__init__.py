@@ -1,0 +1,1 @@
+"""handoff_routing: the handoff routing service."""

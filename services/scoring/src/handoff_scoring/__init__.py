@@ -1,0 +1,1 @@
+"""handoff_scoring: the handoff scoring service."""

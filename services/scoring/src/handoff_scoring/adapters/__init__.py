@@ -1,0 +1,1 @@
+"""Scoring's database edge: tables and the repository that reads and writes them."""

@@ -1,0 +1,1 @@
+"""The pure scoring domain: no database, broker or web imports."""

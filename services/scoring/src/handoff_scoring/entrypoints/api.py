@@ -1,0 +1,190 @@
+"""POST /v1/signals and GET /v1/leads/{lead_id}/score."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, Depends, Request, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from handoff.events import signals as sig
+from handoff.http.auth import require_scope
+from handoff.http.limits import require_json, retry_after
+from handoff.http.problem import Problem, field_errors
+from handoff.messaging.producer import Message
+from handoff.runtime import Runtime
+from handoff.settings import ApiKeyRecord
+from handoff_scoring.adapters import repository
+
+router = APIRouter(prefix="/v1", tags=["scoring"])
+API_SOURCE = "/handoff/api"
+MAX_BATCH = 1000
+
+
+class SignalIn(BaseModel):
+    """One signal as a sender posts it. `id` is the sender's event id (sent twice, counted once)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    lead_id: sig.LeadId
+    type: sig.SnakeCase = Field(description='an activity type such as "page_view", or "identify" or "alias"')
+    occurred_at: AwareDatetime
+    source: str | None = Field(default=None, max_length=100)
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: sig.Traits | None = None
+    previous_id: sig.LeadId | None = Field(default=None, description='for "alias": the anonymous id')
+
+
+class SignalBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    signals: list[SignalIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class Accepted(BaseModel):
+    accepted: int
+
+
+def to_event(s: SignalIn) -> sig.ActivitySignal | sig.IdentifySignal | sig.AliasSignal:
+    source = s.source or "api"
+    if s.type == "identify":
+        if s.traits is None:
+            raise ValueError("traits")
+        return sig.IdentifySignal(
+            id=s.id, source=API_SOURCE, subject=s.lead_id,
+            data=sig.IdentifyData(lead_id=s.lead_id, occurred_at=s.occurred_at, source=source, traits=s.traits),
+        )
+    if s.type == "alias":
+        if s.previous_id is None:
+            raise ValueError("previous_id")
+        return sig.AliasSignal(
+            id=s.id, source=API_SOURCE, subject=s.lead_id,
+            data=sig.AliasData(lead_id=s.lead_id, previous_id=s.previous_id, occurred_at=s.occurred_at, source=source),
+        )
+    return sig.ActivitySignal(
+        id=s.id, source=API_SOURCE, subject=s.lead_id,
+        data=sig.ActivityData(
+            lead_id=s.lead_id, activity_type=s.type, occurred_at=s.occurred_at, source=source,
+            properties=s.properties, traits=s.traits,
+        ),
+    )
+
+
+def parse_signals(body: bytes) -> list[SignalIn]:
+    """One signal or {"signals": [...]}; a 422 names the field at fault."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(422, f"The body is not valid JSON: {exc}", errors=[{"field": "body", "message": "malformed JSON"}]) from None
+    try:
+        if isinstance(payload, dict) and "signals" in payload:
+            return SignalBatch.model_validate(payload).signals
+        return [SignalIn.model_validate(payload)]
+    except ValidationError as exc:
+        errors = field_errors(exc.errors())
+        raise Problem(422, "The signal is not valid: " + "; ".join(
+            f"{e['field']}: {e['message']}" for e in errors[:5]), errors=errors) from None
+
+
+_BODY_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"oneOf": [
+            {"$ref": "#/components/schemas/SignalIn"}, {"$ref": "#/components/schemas/SignalBatch"},
+        ]}}},
+    }
+}
+
+
+@router.post(
+    "/signals",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    openapi_extra=_BODY_SCHEMA,
+    dependencies=[Depends(require_scope("signals:write")), Depends(require_json)],
+    summary="Send one signal or a batch of up to 1000; 202 once the broker has them",
+)
+async def post_signals(request: Request) -> Accepted:
+    incoming = parse_signals(await request.body())
+    errors = []
+    events = []
+    for n, s in enumerate(incoming):
+        try:
+            events.append(to_event(s))
+        except ValueError as missing:
+            prefix = f"signals.{n}." if len(incoming) > 1 else ""
+            errors.append({"field": f"{prefix}{missing}", "message": f"required when type is {s.type!r}"})
+    if errors:
+        raise Problem(422, "The signal is not valid: " + errors[0]["field"] + " is missing.", errors=errors)
+    rt: Runtime = request.app.state.runtime
+    try:
+        await asyncio.wait_for(
+            rt.producer.send_all([Message.of(sig.TOPIC, e) for e in events]),
+            rt.state["publish_timeout"],
+        )
+    except (KafkaError, TimeoutError):
+        raise Problem(
+            503, "The broker did not acknowledge the signals; nothing was accepted. Retry later.",
+            headers=retry_after(5),
+        ) from None
+    return Accepted(accepted=len(events))
+
+
+class ContributionOut(BaseModel):
+    activity_type: str
+    count: int
+    points: int
+    last_seen: datetime
+
+
+class MqlState(BaseModel):
+    state: str = Field(description='"mql" once qualified in the current cycle, else "open"')
+    cycle: int
+    mql_id: str | None
+    qualified_at: datetime | None
+
+
+class LeadScoreOut(BaseModel):
+    lead_id: str
+    score: int
+    engagement_score: int
+    fit_score: int
+    threshold: int
+    model_version: str | None
+    mql: MqlState
+    contributions: list[ContributionOut]
+    updated_at: datetime | None
+
+
+@router.get("/leads/{lead_id}/score", response_model=LeadScoreOut, summary="A lead's score and why")
+async def get_score(
+    lead_id: str, request: Request, key: Annotated[ApiKeyRecord, Depends(require_scope("read"))]
+) -> LeadScoreOut:
+    rt: Runtime = request.app.state.runtime
+    async with rt.engine.connect() as conn:
+        found = await repository.get(conn, lead_id)
+    if found is None:
+        raise Problem(404, f"No signals have been scored for lead {lead_id!r}.")
+    lead, mql_id, version = found
+    model = rt.state["model"]
+    return LeadScoreOut(
+        lead_id=lead.lead_id,
+        score=lead.score,
+        engagement_score=lead.score,
+        fit_score=0,
+        threshold=model.threshold,
+        model_version=version,
+        mql=MqlState(
+            state="mql" if lead.is_mql else "open", cycle=lead.cycle, mql_id=mql_id, qualified_at=lead.qualified_at
+        ),
+        contributions=[
+            ContributionOut(activity_type=c.activity_type, count=c.count, points=c.points, last_seen=c.last_seen)
+            for c in lead.contributions()
+        ],
+        updated_at=lead.updated_at,
+    )

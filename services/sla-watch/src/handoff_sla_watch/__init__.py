@@ -1,0 +1,1 @@
+"""handoff_sla_watch: the handoff sla_watch service."""

@@ -1,0 +1,13 @@
+"""Typed CloudEvents for every handoff topic: one module per topic, changes are additive."""
+
+from handoff.events import routing, scoring, signals, sla
+from handoff.events.envelope import CloudEvent, fact_id, parse_event
+
+ALL_TOPICS = (signals.TOPIC, scoring.TOPIC, routing.TOPIC, sla.TOPIC)
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+__all__ = ["ALL_TOPICS", "CloudEvent", "dlq_topic", "fact_id", "parse_event", "routing", "scoring", "signals", "sla"]

@@ -1,0 +1,75 @@
+"""The CloudEvents 1.0 envelope (structured JSON mode) that every handoff topic carries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+CONTENT_TYPE_HEADER = ("content-type", CONTENT_TYPE.encode())
+
+# Deterministic ids: the same fact published again carries the same id (CONTRACT.md).
+NAMESPACE = uuid.UUID("6c1a0f55-3f4e-4d1b-9a54-6a1e2c0b7d11")
+
+
+def fact_id(*parts: str) -> str:
+    """A stable event id for a fact, derived from what identifies the fact."""
+    return str(uuid.uuid5(NAMESPACE, "\x1f".join(parts)))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventData(BaseModel):
+    """Base of every `data` payload: tolerant of fields added by newer producers."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+D = TypeVar("D", bound=EventData)
+
+
+class CloudEvent(BaseModel, Generic[D]):
+    """A CloudEvents 1.0 event; subclasses pin `type` and the `data` model."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1, max_length=200)
+    source: str = Field(min_length=1)
+    type: str
+    subject: str | None = None
+    time: AwareDatetime = Field(default_factory=utcnow)
+    datacontenttype: str = "application/json"
+    data: D
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class GenericEvent(CloudEvent[Any]):  # type: ignore[type-var]
+    """Any well-formed CloudEvent, used to tell an unknown type from a broken value."""
+
+    data: Any = None
+
+
+_generic = TypeAdapter(GenericEvent)
+
+
+class UnknownEventType(Exception):
+    """A well-formed event of a type this consumer does not handle: skip it, it is not broken."""
+
+
+def parse_event(adapter: TypeAdapter[Any], raw: bytes) -> Any:
+    """Parse raw bytes with a topic's adapter; raise UnknownEventType for foreign types."""
+    try:
+        return adapter.validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "union_tag_invalid" for e in exc.errors()):
+            _generic.validate_json(raw)  # raises ValidationError if the envelope itself is broken
+            raise UnknownEventType from exc
+        raise

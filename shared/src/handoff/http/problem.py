@@ -1,0 +1,109 @@
+"""RFC 9457 problem+json for every error a client can see; never a bare 500 for bad input."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("handoff.http")
+
+
+class Problem(Exception):
+    """Raise from a route to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: Sequence[dict[str, str]] = (),
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+        title: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.errors = status, detail, list(errors)
+        self.headers, self.extra, self.title = headers or {}, extra or {}, title
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    errors: Sequence[dict[str, str]] = (),
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+    title: str | None = None,
+    instance: str | None = None,
+) -> JSONResponse:
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": f"https://handoff.dev/problems/{phrase.lower().replace(' ', '-')}",
+        "title": title or phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = list(errors)
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def field_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
+    """pydantic error list -> [{field, message}], the field as a dotted path in the body."""
+    out = []
+    for err in raw:
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in {"body", "query", "path", "header"}:
+            where = loc[0]
+            loc = loc[1:]
+        else:
+            where = "body"
+        loc = [p for p in loc if not p.startswith("function-")]
+        field = ".".join(loc) or where
+        message = err.get("msg", "invalid")
+        if err.get("type") == "extra_forbidden":
+            message = "unknown field"
+        elif err.get("type") == "json_invalid":
+            field, message = "body", f"malformed JSON: {err.get('ctx', {}).get('error', 'cannot parse')}"
+        out.append({"field": field, "message": message})
+    return out
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(
+            exc.status, exc.detail, errors=exc.errors, headers=exc.headers, extra=exc.extra,
+            title=exc.title, instance=request.url.path,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = field_errors(exc.errors())
+        return problem_response(
+            422, "The request is not valid: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]),
+            errors=errors, instance=request.url.path,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        return problem_response(
+            exc.status_code, detail, headers=dict(exc.headers or {}), instance=request.url.path
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("http.unexpected_error", path=request.url.path)
+        return problem_response(500, "Unexpected error; it has been logged.", instance=request.url.path)

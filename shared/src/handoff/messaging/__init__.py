@@ -1,0 +1,1 @@
+"""Kafka plumbing: producer, batch consumer loop, outbox relay, inbox and dead-letter queue."""

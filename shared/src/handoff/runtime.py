@@ -1,0 +1,180 @@
+"""A service process: engine, producer, outbox relay and consumer owned by the FastAPI lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import structlog
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handoff.config_file import ConfigError
+from handoff.db import UnitOfWorkFactory, asyncpg_dsn, create_engine, database_answers
+from handoff.http import health
+from handoff.http.auth import KeyRing
+from handoff.http.limits import DeclaredBodyLimit
+from handoff.http.problem import install_problem_handlers
+from handoff.logs import configure_logging
+from handoff.messaging.consumer import BatchConsumer, Handler
+from handoff.messaging.outbox import OutboxRelay
+from handoff.messaging.producer import Producer, make_producer
+from handoff.service import ServiceSpec
+from handoff.settings import HandoffSettings, load_settings
+
+SettingsT = TypeVar("SettingsT", bound=HandoffSettings)
+
+log = structlog.get_logger("handoff.runtime")
+
+
+@dataclass(frozen=True)
+class Consumes:
+    """The topics a service consumes, each with its event adapter, and the batch handler."""
+
+    adapters: Mapping[str, TypeAdapter[Any]]
+    handler: Callable[[Runtime], Handler]
+
+
+@dataclass
+class Runtime:
+    """Everything a running service holds; routes reach it as `request.app.state.runtime`."""
+
+    spec: ServiceSpec
+    settings: HandoffSettings
+    engine: AsyncEngine
+    uow: UnitOfWorkFactory
+    producer: Producer
+    relay: OutboxRelay
+    consumer: BatchConsumer | None = None
+    state: dict[str, Any] = field(default_factory=dict)  # service-specific objects
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
+        self.tasks.append(asyncio.create_task(_supervised(name, work), name=name))
+
+
+async def _supervised(name: str, work: Callable[[], Awaitable[None]]) -> None:
+    """Restart a background loop that fails unexpectedly, with backoff; never hide the error."""
+    delay = 0.5
+    while True:
+        try:
+            await work()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("runtime.task.failed", task=name, restart_in=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def build_app(
+    spec: ServiceSpec,
+    settings: HandoffSettings,
+    *,
+    routers: Sequence[APIRouter],
+    consumes: Consumes | None = None,
+    setup: Callable[[Runtime], Awaitable[None]] | None = None,
+    description: str = "",
+) -> FastAPI:
+    """The service's FastAPI app; the lifespan starts and stops every resource."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        kafka = make_producer(settings, client_id=spec.group_id)
+        await kafka.start()
+        producer = Producer(kafka)
+        relay = OutboxRelay(
+            asyncpg_dsn(settings.database_url),
+            spec.schema,
+            producer,
+            batch_size=settings.outbox_batch_size,
+            poll_seconds=settings.outbox_poll_seconds,
+            retention_seconds=settings.outbox_retention_seconds,
+        )
+        rt = Runtime(spec, settings, engine, UnitOfWorkFactory(engine), producer, relay)
+        app.state.runtime = rt
+        app.state.keyring = KeyRing(settings.api_keys)
+
+        async def db_ready() -> bool:
+            return await database_answers(engine)
+
+        async def broker_ready() -> bool:
+            return producer.connected()
+
+        app.state.readiness = {"database": db_ready, "broker": broker_ready}
+        try:
+            if setup is not None:
+                await setup(rt)
+            rt.spawn("outbox-relay", relay.run)
+            if consumes is not None:
+                rt.consumer = BatchConsumer(
+                    name=spec.group_id,
+                    schema=spec.schema,
+                    adapters=consumes.adapters,
+                    handler=consumes.handler(rt),
+                    uow_factory=rt.uow,
+                    producer=producer,
+                    settings=settings,
+                )
+                rt.spawn("consumer", rt.consumer.run)
+                consumer = rt.consumer
+
+                async def consumer_ready() -> bool:
+                    return consumer.holds_assignment()
+
+                app.state.readiness["consumer"] = consumer_ready
+            log.info("service.started", service=spec.name)
+            yield
+        finally:
+            for task in rt.tasks:
+                task.cancel()
+            await asyncio.gather(*rt.tasks, return_exceptions=True)
+            await kafka.stop()
+            await engine.dispose()
+            log.info("service.stopped", service=spec.name)
+
+    app = FastAPI(
+        title=f"handoff {spec.name}",
+        description=description,
+        version="1",
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(DeclaredBodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def run_service(
+    spec: ServiceSpec, settings_cls: type[SettingsT], create_app: Callable[[SettingsT], FastAPI]
+) -> None:
+    """The body of `python -m handoff_<service>`: a bad setting or config file stops it in one line."""
+    settings = load_settings(settings_cls)
+    configure_logging(settings.log_format, settings.log_level, service=spec.name)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    port: int = getattr(settings, "http_port", spec.default_port)
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    uvicorn.Server(config).run()

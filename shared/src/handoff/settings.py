@@ -1,0 +1,78 @@
+"""Settings base for every handoff service: environment variables with the HANDOFF_ prefix."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "HANDOFF_"
+
+
+class ApiKeyRecord(BaseModel):
+    """A stored API key: only the SHA-256 of the secret, never the secret itself."""
+
+    id: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: list[str]
+
+    @staticmethod
+    def hash_secret(secret: str) -> str:
+        # Keys are 256-bit random tokens, so a fast hash is enough (no password stretching).
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class HandoffSettings(BaseSettings):
+    """What every service shares; each service adds its own fields in a subclass."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5433/postgres"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    config_dir: Path = Path("config")
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    api_keys: list[ApiKeyRecord] = Field(default_factory=list)
+    http_host: str = "127.0.0.1"
+
+    # Kafka client behaviour. Tansu (the embedded broker) has neither idempotent
+    # producers nor transactions, so both stay off unless switched on for real Kafka.
+    kafka_enable_idempotence: bool = False
+    kafka_linger_ms: int = Field(default=5, ge=0)
+    kafka_request_timeout_ms: int = Field(default=10_000, ge=100)
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    consumer_batch_max: int = Field(default=2000, ge=1)
+    consumer_max_dead_letters_in_row: int = Field(default=100, ge=1)
+    outbox_batch_size: int = Field(default=1000, ge=1)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_retention_seconds: int = Field(default=3600, ge=0)
+    max_body_bytes: int = Field(default=2_000_000, ge=1024)
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def settings_error_line(exc: ValidationError, cls: type[BaseSettings]) -> str:
+    """One line naming the environment variable at fault, for a start-up failure."""
+    prefix = cls.model_config.get("env_prefix", ENV_PREFIX)
+    parts = []
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        info = cls.model_fields.get(field)
+        alias = info.validation_alias if info is not None else None
+        var = alias if isinstance(alias, str) else f"{prefix}{field}".upper()
+        parts.append(f"{var}: {err['msg']}")
+    return "invalid configuration: " + "; ".join(parts)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build settings or stop the process with one clear line naming the variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        print(settings_error_line(exc, cls), file=sys.stderr)
+        raise SystemExit(2) from None
