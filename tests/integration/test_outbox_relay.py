@@ -1,0 +1,89 @@
+"""The outbox relay on real PostgreSQL and the real broker: order, late-visible rows, one active relay."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handoff.db import asyncpg_dsn
+from handoff.messaging import outbox
+from handoff.messaging.outbox import OutboxRelay
+from handoff.messaging.producer import Message, Producer, make_producer
+from handoff.settings import HandoffSettings
+from tests.factories import new_id
+from tests.integration.kafka_helpers import collect
+
+# The scoring schema's outbox is a real one; a test topic keeps these rows away from consumers.
+SCHEMA = "scoring"
+TOPIC = "handoff.signals.v1.dlq"
+
+
+@pytest.fixture
+async def producer(bootstrap: str):  # type: ignore[no-untyped-def]
+    kafka = make_producer(HandoffSettings(kafka_bootstrap_servers=bootstrap), "test-relay")
+    await kafka.start()
+    yield Producer(kafka)
+    await kafka.stop()
+
+
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay):  # type: ignore[no-untyped-def]
+    task = asyncio.create_task(relay.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_the_relay_publishes_in_id_order_and_marks_rows_sent(
+    engine: AsyncEngine, database_url: str, bootstrap: str, producer: Producer
+) -> None:
+    key = new_id().encode()
+    async with engine.begin() as conn:
+        await outbox.append(conn, SCHEMA, [Message(TOPIC, key, f"{n}".encode()) for n in range(20)])
+    relay = OutboxRelay(asyncpg_dsn(database_url), SCHEMA, producer, poll_seconds=0.2)
+    async with running(relay):
+        records = await collect(bootstrap, TOPIC, lambda r: len(r) >= 20, keys={key})
+    assert [r.value for r in records] == [f"{n}".encode() for n in range(20)]
+    async with engine.connect() as conn:
+        unsent = await conn.scalar(
+            text(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE key = :k AND published_at IS NULL"), {"k": key}
+        )
+    assert unsent == 0
+
+
+async def test_a_row_that_becomes_visible_late_is_still_published(
+    engine: AsyncEngine, database_url: str, bootstrap: str, producer: Producer
+) -> None:
+    key = new_id().encode()
+    relay = OutboxRelay(asyncpg_dsn(database_url), SCHEMA, producer, poll_seconds=0.2)
+    async with running(relay), engine.connect() as slow:
+        # The slow transaction takes the lower id first but commits last.
+        await slow.begin()
+        await outbox.append(slow, SCHEMA, [Message(TOPIC, key, b"early-id-late-commit")])
+        async with engine.begin() as fast:
+            await outbox.append(fast, SCHEMA, [Message(TOPIC, key, b"late-id-early-commit")])
+        first = await collect(bootstrap, TOPIC, lambda r: len(r) >= 1, keys={key})
+        assert [r.value for r in first] == [b"late-id-early-commit"]
+        await slow.commit()
+        both = await collect(bootstrap, TOPIC, lambda r: len(r) >= 2, keys={key})
+    assert sorted(r.value for r in both) == [b"early-id-late-commit", b"late-id-early-commit"]
+
+
+async def test_only_one_relay_per_schema_is_active(database_url: str, producer: Producer) -> None:
+    first = OutboxRelay(asyncpg_dsn(database_url), SCHEMA, producer, poll_seconds=0.1)
+    second = OutboxRelay(asyncpg_dsn(database_url), SCHEMA, producer, poll_seconds=0.1)
+    async with running(first):
+        for _ in range(50):
+            if first.active:
+                break
+            await asyncio.sleep(0.05)
+        async with running(second):
+            await asyncio.sleep(0.5)
+            assert first.active and not second.active
+        assert first.active
