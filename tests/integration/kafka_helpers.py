@@ -16,13 +16,15 @@ async def collect(
     until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
     *,
     keys: set[bytes] | None = None,
-    timeout: float = 30.0,
+    within: float = 30.0,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Records of `topic` (only `keys` if given) read from the start until `until` holds or time runs out."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
     await consumer.start()
     found: list[ConsumerRecord[bytes, bytes]] = []
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     try:
         while time.monotonic() < deadline and not until(found):
             batch = await consumer.getmany(timeout_ms=200)
@@ -33,9 +35,9 @@ async def collect(
         await consumer.stop()
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1) -> Any:
+async def eventually(check: Callable[[], Any], within: float = 30.0, interval: float = 0.1) -> Any:
     """Await an async check until it returns a truthy value."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         result = await check()
         if result or time.monotonic() > deadline:

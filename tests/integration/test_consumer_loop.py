@@ -29,17 +29,28 @@ class Recorder:
 
 
 async def run_consumer(
-    engine: AsyncEngine, bootstrap: str, handler: Recorder, *, max_dead: int = 100, topic: str = TOPIC
+    engine: AsyncEngine,
+    bootstrap: str,
+    handler: Recorder,
+    *,
+    max_dead: int = 100,
+    topic: str = TOPIC,
 ) -> tuple[BatchConsumer, asyncio.Task[None], AIOKafkaProducer]:
     settings = HandoffSettings(
-        kafka_bootstrap_servers=bootstrap, consumer_max_dead_letters_in_row=max_dead,
+        kafka_bootstrap_servers=bootstrap,
+        consumer_max_dead_letters_in_row=max_dead,
         kafka_session_timeout_ms=6000,
     )
     kafka = make_producer(settings, "test-consumer-dlq")
     await kafka.start()
     consumer = BatchConsumer(
-        name=f"test-{new_id('group')}", schema="scoring", adapters={topic: signals.signal_adapter},
-        handler=handler, uow_factory=UnitOfWorkFactory(engine), producer=Producer(kafka), settings=settings,
+        name=f"test-{new_id('group')}",
+        schema="scoring",
+        adapters={topic: signals.signal_adapter},
+        handler=handler,
+        uow_factory=UnitOfWorkFactory(engine),
+        producer=Producer(kafka),
+        settings=settings,
     )
     return consumer, asyncio.create_task(consumer.run()), kafka
 
@@ -67,10 +78,12 @@ async def test_an_unparseable_value_goes_to_the_dlq_and_the_next_event_is_proces
     good = activity(lead)
     await send(bootstrap, [(lead.encode(), b"{not json"), (lead.encode(), good.to_json())])
     handler = Recorder()
-    consumer, task, kafka = await run_consumer(engine, bootstrap, handler)
+    _, task, kafka = await run_consumer(engine, bootstrap, handler)
     try:
         assert await eventually(lambda: _async(good.id in handler.seen))
-        dead = await collect(bootstrap, dlq_topic(TOPIC), lambda r: len(r) >= 1, keys={lead.encode()})
+        dead = await collect(
+            bootstrap, dlq_topic(TOPIC), lambda r: len(r) >= 1, keys={lead.encode()}
+        )
     finally:
         await stop(task, kafka)
     assert dead[0].value == b"{not json"
@@ -85,7 +98,7 @@ async def test_the_same_event_id_is_applied_once(engine: AsyncEngine, bootstrap:
     event = activity(lead)
     await send(bootstrap, [(lead.encode(), event.to_json())] * 3)
     handler = Recorder()
-    consumer, task, kafka = await run_consumer(engine, bootstrap, handler)
+    _, task, kafka = await run_consumer(engine, bootstrap, handler)
     try:
         await eventually(lambda: _async(event.id in handler.seen))
         await asyncio.sleep(0.5)
@@ -94,7 +107,9 @@ async def test_the_same_event_id_is_applied_once(engine: AsyncEngine, bootstrap:
     assert handler.seen.count(event.id) == 1
 
 
-async def test_too_many_dead_letters_in_a_row_halt_the_consumer(engine: AsyncEngine, bootstrap: str) -> None:
+async def test_too_many_dead_letters_in_a_row_halt_the_consumer(
+    engine: AsyncEngine, bootstrap: str
+) -> None:
     # A topic of its own, so valid events of other tests cannot break the run of dead letters.
     topic = f"test.halt.{new_id()}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)

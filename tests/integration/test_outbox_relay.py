@@ -52,7 +52,8 @@ async def test_the_relay_publishes_in_id_order_and_marks_rows_sent(
     assert [r.value for r in records] == [f"{n}".encode() for n in range(20)]
     async with engine.connect() as conn:
         unsent = await conn.scalar(
-            text(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE key = :k AND published_at IS NULL"), {"k": key}
+            text(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE key = :k AND published_at IS NULL"),
+            {"k": key},
         )
     assert unsent == 0
 

@@ -31,7 +31,8 @@ async def apply(engine: AsyncEngine, events: list[Any]) -> None:
 async def mqls_for(engine: AsyncEngine, lead_id: str) -> list[scoring.LeadMql]:
     async with engine.connect() as conn:
         rows = await conn.execute(
-            text("SELECT value FROM scoring.outbox WHERE key = :k ORDER BY id"), {"k": lead_id.encode()}
+            text("SELECT value FROM scoring.outbox WHERE key = :k ORDER BY id"),
+            {"k": lead_id.encode()},
         )
         return [scoring.scoring_event_adapter.validate_json(r.value) for r in rows]  # type: ignore[misc]
 
@@ -62,7 +63,9 @@ async def test_an_alias_folds_anonymous_activity_into_the_lead(engine: AsyncEngi
     from handoff.events import signals
 
     alias = signals.AliasSignal(
-        id=new_id("evt"), source="/tests", subject=known,
+        id=new_id("evt"),
+        source="/tests",
+        subject=known,
         data=signals.AliasData(lead_id=known, previous_id=anonymous),
     )
     await apply(engine, [activity(known, "page_view"), alias])

@@ -22,8 +22,12 @@ GOOD = {"id": "e1", "lead_id": "L-1", "type": "page_view", "occurred_at": "2026-
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     settings = ScoringSettings(config_dir=REPO / "config", max_body_bytes=200_000)
     app = create_app(settings)
-    app.state.keyring = KeyRing([WRITER_RECORD, READER_RECORD])  # no lifespan: nothing reaches a broker
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://scoring") as c:
+    app.state.keyring = KeyRing(
+        [WRITER_RECORD, READER_RECORD]
+    )  # no lifespan: nothing reaches a broker
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://scoring"
+    ) as c:
         yield c
 
 
@@ -61,7 +65,9 @@ async def test_a_key_without_the_scope_gets_403(client: httpx.AsyncClient) -> No
 
 async def test_malformed_json_is_422_naming_the_body(client: httpx.AsyncClient) -> None:
     resp = await client.post(
-        "/v1/signals", content=b'{"id": "e1",', headers={**auth(), "content-type": "application/json"}
+        "/v1/signals",
+        content=b'{"id": "e1",',
+        headers={**auth(), "content-type": "application/json"},
     )
     assert fields(assert_problem(resp, 422)) == ["body"]
 
@@ -99,9 +105,7 @@ async def test_an_identify_without_traits_is_422(client: httpx.AsyncClient) -> N
 
 
 async def test_a_batch_over_1000_is_422(client: httpx.AsyncClient) -> None:
-    resp = await client.post(
-        "/v1/signals", json={"signals": [GOOD] * 1001}, headers=auth()
-    )
+    resp = await client.post("/v1/signals", json={"signals": [GOOD] * 1001}, headers=auth())
     assert fields(assert_problem(resp, 422)) == ["signals"]
 
 
@@ -109,7 +113,9 @@ async def test_a_declared_oversized_body_is_413(client: httpx.AsyncClient) -> No
     assert_problem(await post(client, {**GOOD, "properties": {"x": "a" * 200_001}}), 413)
 
 
-async def test_a_chunked_oversized_body_without_content_length_is_413(client: httpx.AsyncClient) -> None:
+async def test_a_chunked_oversized_body_without_content_length_is_413(
+    client: httpx.AsyncClient,
+) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"id": "e1", "lead_id": "L-1", "type": "page_view", "properties": {"x": "'
         for _ in range(201):
@@ -124,7 +130,9 @@ async def test_a_chunked_oversized_body_without_content_length_is_413(client: ht
 
 
 async def test_a_body_that_is_not_json_is_415(client: httpx.AsyncClient) -> None:
-    resp = await client.post("/v1/signals", content=b"id=1", headers={**auth(), "content-type": "text/plain"})
+    resp = await client.post(
+        "/v1/signals", content=b"id=1", headers={**auth(), "content-type": "text/plain"}
+    )
     assert_problem(resp, 415)
 
 

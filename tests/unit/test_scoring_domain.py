@@ -15,8 +15,15 @@ from handoff_scoring.domain.model import (
 )
 
 MODEL = ScoringModel(
-    version="v-test", threshold=60,
-    points={"page_view": 1, "pricing_page_view": 15, "content_download": 8, "demo_request": 60, "unsubscribe": -20},
+    version="v-test",
+    threshold=60,
+    points={
+        "page_view": 1,
+        "pricing_page_view": 15,
+        "content_download": 8,
+        "demo_request": 60,
+        "unsubscribe": -20,
+    },
 )
 T0 = datetime(2026, 11, 21, 10, tzinfo=UTC)
 
@@ -65,7 +72,10 @@ def test_identify_merges_traits_without_erasing_known_values() -> None:
     lead = LeadScore("L-1")
     apply_identify(lead, {"title": "部長", "company": {"name": "Sakura", "size": 120}})
     apply_identify(lead, {"company": {"industry": "Software", "size": None}})
-    assert lead.traits == {"title": "部長", "company": {"name": "Sakura", "size": 120, "industry": "Software"}}
+    assert lead.traits == {
+        "title": "部長",
+        "company": {"name": "Sakura", "size": 120, "industry": "Software"},
+    }
 
 
 def test_alias_folds_anonymous_activity_into_the_known_lead_and_can_qualify() -> None:
@@ -90,7 +100,9 @@ def test_alias_below_threshold_does_not_qualify() -> None:
 
 def test_the_reason_names_the_top_activities_and_the_person() -> None:
     lead = LeadScore("L-1")
-    apply_identify(lead, {"title": "VP", "company": {"size": 120, "industry": "software", "region": "Tokyo"}})
+    apply_identify(
+        lead, {"title": "VP", "company": {"size": 120, "industry": "software", "region": "Tokyo"}}
+    )
     act(lead, "pricing_page_view")
     act(lead, "pricing_page_view", 1)
     act(lead, "content_download", 2)

@@ -79,14 +79,20 @@ def test_a_bad_environment_variable_stops_the_process_with_one_line(
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "HANDOFF_SCORING_HTTP_PORT" in err
+    assert err.startswith("invalid configuration: HANDOFF_SCORING_HTTP_PORT:")
 
 
 def test_logs_never_carry_emails_or_keys() -> None:
-    out = redact(None, "info", {
-        "event": "x", "note": "mail aiko@example.co.jp now", "authorization": "Bearer hk_dev_x",
-        "traits": {"email": "a@b.com", "title": "CTO"},
-    })
+    out = redact(
+        None,
+        "info",
+        {
+            "event": "x",
+            "note": "mail aiko@example.co.jp now",
+            "authorization": "Bearer hk_dev_x",
+            "traits": {"email": "a@b.com", "title": "CTO"},
+        },
+    )
     assert out["note"] == "mail <email> now"
     assert out["authorization"] == "<redacted>"
     assert out["traits"] == {"email": "<redacted>", "title": "CTO"}

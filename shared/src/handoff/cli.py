@@ -17,7 +17,6 @@ from handoff.devstack.topics import ensure_topics
 from handoff.service import installed_services
 
 
-
 def _fail(message: str) -> int:
     print(f"handoff: {message}", file=sys.stderr)
     return 1
@@ -57,14 +56,19 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     config_dir = Path(os.environ.get("HANDOFF_CONFIG_DIR") or args.config_dir).resolve()
     if not (config_dir / "scoring.yaml").exists():
-        return _fail(f"no scoring.yaml in {config_dir}; run from the repository or set HANDOFF_CONFIG_DIR")
+        return _fail(
+            f"no scoring.yaml in {config_dir}; run from the repository or set HANDOFF_CONFIG_DIR"
+        )
     env = {"HANDOFF_CONFIG_DIR": str(config_dir), "HANDOFF_LOG_FORMAT": "json"}
     demo_sla = config_dir / "demo" / "sla.yaml"
     if args.demo and demo_sla.exists() and "HANDOFF_SLA_CONFIG_FILE" not in os.environ:
         env["HANDOFF_SLA_CONFIG_FILE"] = str(demo_sla)  # seconds, so breaches show within a minute
     stack = DevStack.from_env(
-        Path(args.data_dir), pg_port=args.pg_port, broker_port=args.broker_port,
-        partitions=args.partitions, extra_env=env,
+        Path(args.data_dir),
+        pg_port=args.pg_port,
+        broker_port=args.broker_port,
+        partitions=args.partitions,
+        extra_env=env,
     )
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -105,7 +109,8 @@ def _banner(stack: Any, demo: bool) -> None:
         """        -d '{"id":"try-1","lead_id":"L-try","type":"demo_request","occurred_at":"2026-11-21T10:00:00Z"}'""",
         "",
         "Demo feed on: synthetic leads below; reps accept, reject or ignore (ignored ones breach)."
-        if demo else "Handoff events appear below as they happen.",
+        if demo
+        else "Handoff events appear below as they happen.",
         "",
     ]
     print("\n".join(lines), flush=True)
@@ -127,7 +132,10 @@ async def _watch(stack: Any, demo: bool) -> None:
             await asyncio.sleep(0.5)
             for name, proc in stack.services.items():
                 if not proc.alive():
-                    print(f"handoff dev: {name} stopped unexpectedly: {proc.last_log_line()}", file=sys.stderr)
+                    print(
+                        f"handoff dev: {name} stopped unexpectedly: {proc.last_log_line()}",
+                        file=sys.stderr,
+                    )
                     return
             for task in tasks:
                 if task.done() and task.exception() is not None:
@@ -138,10 +146,14 @@ async def _watch(stack: Any, demo: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="handoff", description="handoff: B2B lead handoff from marketing to sales")
+    parser = argparse.ArgumentParser(
+        prog="handoff", description="handoff: B2B lead handoff from marketing to sales"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    dev = sub.add_parser("dev", help="run the whole system on one machine (embedded PostgreSQL and broker)")
+    dev = sub.add_parser(
+        "dev", help="run the whole system on one machine (embedded PostgreSQL and broker)"
+    )
     dev.add_argument("--demo", action="store_true", help="feed synthetic leads and simulate reps")
     dev.add_argument("--broker-port", type=int, default=9092)
     dev.add_argument("--pg-port", type=int, default=5433)
@@ -154,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--database-url", default=None)
     mig.set_defaults(func=cmd_migrate)
 
-    top = sub.add_parser("topics", help="create the topics and their dead-letter topics (production step)")
+    top = sub.add_parser(
+        "topics", help="create the topics and their dead-letter topics (production step)"
+    )
     top.add_argument("--bootstrap", default=None)
     top.add_argument("--partitions", type=int, default=12)
     top.add_argument("--replication", type=int, default=1)

@@ -18,7 +18,9 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         return _EMAIL.sub("<email>", value)
     if isinstance(value, dict):
-        return {k: ("<redacted>" if k.lower() in _SECRET_KEYS else _scrub(v)) for k, v in value.items()}
+        return {
+            k: ("<redacted>" if k.lower() in _SECRET_KEYS else _scrub(v)) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value

@@ -11,7 +11,9 @@ EVENTS_DUPLICATE = Counter(
     "handoff_events_duplicate_total", "Events dropped by the inbox as already applied", ["consumer"]
 )
 EVENTS_SKIPPED = Counter(
-    "handoff_events_skipped_total", "Well-formed events of a type the consumer ignores", ["consumer"]
+    "handoff_events_skipped_total",
+    "Well-formed events of a type the consumer ignores",
+    ["consumer"],
 )
 DEAD_LETTERS = Counter(
     "handoff_dead_letters_total", "Values sent to a dead-letter topic", ["consumer", "topic"]

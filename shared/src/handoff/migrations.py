@@ -46,10 +46,14 @@ def run_env(metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run() -> None:
-        engine = create_async_engine(cfg.get_main_option("sqlalchemy.url") or "", poolclass=NullPool)
+        engine = create_async_engine(
+            cfg.get_main_option("sqlalchemy.url") or "", poolclass=NullPool
+        )
         async with engine.begin() as conn:
             # Two instances starting at once must not both migrate.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"migrate.{schema}"})
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"migrate.{schema}"}
+            )
             await conn.run_sync(migrate)
         await engine.dispose()
 
@@ -65,12 +69,20 @@ def create_messaging_tables_v1(schema: str) -> None:
         sa.Column("topic", sa.Text, nullable=False),
         sa.Column("key", sa.LargeBinary, nullable=False),
         sa.Column("value", sa.LargeBinary, nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
+        sa.Column(
+            "created_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("now()"),
+        ),
         sa.Column("published_at", sa.DateTime(timezone=True)),
         schema=schema,
     )
     op.create_index(
-        "outbox_unpublished", "outbox", ["id"], schema=schema,
+        "outbox_unpublished",
+        "outbox",
+        ["id"],
+        schema=schema,
         postgresql_where=sa.text("published_at IS NULL"),
     )
     for statement in outbox_notify_ddl_v1(schema):
@@ -79,11 +91,15 @@ def create_messaging_tables_v1(schema: str) -> None:
         "inbox",
         sa.Column("source", sa.Text, nullable=False),
         sa.Column("event_id", sa.Text, nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.text("now()")),
+        sa.Column(
+            "processed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.text("now()"),
+        ),
         sa.PrimaryKeyConstraint("source", "event_id"),
         schema=schema,
     )
-
 
 
 def drop_messaging_tables_v1(schema: str) -> None:

@@ -60,11 +60,13 @@ def settings_error_line(exc: ValidationError, cls: type[BaseSettings]) -> str:
     """One line naming the environment variable at fault, for a start-up failure."""
     prefix = cls.model_config.get("env_prefix", ENV_PREFIX)
     parts = []
+    aliases = {
+        f.validation_alias for f in cls.model_fields.values() if isinstance(f.validation_alias, str)
+    }
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else "?"
-        info = cls.model_fields.get(field)
-        alias = info.validation_alias if info is not None else None
-        var = alias if isinstance(alias, str) else f"{prefix}{field}".upper()
+        # A field with a validation alias reports the alias itself as its location.
+        var = field if field in aliases else f"{prefix}{field}".upper()
         parts.append(f"{var}: {err['msg']}")
     return "invalid configuration: " + "; ".join(parts)
 

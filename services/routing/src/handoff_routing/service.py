@@ -2,4 +2,6 @@
 
 from handoff.service import ServiceSpec
 
-SERVICE = ServiceSpec(name="routing", schema="routing", package="handoff_routing", default_port=8102)
+SERVICE = ServiceSpec(
+    name="routing", schema="routing", package="handoff_routing", default_port=8102
+)

@@ -45,7 +45,12 @@ def mql_event(q: Qualified) -> ev.LeadMql:
             trigger=ev.Trigger(kind="threshold", rule=q.rule),
             reason=q.reason,
             contributions=[
-                ev.Contribution(activity_type=c.activity_type, count=c.count, points=c.points, last_seen=c.last_seen)
+                ev.Contribution(
+                    activity_type=c.activity_type,
+                    count=c.count,
+                    points=c.points,
+                    last_seen=c.last_seen,
+                )
                 for c in q.contributions
             ],
             qualified_at=q.qualified_at,
@@ -86,7 +91,9 @@ class SignalHandler:
                 data = event.data
                 if data.traits is not None:
                     apply_identify(lead, _traits(data.traits))
-                qualified = apply_activity(lead, Activity(lead_id, data.activity_type, data.occurred_at), self.model)
+                qualified = apply_activity(
+                    lead, Activity(lead_id, data.activity_type, data.occurred_at), self.model
+                )
             elif isinstance(event, IdentifySignal):
                 apply_identify(lead, _traits(event.data.traits))
             elif isinstance(event, AliasSignal):
@@ -97,8 +104,15 @@ class SignalHandler:
                     qualified = merge_alias(lead, anonymous, self.model)
             if qualified is not None:
                 mqls.append(qualified)
-                log.info("scoring.mql", lead_id=lead_id, event_id=event.id, score=qualified.score,
-                         topic=item.topic, partition=item.partition, offset=item.offset)
+                log.info(
+                    "scoring.mql",
+                    lead_id=lead_id,
+                    event_id=event.id,
+                    score=qualified.score,
+                    topic=item.topic,
+                    partition=item.partition,
+                    offset=item.offset,
+                )
         events = [mql_event(q) for q in mqls]
         await repository.save(
             uow.conn,

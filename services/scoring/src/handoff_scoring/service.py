@@ -2,4 +2,6 @@
 
 from handoff.service import ServiceSpec
 
-SERVICE = ServiceSpec(name="scoring", schema="scoring", package="handoff_scoring", default_port=8101)
+SERVICE = ServiceSpec(
+    name="scoring", schema="scoring", package="handoff_scoring", default_port=8101
+)

@@ -10,9 +10,15 @@ from handoff.settings import HandoffSettings
 
 
 class ScoringSettings(HandoffSettings):
-    http_port: int = Field(default=8101, ge=1, le=65535, validation_alias="HANDOFF_SCORING_HTTP_PORT")
-    scoring_config_file: Path | None = Field(default=None, validation_alias="HANDOFF_SCORING_CONFIG_FILE")
-    publish_timeout_seconds: float = Field(default=5.0, gt=0, validation_alias="HANDOFF_SCORING_PUBLISH_TIMEOUT_SECONDS")
+    http_port: int = Field(
+        default=8101, ge=1, le=65535, validation_alias="HANDOFF_SCORING_HTTP_PORT"
+    )
+    scoring_config_file: Path | None = Field(
+        default=None, validation_alias="HANDOFF_SCORING_CONFIG_FILE"
+    )
+    publish_timeout_seconds: float = Field(
+        default=5.0, gt=0, validation_alias="HANDOFF_SCORING_PUBLISH_TIMEOUT_SECONDS"
+    )
 
     @property
     def model_path(self) -> Path:

@@ -1,1 +1,1 @@
-"""handoff_sla_watch: the handoff sla_watch service."""
+"""handoff_sla_watch: the handoff sla-watch service."""

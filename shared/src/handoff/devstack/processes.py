@@ -29,12 +29,17 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        require_free(self.port, f"{self.spec.name} HTTP", f"stop what holds it or set {self.spec.port_env}")
+        require_free(
+            self.port, f"{self.spec.name} HTTP", f"stop what holds it or set {self.spec.port_env}"
+        )
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as logfile:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.spec.package],
-                env=self.env, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True,
+                env=self.env,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -48,11 +53,15 @@ class ServiceProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise DevStackError(f"{self.spec.name} was not ready within {timeout:.0f}s; see {self.log_path}")
+        raise DevStackError(
+            f"{self.spec.name} was not ready within {timeout:.0f}s; see {self.log_path}"
+        )
 
     def last_log_line(self) -> str:
         try:
-            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+            lines = [
+                ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()
+            ]
         except OSError:
             return "(no log)"
         return lines[-1] if lines else "(no log)"

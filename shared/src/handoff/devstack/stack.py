@@ -95,11 +95,17 @@ class DevStack:
             **self.extra_env,
         }
 
-    def start_services(self, ports: dict[str, int] | None = None, only: list[str] | None = None) -> None:
+    def start_services(
+        self, ports: dict[str, int] | None = None, only: list[str] | None = None
+    ) -> None:
         env = self.service_env()
-        specs: list[ServiceSpec] = [s for s in installed_services() if only is None or s.name in only]
+        specs: list[ServiceSpec] = [
+            s for s in installed_services() if only is None or s.name in only
+        ]
         for spec in specs:
-            port = (ports or {}).get(spec.name) or int(os.environ.get(spec.port_env, spec.default_port))
+            port = (ports or {}).get(spec.name) or int(
+                os.environ.get(spec.port_env, spec.default_port)
+            )
             proc = ServiceProcess(spec, port, env, self.data_dir / "logs")
             self.services[spec.name] = proc
             proc.start()

@@ -39,8 +39,10 @@ def describe(event: Any) -> str | None:
             note = f" ({d.note})" if d.note else ""
             return f"REJECTED    {lead:<10} by {d.rep_id}: {d.reason_code}{note}"
         case sla.SlaBreached():
-            return (f"SLA BREACH  {lead:<10} {d.stage} not done by {d.due_at:%H:%M:%S}"
-                    f" (rep {d.rep_id or '?'}, policy {d.policy})")
+            return (
+                f"SLA BREACH  {lead:<10} {d.stage} not done by {d.due_at:%H:%M:%S}"
+                f" (rep {d.rep_id or '?'}, policy {d.policy})"
+            )
         case sla.SlaMet():
             return f"SLA MET     {lead:<10} {d.stage} in {d.elapsed.wall_seconds:.1f}s"
         case sla.SlaWarning():
@@ -53,7 +55,10 @@ def describe(event: Any) -> str | None:
 async def follow(bootstrap: str, listeners: list[Listener], out: Any = sys.stdout) -> None:
     """Read the three output topics from their end, print each event and pass it to listeners."""
     consumer = AIOKafkaConsumer(
-        *ADAPTERS, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest",
+        *ADAPTERS,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="latest",
         client_id="handoff-dev-tail",
     )
     await consumer.start()

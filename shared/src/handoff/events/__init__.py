@@ -10,4 +10,14 @@ def dlq_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-__all__ = ["ALL_TOPICS", "CloudEvent", "dlq_topic", "fact_id", "parse_event", "routing", "scoring", "signals", "sla"]
+__all__ = [
+    "ALL_TOPICS",
+    "CloudEvent",
+    "dlq_topic",
+    "fact_id",
+    "parse_event",
+    "routing",
+    "scoring",
+    "signals",
+    "sla",
+]

@@ -71,7 +71,5 @@ class LeadScoreChanged(CloudEvent[ScoreChangedData]):
     source: str = SOURCE
 
 
-ScoringEvent = Annotated[
-    LeadMql | LeadDisqualified | LeadScoreChanged, Field(discriminator="type")
-]
+ScoringEvent = Annotated[LeadMql | LeadDisqualified | LeadScoreChanged, Field(discriminator="type")]
 scoring_event_adapter: TypeAdapter[ScoringEvent] = TypeAdapter(ScoringEvent)

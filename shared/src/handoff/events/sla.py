@@ -63,7 +63,5 @@ class SlaMet(CloudEvent[MetData]):
     source: str = SOURCE
 
 
-SlaEvent = Annotated[
-    SlaWarning | SlaBreached | SlaEscalated | SlaMet, Field(discriminator="type")
-]
+SlaEvent = Annotated[SlaWarning | SlaBreached | SlaEscalated | SlaMet, Field(discriminator="type")]
 sla_event_adapter: TypeAdapter[SlaEvent] = TypeAdapter(SlaEvent)

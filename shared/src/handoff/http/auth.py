@@ -16,7 +16,9 @@ SCOPES = ("signals:write", "handoffs:write", "admin", "read")
 def new_api_key(key_id: str, scopes: Iterable[str]) -> tuple[str, ApiKeyRecord]:
     """A fresh key: the secret to hand to the user once, and the record to store."""
     secret = f"hk_{key_id}_{secrets.token_urlsafe(32)}"
-    return secret, ApiKeyRecord(id=key_id, sha256=ApiKeyRecord.hash_secret(secret), scopes=list(scopes))
+    return secret, ApiKeyRecord(
+        id=key_id, sha256=ApiKeyRecord.hash_secret(secret), scopes=list(scopes)
+    )
 
 
 class KeyRing:

@@ -75,7 +75,10 @@ def field_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
         if err.get("type") == "extra_forbidden":
             message = "unknown field"
         elif err.get("type") == "json_invalid":
-            field, message = "body", f"malformed JSON: {err.get('ctx', {}).get('error', 'cannot parse')}"
+            field, message = (
+                "body",
+                f"malformed JSON: {err.get('ctx', {}).get('error', 'cannot parse')}",
+            )
         out.append({"field": field, "message": message})
     return out
 
@@ -84,16 +87,24 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(
-            exc.status, exc.detail, errors=exc.errors, headers=exc.headers, extra=exc.extra,
-            title=exc.title, instance=request.url.path,
+            exc.status,
+            exc.detail,
+            errors=exc.errors,
+            headers=exc.headers,
+            extra=exc.extra,
+            title=exc.title,
+            instance=request.url.path,
         )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = field_errors(exc.errors())
         return problem_response(
-            422, "The request is not valid: " + "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]),
-            errors=errors, instance=request.url.path,
+            422,
+            "The request is not valid: "
+            + "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]),
+            errors=errors,
+            instance=request.url.path,
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -106,4 +117,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unexpected_error", path=request.url.path)
-        return problem_response(500, "Unexpected error; it has been logged.", instance=request.url.path)
+        return problem_response(
+            500, "Unexpected error; it has been logged.", instance=request.url.path
+        )

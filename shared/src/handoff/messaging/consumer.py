@@ -112,10 +112,10 @@ class BatchConsumer:
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(1000, self.settings.kafka_session_timeout_ms // 4),
         )
-        await self.kafka.start()
-        CONSUMER_RUNNING.labels(self.name).set(1)
-        log.info("consumer.started", consumer=self.name, topics=list(self.adapters))
         try:
+            await self.kafka.start()
+            CONSUMER_RUNNING.labels(self.name).set(1)
+            log.info("consumer.started", consumer=self.name, topics=list(self.adapters))
             while True:
                 batches = await self.kafka.getmany(
                     timeout_ms=500, max_records=self.settings.consumer_batch_max
@@ -135,7 +135,9 @@ class BatchConsumer:
             CONSUMER_RUNNING.labels(self.name).set(0)
             await asyncio.shield(self.kafka.stop())
 
-    async def _commit_offsets(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    async def _commit_offsets(
+        self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
         assert self.kafka is not None
         try:
             await self.kafka.commit({tp: recs[-1].offset + 1 for tp, recs in batches.items()})
@@ -143,7 +145,9 @@ class BatchConsumer:
             # Partitions moved during the batch; the new owner replays it and the inbox drops it.
             log.warning("consumer.commit.rebalanced", consumer=self.name)
 
-    def parse(self, records: list[ConsumerRecord[bytes, bytes]]) -> tuple[list[Inbound[Any]], list[Message]]:
+    def parse(
+        self, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> tuple[list[Inbound[Any]], list[Message]]:
         good: list[Inbound[Any]] = []
         dead: list[Message] = []
         for rec in records:
@@ -173,7 +177,9 @@ class BatchConsumer:
             good.append(Inbound(event, rec.topic, rec.partition, rec.offset))
         return good, dead
 
-    async def apply(self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    async def apply(
+        self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
         started = time.perf_counter()
         records = [rec for recs in batches.values() for rec in recs]
         good, dead = self.parse(records)
@@ -185,7 +191,9 @@ class BatchConsumer:
 
     async def _apply_in_transaction(self, items: list[Inbound[Any]]) -> None:
         async with self.uow_factory() as uow:
-            fresh = await inbox.claim(uow.conn, self.schema, [(i.event.source, i.event.id) for i in items])
+            fresh = await inbox.claim(
+                uow.conn, self.schema, [(i.event.source, i.event.id) for i in items]
+            )
             new = [i for i in items if (i.event.source, i.event.id) in fresh]
             # Within one batch the same id can come twice: keep the first.
             seen: set[tuple[str, str]] = set()
@@ -210,11 +218,15 @@ class BatchConsumer:
                 await step()
                 return
             except (OSError, KafkaError, ConnectionError) as exc:
-                log.warning("consumer.retry", consumer=self.name, step=what, error=str(exc), retry_in=delay)
+                log.warning(
+                    "consumer.retry", consumer=self.name, step=what, error=str(exc), retry_in=delay
+                )
             except Exception as exc:
                 if not _is_transient_db_error(exc):
                     raise
-                log.warning("consumer.retry", consumer=self.name, step=what, error=str(exc), retry_in=delay)
+                log.warning(
+                    "consumer.retry", consumer=self.name, step=what, error=str(exc), retry_in=delay
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

@@ -15,12 +15,16 @@ def inbox_table(metadata: MetaData) -> Table:
         metadata,
         Column("source", Text, nullable=False),
         Column("event_id", Text, nullable=False),
-        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+        Column(
+            "processed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")
+        ),
         PrimaryKeyConstraint("source", "event_id"),
     )
 
 
-async def claim(conn: AsyncConnection, schema: str, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+async def claim(
+    conn: AsyncConnection, schema: str, keys: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
     """Record (source, id) pairs in the caller's transaction; return those not seen before."""
     if not keys:
         return set()

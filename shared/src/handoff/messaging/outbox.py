@@ -136,7 +136,7 @@ class OutboxRelay:
 
     async def _acquire_lock(self, conn: asyncpg.Connection) -> None:
         key = f"handoff.outbox.{self.schema}"
-        while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+        while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):  # noqa: ASYNC110
             await asyncio.sleep(self.poll_seconds)  # another instance relays; stand by
 
     async def publish_pending(self, conn: asyncpg.Connection) -> int:

@@ -49,7 +49,9 @@ async def load(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str, Lead
     return {row.lead_id: _lead(row) for row in result}
 
 
-async def get(conn: AsyncConnection, lead_id: str) -> tuple[LeadScore, str | None, str | None] | None:
+async def get(
+    conn: AsyncConnection, lead_id: str
+) -> tuple[LeadScore, str | None, str | None] | None:
     row = (
         await conn.execute(
             text(
@@ -98,5 +100,6 @@ async def delete(conn: AsyncConnection, lead_ids: Iterable[str]) -> None:
     ids = list(lead_ids)
     if ids:
         await conn.execute(
-            text("DELETE FROM scoring.leads WHERE lead_id = ANY(CAST(:ids AS text[]))"), {"ids": ids}
+            text("DELETE FROM scoring.leads WHERE lead_id = ANY(CAST(:ids AS text[]))"),
+            {"ids": ids},
         )

@@ -121,7 +121,10 @@ def apply_identify(lead: LeadScore, traits: dict[str, Any]) -> None:
         if value is None:
             continue
         if isinstance(value, dict) and isinstance(lead.traits.get(key), dict):
-            lead.traits[key] = {**lead.traits[key], **{k: v for k, v in value.items() if v is not None}}
+            lead.traits[key] = {
+                **lead.traits[key],
+                **{k: v for k, v in value.items() if v is not None},
+            }
         else:
             lead.traits[key] = value
 
@@ -148,7 +151,9 @@ def _plural(kind: str, count: int) -> str:
     return f"{count} {words}{'s' if count != 1 and not words.endswith('s') else ''}"
 
 
-def explain(score: int, threshold: int, contributions: tuple[Contribution, ...], traits: dict[str, Any]) -> str:
+def explain(
+    score: int, threshold: int, contributions: tuple[Contribution, ...], traits: dict[str, Any]
+) -> str:
     """One plain sentence a rep can read."""
     positive = [c for c in contributions if c.points > 0][:3]
     parts = [_plural(c.activity_type, c.count) for c in positive]
@@ -172,7 +177,7 @@ def describe_person(traits: dict[str, Any]) -> str:
         bits.append(f"{size}-person")
     if industry:
         bits.append(str(industry))
-    org = " ".join(bits + ["company"]) if bits else (company.get("name") or "")
+    org = " ".join([*bits, "company"]) if bits else (company.get("name") or "")
     text = f"{title} at a {org}" if title and org else (title or org or "")
     if where and text:
         text += f" in {where}"

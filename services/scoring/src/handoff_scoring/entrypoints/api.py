@@ -32,12 +32,16 @@ class SignalIn(BaseModel):
 
     id: str = Field(min_length=1, max_length=200)
     lead_id: sig.LeadId
-    type: sig.SnakeCase = Field(description='an activity type such as "page_view", or "identify" or "alias"')
+    type: sig.SnakeCase = Field(
+        description='an activity type such as "page_view", or "identify" or "alias"'
+    )
     occurred_at: AwareDatetime
     source: str | None = Field(default=None, max_length=100)
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: sig.Traits | None = None
-    previous_id: sig.LeadId | None = Field(default=None, description='for "alias": the anonymous id')
+    previous_id: sig.LeadId | None = Field(
+        default=None, description='for "alias": the anonymous id'
+    )
 
 
 class SignalBatch(BaseModel):
@@ -56,21 +60,38 @@ def to_event(s: SignalIn) -> sig.ActivitySignal | sig.IdentifySignal | sig.Alias
         if s.traits is None:
             raise ValueError("traits")
         return sig.IdentifySignal(
-            id=s.id, source=API_SOURCE, subject=s.lead_id,
-            data=sig.IdentifyData(lead_id=s.lead_id, occurred_at=s.occurred_at, source=source, traits=s.traits),
+            id=s.id,
+            source=API_SOURCE,
+            subject=s.lead_id,
+            data=sig.IdentifyData(
+                lead_id=s.lead_id, occurred_at=s.occurred_at, source=source, traits=s.traits
+            ),
         )
     if s.type == "alias":
         if s.previous_id is None:
             raise ValueError("previous_id")
         return sig.AliasSignal(
-            id=s.id, source=API_SOURCE, subject=s.lead_id,
-            data=sig.AliasData(lead_id=s.lead_id, previous_id=s.previous_id, occurred_at=s.occurred_at, source=source),
+            id=s.id,
+            source=API_SOURCE,
+            subject=s.lead_id,
+            data=sig.AliasData(
+                lead_id=s.lead_id,
+                previous_id=s.previous_id,
+                occurred_at=s.occurred_at,
+                source=source,
+            ),
         )
     return sig.ActivitySignal(
-        id=s.id, source=API_SOURCE, subject=s.lead_id,
+        id=s.id,
+        source=API_SOURCE,
+        subject=s.lead_id,
         data=sig.ActivityData(
-            lead_id=s.lead_id, activity_type=s.type, occurred_at=s.occurred_at, source=source,
-            properties=s.properties, traits=s.traits,
+            lead_id=s.lead_id,
+            activity_type=s.type,
+            occurred_at=s.occurred_at,
+            source=source,
+            properties=s.properties,
+            traits=s.traits,
         ),
     )
 
@@ -80,23 +101,38 @@ def parse_signals(body: bytes) -> list[SignalIn]:
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(422, f"The body is not valid JSON: {exc}", errors=[{"field": "body", "message": "malformed JSON"}]) from None
+        raise Problem(
+            422,
+            f"The body is not valid JSON: {exc}",
+            errors=[{"field": "body", "message": "malformed JSON"}],
+        ) from None
     try:
         if isinstance(payload, dict) and "signals" in payload:
             return SignalBatch.model_validate(payload).signals
         return [SignalIn.model_validate(payload)]
     except ValidationError as exc:
         errors = field_errors(exc.errors())
-        raise Problem(422, "The signal is not valid: " + "; ".join(
-            f"{e['field']}: {e['message']}" for e in errors[:5]), errors=errors) from None
+        raise Problem(
+            422,
+            "The signal is not valid: "
+            + "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]),
+            errors=errors,
+        ) from None
 
 
 _BODY_SCHEMA = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"oneOf": [
-            {"$ref": "#/components/schemas/SignalIn"}, {"$ref": "#/components/schemas/SignalBatch"},
-        ]}}},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/SignalIn"},
+                        {"$ref": "#/components/schemas/SignalBatch"},
+                    ]
+                }
+            }
+        },
     }
 }
 
@@ -118,9 +154,13 @@ async def post_signals(request: Request) -> Accepted:
             events.append(to_event(s))
         except ValueError as missing:
             prefix = f"signals.{n}." if len(incoming) > 1 else ""
-            errors.append({"field": f"{prefix}{missing}", "message": f"required when type is {s.type!r}"})
+            errors.append(
+                {"field": f"{prefix}{missing}", "message": f"required when type is {s.type!r}"}
+            )
     if errors:
-        raise Problem(422, "The signal is not valid: " + errors[0]["field"] + " is missing.", errors=errors)
+        raise Problem(
+            422, "The signal is not valid: " + errors[0]["field"] + " is missing.", errors=errors
+        )
     rt: Runtime = request.app.state.runtime
     try:
         await asyncio.wait_for(
@@ -129,7 +169,8 @@ async def post_signals(request: Request) -> Accepted:
         )
     except (KafkaError, TimeoutError):
         raise Problem(
-            503, "The broker did not acknowledge the signals; nothing was accepted. Retry later.",
+            503,
+            "The broker did not acknowledge the signals; nothing was accepted. Retry later.",
             headers=retry_after(5),
         ) from None
     return Accepted(accepted=len(events))
@@ -180,10 +221,15 @@ async def get_score(
         threshold=model.threshold,
         model_version=version,
         mql=MqlState(
-            state="mql" if lead.is_mql else "open", cycle=lead.cycle, mql_id=mql_id, qualified_at=lead.qualified_at
+            state="mql" if lead.is_mql else "open",
+            cycle=lead.cycle,
+            mql_id=mql_id,
+            qualified_at=lead.qualified_at,
         ),
         contributions=[
-            ContributionOut(activity_type=c.activity_type, count=c.count, points=c.points, last_seen=c.last_seen)
+            ContributionOut(
+                activity_type=c.activity_type, count=c.count, points=c.points, last_seen=c.last_seen
+            )
             for c in lead.contributions()
         ],
         updated_at=lead.updated_at,

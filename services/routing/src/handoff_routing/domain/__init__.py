@@ -1,0 +1,1 @@
+"""The pure routing domain: no database, broker or web imports."""

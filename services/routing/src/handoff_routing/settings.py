@@ -1,0 +1,22 @@
+"""Routing settings: the shared HANDOFF_ variables plus the port and the roster file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from handoff.settings import HandoffSettings
+
+
+class RoutingSettings(HandoffSettings):
+    http_port: int = Field(
+        default=8102, ge=1, le=65535, validation_alias="HANDOFF_ROUTING_HTTP_PORT"
+    )
+    routing_config_file: Path | None = Field(
+        default=None, validation_alias="HANDOFF_ROUTING_CONFIG_FILE"
+    )
+
+    @property
+    def config_path(self) -> Path:
+        return self.routing_config_file or self.config_dir / "routing.yaml"

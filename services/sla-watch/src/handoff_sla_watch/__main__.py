@@ -1,0 +1,9 @@
+"""`python -m handoff_sla_watch`: run the sla-watch service."""
+
+from handoff.runtime import run_service
+from handoff_sla_watch.app import create_app
+from handoff_sla_watch.service import SERVICE
+from handoff_sla_watch.settings import SlaSettings
+
+if __name__ == "__main__":
+    run_service(SERVICE, SlaSettings, create_app)

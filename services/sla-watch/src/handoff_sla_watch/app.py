@@ -1,0 +1,33 @@
+"""The sla-watch FastAPI app: timer API, routing consumer, timer firer and outbox relay."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from handoff.runtime import Runtime, build_app
+from handoff_sla_watch.alarm import Alarm
+from handoff_sla_watch.config import load_policies
+from handoff_sla_watch.entrypoints import api
+from handoff_sla_watch.entrypoints.consumer import CONSUMES
+from handoff_sla_watch.entrypoints.firer import Firer
+from handoff_sla_watch.service import SERVICE
+from handoff_sla_watch.settings import SlaSettings
+
+
+def create_app(settings: SlaSettings) -> FastAPI:
+    policies = load_policies(settings.policies_path)  # fail at start, before any port is bound
+
+    async def setup(rt: Runtime) -> None:
+        alarm = Alarm()
+        rt.state["policies"] = policies
+        rt.state["alarm"] = alarm
+        rt.spawn("sla-firer", Firer(rt.uow, alarm, settings.max_sleep_seconds).run)
+
+    return build_app(
+        SERVICE,
+        settings,
+        routers=[api.router],
+        consumes=CONSUMES,
+        setup=setup,
+        description="Watches the sales SLA of every handoff: timers, breaches and met agreements.",
+    )

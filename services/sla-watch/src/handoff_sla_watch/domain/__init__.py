@@ -1,0 +1,1 @@
+"""The pure SLA domain: no database, broker or web imports."""

@@ -1,0 +1,1 @@
+"""sla-watch's entrypoints: HTTP API, routing consumer, timer firer; they translate and delegate."""

@@ -1,0 +1,25 @@
+"""sla-watch settings: the shared HANDOFF_ variables, the port, the policy file, the firer's nap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from handoff.settings import HandoffSettings
+
+
+class SlaSettings(HandoffSettings):
+    http_port: int = Field(
+        default=8103, ge=1, le=65535, validation_alias="HANDOFF_SLA_WATCH_HTTP_PORT"
+    )
+    sla_config_file: Path | None = Field(default=None, validation_alias="HANDOFF_SLA_CONFIG_FILE")
+    # The firer sleeps until the next due time but never longer than this, so a timer
+    # armed by another instance is noticed within this many seconds.
+    max_sleep_seconds: float = Field(
+        default=1.0, gt=0, le=60, validation_alias="HANDOFF_SLA_MAX_SLEEP_SECONDS"
+    )
+
+    @property
+    def policies_path(self) -> Path:
+        return self.sla_config_file or self.config_dir / "sla.yaml"
