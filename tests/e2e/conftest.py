@@ -1,0 +1,69 @@
+"""The three services as processes on the session's PostgreSQL and broker, with a 3-second accept SLA."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from handoff.devstack.ports import free_port
+from handoff.devstack.processes import ServiceProcess
+from handoff.devstack.stack import DevStack
+
+ACCEPT_WITHIN_SECONDS = 3
+
+SLA_YAML = f"""
+policies:
+  - name: accept-within
+    stage: accept
+    starts_on: handoff.lead.assigned
+    stops_on: [handoff.lead.accepted, handoff.lead.rejected, handoff.lead.reassigned]
+    within: {ACCEPT_WITHIN_SECONDS}s
+"""
+
+
+@dataclass
+class System:
+    stack: DevStack
+    scoring: ServiceProcess
+    routing: ServiceProcess
+    sla: ServiceProcess
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.stack.api_key}"}
+
+
+@pytest.fixture(scope="session")
+def system(
+    stack: DevStack, config_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    sla_file = tmp_path_factory.mktemp("e2e") / "sla.yaml"
+    sla_file.write_text(SLA_YAML)
+    stack.extra_env.update(
+        {
+            "HANDOFF_CONFIG_DIR": str(config_dir),
+            "HANDOFF_SLA_CONFIG_FILE": str(sla_file),
+            "HANDOFF_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "HANDOFF_OUTBOX_POLL_SECONDS": "0.5",
+        }
+    )
+    ports = {"scoring": free_port(), "routing": free_port(), "sla-watch": free_port()}
+    stack.start_services(ports=ports)
+    try:
+        yield System(
+            stack, stack.services["scoring"], stack.services["routing"], stack.services["sla-watch"]
+        )
+    finally:
+        for proc in stack.services.values():
+            proc.stop()
+        stack.services.clear()
+
+
+@pytest.fixture
+async def http(system: System) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(headers=system.headers, timeout=15) as client:
+        yield client
