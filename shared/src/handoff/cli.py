@@ -70,6 +70,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         partitions=args.partitions,
         extra_env=env,
     )
+    # Stop cleanly on Ctrl-C and on SIGTERM, even when started with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         print("handoff dev: starting PostgreSQL and the broker ...", flush=True)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from pydantic import TypeAdapter
 
 from handoff.events import routing, scoring, sla
 from handoff.events.envelope import UnknownEventType, parse_event
 
-ADAPTERS = {
+ADAPTERS: dict[str, TypeAdapter[Any]] = {
     scoring.TOPIC: scoring.scoring_event_adapter,
     routing.TOPIC: routing.routing_event_adapter,
     sla.TOPIC: sla.sla_event_adapter,
@@ -52,7 +53,7 @@ def describe(event: Any) -> str | None:
     return None
 
 
-async def follow(bootstrap: str, listeners: list[Listener], out: Any = sys.stdout) -> None:
+async def follow(bootstrap: str, listeners: Sequence[Listener], out: Any = sys.stdout) -> None:
     """Read the three output topics from their end, print each event and pass it to listeners."""
     consumer = AIOKafkaConsumer(
         *ADAPTERS,

@@ -51,7 +51,7 @@ class CloudEvent(BaseModel, Generic[D]):
         return self.model_dump_json(exclude_none=True).encode()
 
 
-class GenericEvent(CloudEvent[Any]):  # type: ignore[type-var]
+class GenericEvent(CloudEvent[Any]):
     """Any well-formed CloudEvent, used to tell an unknown type from a broken value."""
 
     data: Any = None

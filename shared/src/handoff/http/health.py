@@ -23,7 +23,7 @@ async def readyz(request: Request) -> JSONResponse:
     checks: dict[str, ReadinessCheck] = getattr(request.app.state, "readiness", {})
     results = {name: await check() for name, check in checks.items()}
     down = sorted(name for name, ok in results.items() if not ok)
-    body = {"status": "ready" if not down else "not ready", "checks": results}
+    body: dict[str, object] = {"status": "ready" if not down else "not ready", "checks": results}
     if down:
         body["down"] = down
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
