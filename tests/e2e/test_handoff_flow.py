@@ -220,6 +220,7 @@ async def test_a_killed_scoring_process_loses_no_mql_and_emits_none_twice(
     stream += [signal(lead, "pricing_page_view") for _ in range(3) for lead in below]
     batches = [stream[i : i + 25] for i in range(0, len(stream), 25)]
     acknowledged = 0
+    a_third_in = asyncio.Event()
 
     async def post_all() -> None:
         nonlocal acknowledged
@@ -231,12 +232,13 @@ async def test_a_killed_scoring_process_loses_no_mql_and_emits_none_twice(
                     )
                     if resp.status_code == 202:
                         acknowledged += 1
+                        if acknowledged >= len(batches) // 3:
+                            a_third_in.set()
                         break
                 await asyncio.sleep(0.2)
 
     poster = asyncio.create_task(post_all())
-    while acknowledged < len(batches) // 3:
-        await asyncio.sleep(0.01)
+    await a_third_in.wait()
     system.scoring.kill()  # SIGKILL mid-stream: no shutdown, no flush
     await asyncio.sleep(0.5)
     system.scoring.start()
