@@ -54,7 +54,9 @@ class EmbeddedPostgres:
         )
 
         ensure_user_exists(SYSTEM_USER)
+        # The system user must reach both the binaries (inside the venv) and the data.
         ensure_prefix_permissions(self.data_dir)
+        ensure_prefix_permissions(POSTGRES_BIN_PATH)
         read = stat.S_IRGRP | stat.S_IROTH
         ensure_folder_permissions(POSTGRES_BIN_PATH, read | stat.S_IXGRP | stat.S_IXOTH)
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
