@@ -22,11 +22,21 @@ from handoff.devstack.stack import DevStack
 REPO = Path(__file__).resolve().parent.parent
 
 
+LAYERS = ("unit", "integration", "e2e")
+
+
+def _layer(item: pytest.Item) -> int:
+    return next(
+        (n for n, layer in enumerate(LAYERS) if f"{os.sep}{layer}{os.sep}" in str(item.fspath)), 0
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its layer and run the layers in order: the e2e services run last,
+    so integration tests own the outbox lock and the timer table while they run."""
     for item in items:
-        for layer in ("unit", "integration", "e2e"):
-            if f"{os.sep}{layer}{os.sep}" in str(item.fspath):
-                item.add_marker(getattr(pytest.mark, layer))
+        item.add_marker(getattr(pytest.mark, LAYERS[_layer(item)]))
+    items.sort(key=_layer)
 
 
 @pytest.fixture(scope="session")
