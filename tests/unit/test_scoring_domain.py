@@ -88,6 +88,7 @@ def test_alias_folds_anonymous_activity_into_the_known_lead_and_can_qualify() ->
     assert qualified is not None
     assert known.score == 68
     assert known.tallies["pricing_page_view"].count == 4
+    assert known.updated_at == T0 + timedelta(minutes=10)
 
 
 def test_alias_below_threshold_does_not_qualify() -> None:

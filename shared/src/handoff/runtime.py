@@ -107,7 +107,7 @@ def build_app(
             return await database_answers(engine)
 
         async def broker_ready() -> bool:
-            return producer.connected()
+            return await producer.answers()
 
         app.state.readiness = {"database": db_ready, "broker": broker_ready}
         try:

@@ -51,5 +51,10 @@ class Producer:
         ]
         await asyncio.gather(*futures)
 
-    def connected(self) -> bool:
-        return bool(self.kafka.client.cluster.brokers())
+    async def answers(self, within: float = 2.0) -> bool:
+        """Ask the broker for fresh metadata: cached metadata would hide a broker that went away."""
+        try:
+            await asyncio.wait_for(self.kafka.client.fetch_all_metadata(), within)
+        except Exception:
+            return False
+        return True

@@ -143,6 +143,8 @@ def merge_alias(known: LeadScore, anonymous: LeadScore, model: ScoringModel) -> 
     for key, value in anonymous.traits.items():
         known.traits.setdefault(key, value)
     latest = max((t.last_seen for t in known.tallies.values()), default=None)
+    if latest is not None and (known.updated_at is None or latest > known.updated_at):
+        known.updated_at = latest
     return _qualify_if_crossed(known, model, latest) if latest is not None else None
 
 
