@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from handoff.events import routing as ev
 from handoff.events.envelope import utcnow
 from handoff.http.auth import require_scope
+from handoff.http.body import parse_body
 from handoff.http.limits import require_json
-from handoff.http.problem import Problem, field_errors
+from handoff.http.problem import Problem
 from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
 from handoff_routing import handlers
@@ -96,31 +96,6 @@ def _out(h: Handoff) -> HandoffOut:
         reason_code=h.reason_code,
         note=h.note,
     )
-
-
-BodyT = TypeVar("BodyT", bound=BaseModel)
-
-
-def parse_body(model: type[BodyT], raw: bytes) -> BodyT:
-    """Parse after the key and content type were checked (FastAPI would parse the JSON first)."""
-    try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(
-            422,
-            f"The body is not valid JSON: {exc}",
-            errors=[{"field": "body", "message": "malformed JSON"}],
-        ) from None
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        errors = field_errors(exc.errors())
-        raise Problem(
-            422,
-            "The request is not valid: "
-            + "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]),
-            errors=errors,
-        ) from None
 
 
 def _body_schema(model: type[BaseModel]) -> dict[str, Any]:

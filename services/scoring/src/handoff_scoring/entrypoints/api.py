@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,8 +12,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from handoff.events import signals as sig
 from handoff.http.auth import require_scope
+from handoff.http.body import invalid, json_payload
 from handoff.http.limits import require_json, retry_after
-from handoff.http.problem import Problem, field_errors
+from handoff.http.problem import Problem
 from handoff.messaging.producer import Message
 from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
@@ -98,26 +98,13 @@ def to_event(s: SignalIn) -> sig.ActivitySignal | sig.IdentifySignal | sig.Alias
 
 def parse_signals(body: bytes) -> list[SignalIn]:
     """One signal or {"signals": [...]}; a 422 names the field at fault."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(
-            422,
-            f"The body is not valid JSON: {exc}",
-            errors=[{"field": "body", "message": "malformed JSON"}],
-        ) from None
+    payload = json_payload(body)
     try:
         if isinstance(payload, dict) and "signals" in payload:
             return SignalBatch.model_validate(payload).signals
         return [SignalIn.model_validate(payload)]
     except ValidationError as exc:
-        errors = field_errors(exc.errors())
-        raise Problem(
-            422,
-            "The signal is not valid: "
-            + "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5]),
-            errors=errors,
-        ) from None
+        raise invalid(exc, "signal") from None
 
 
 _BODY_SCHEMA = {
