@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -57,19 +58,26 @@ def met_event(met: Met) -> ev.SlaMet:
         subject=t.lead_id,
         time=met.met_at,
         data=ev.MetData(
-            lead_id=t.lead_id,
-            handoff_id=t.handoff_id,
-            timer_id=t.timer_id,
-            policy=t.policy,
-            stage=t.stage,
-            due_at=t.due_at,
-            rep_id=t.rep_id,
+            **_timer_fields(t),
             elapsed=ev.Elapsed(
                 wall_seconds=met.wall_seconds, business_seconds=met.business_seconds
             ),
             met_at=met.met_at,
         ),
     )
+
+
+def _timer_fields(t: Timer) -> dict[str, Any]:
+    """What every handoff.sla.* event says about its timer."""
+    return {
+        "lead_id": t.lead_id,
+        "handoff_id": t.handoff_id,
+        "timer_id": t.timer_id,
+        "policy": t.policy,
+        "stage": t.stage,
+        "due_at": t.due_at,
+        "rep_id": t.rep_id,
+    }
 
 
 def breached_event(t: Timer) -> ev.SlaBreached:
@@ -79,13 +87,7 @@ def breached_event(t: Timer) -> ev.SlaBreached:
         subject=t.lead_id,
         time=t.fired_at,
         data=ev.FiredData(
-            lead_id=t.lead_id,
-            handoff_id=t.handoff_id,
-            timer_id=t.timer_id,
-            policy=t.policy,
-            stage=t.stage,
-            due_at=t.due_at,
-            rep_id=t.rep_id,
+            **_timer_fields(t),
             fired_at=t.fired_at,
             late_by_seconds=late_by_seconds(t.due_at, t.fired_at),
         ),
