@@ -33,8 +33,8 @@ fmt: install ## format and fix with ruff
 typecheck: install ## mypy, strict
 	@$(RUN) mypy shared/src services/scoring/src services/routing/src services/sla-watch/src
 
-bench: install ## scoring throughput beside the null pipeline, on the same broker and database
-	@$(RUN) python -m bench.pipeline
+bench: install ## every benchmark, each beside its same-run baseline (python -m bench NAME for one)
+	@$(RUN) python -m bench
 
 migrate: install ## migrate every schema on HANDOFF_DATABASE_URL (a production step)
 	@$(RUN) handoff migrate

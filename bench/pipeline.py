@@ -212,13 +212,13 @@ async def bench(stack: DevStack, events: int, leads: int, rounds: int, partition
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--leads", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=12)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     configure_logging("console", "warning")
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
     stack = DevStack.from_env(data_dir, pg_port=free_port(), broker_port=free_port())
