@@ -35,6 +35,12 @@ class AssignedData(EventData):
     rule: str
     assigned_at: AwareDatetime
     decision: list[DecisionStep]
+    # Copied from the MQL and the roster so sla-watch can choose a policy and an escalation
+    # target without reading routing's tables.
+    mql_trigger: str | None = None  # the MQL trigger kind: threshold, activity, sequence, criteria
+    fit_grade: str | None = None
+    team: str | None = None
+    manager_id: str | None = None
 
 
 class UnassignedData(EventData):
