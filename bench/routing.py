@@ -21,9 +21,10 @@ import shutil
 import statistics
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
 
 from bench.pipeline import timed_until
@@ -108,6 +109,8 @@ class Arrivals:
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
         self.at: dict[str, float] = {}
+        self.decided: dict[str, float] = {}  # wall clock of the routing decision (assigned_at)
+        self.wall: dict[str, float] = {}  # wall clock of arrival
         self.ready = asyncio.Event()
         self.target = 0
         self.reached = asyncio.Event()
@@ -133,11 +136,17 @@ class Arrivals:
             self.ready.set()
             while True:
                 batches = await consumer.getmany(timeout_ms=50, max_records=5000)
-                now = time.perf_counter()
+                now, wall = time.perf_counter(), time.time()
                 for records in batches.values():
                     for r in records:
                         if b'"handoff.lead.assigned"' in (r.value or b""):
-                            self.at[json.loads(r.value or b"{}")["subject"]] = now
+                            body = json.loads(r.value or b"{}")
+                            lead = body["subject"]
+                            self.at[lead] = now
+                            self.wall[lead] = wall
+                            self.decided[lead] = datetime.fromisoformat(
+                                body["data"]["assigned_at"]
+                            ).timestamp()
                 if self.target and len(self.at) >= self.target:
                     self.reached.set()
         finally:
@@ -168,7 +177,9 @@ async def max_rate(stack: DevStack, settings: HandoffSettings, total: int) -> fl
         await asyncio.gather(reader, return_exceptions=True)
 
 
-async def latency(settings: HandoffSettings, rate: float, seconds: float) -> list[float]:
+async def latency(
+    settings: HandoffSettings, rate: float, seconds: float
+) -> tuple[list[float], list[float], list[float]]:
     """Publish at `rate` MQLs/s for `seconds`; milliseconds from publication to assignment."""
     prefix = os.urandom(3).hex()
     arrivals = Arrivals(settings.kafka_bootstrap_servers)
@@ -177,6 +188,7 @@ async def latency(settings: HandoffSettings, rate: float, seconds: float) -> lis
     kafka = make_producer(settings, "bench-routing-latency")
     await kafka.start()
     sent: dict[str, float] = {}
+    sent_wall: dict[str, float] = {}
     tick = 0.01
     try:
         start = time.perf_counter()
@@ -186,6 +198,7 @@ async def latency(settings: HandoffSettings, rate: float, seconds: float) -> lis
             while n < due:
                 event = mql(prefix, n)
                 sent[event.data.lead_id] = time.perf_counter()
+                sent_wall[event.data.lead_id] = time.time()
                 await kafka.send(scoring.TOPIC, event.to_json(), key=event.data.lead_id.encode())
                 n += 1
             await asyncio.sleep(tick)
@@ -198,8 +211,40 @@ async def latency(settings: HandoffSettings, rate: float, seconds: float) -> lis
         await asyncio.gather(reader, return_exceptions=True)
     missing = len(sent) - sum(1 for k in sent if k in arrivals.at)
     if missing:
-        print(f"  {missing} of {len(sent)} assignments did not arrive within 30 s")
-    return [(arrivals.at[k] - t) * 1000 for k, t in sent.items() if k in arrivals.at]
+        engine = create_engine(settings.database_url)
+        async with engine.connect() as conn:
+            stored = await conn.scalar(
+                text("SELECT count(*) FROM routing.handoffs WHERE lead_id LIKE :p"),
+                {"p": f"R-{prefix}-%"},
+            )
+            unsent = await conn.scalar(
+                text("SELECT count(*) FROM routing.outbox WHERE published_at IS NULL")
+            )
+        await engine.dispose()
+        probe = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers, group_id="handoff-routing"
+        )
+        await probe.start()
+        try:
+            parts = [
+                TopicPartition(scoring.TOPIC, p)
+                for p in probe.partitions_for_topic(scoring.TOPIC) or ()
+            ]
+            ends = await probe.end_offsets(parts)
+            committed = [await probe.committed(tp) or 0 for tp in parts]
+        finally:
+            await probe.stop()
+        print(
+            f"  {missing} of {len(sent)} assignments did not arrive within 30 s "
+            f"({stored} handoffs stored, {unsent} outbox rows unpublished; "
+            f"{sum(ends.values())} MQLs on the topic, routing committed {sum(committed)})"
+        )
+    done = [k for k in sent if k in arrivals.at]
+    return (
+        [(arrivals.at[k] - sent[k]) * 1000 for k in done],
+        [(arrivals.decided[k] - sent_wall[k]) * 1000 for k in done],
+        [(arrivals.wall[k] - arrivals.decided[k]) * 1000 for k in done],
+    )
 
 
 async def null_rate(settings: HandoffSettings, total: int) -> float:
@@ -259,7 +304,7 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 1000) - 1]
 
 
-async def bench(stack: DevStack, mqls: int, seconds: float) -> None:
+async def bench(stack: DevStack, mqls: int, seconds: float, rates: list[float]) -> None:
     assert stack.database_url and stack.bootstrap
     settings = HandoffSettings(
         database_url=stack.database_url, kafka_bootstrap_servers=stack.bootstrap
@@ -269,18 +314,28 @@ async def bench(stack: DevStack, mqls: int, seconds: float) -> None:
         f"max: {rate:,.0f} assignments/s ({mqls:,} MQLs, 3 pools, {REPS} reps; target >= {TARGET_RATE:,.0f})",
         flush=True,
     )
-    half = rate / 2
-    ms = await latency(settings, half, seconds)
-    p50, p99 = percentile(ms, 0.5), percentile(ms, 0.99)
-    print(
-        f"latency at {half:,.0f} MQLs/s for {seconds:.0f} s ({len(ms):,} MQLs): "
-        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 < {TARGET_P99_MS:.0f} ms)",
-        flush=True,
-    )
+    published = 0
+    for at in [rate / 2, *rates]:
+        ms, to_decision, to_arrival = await latency(settings, at, seconds)
+        published += len(ms)
+        p50, p99 = percentile(ms, 0.5), percentile(ms, 0.99)
+        print(
+            f"latency at {at:,.0f} MQLs/s{' (half the max)' if at == rate / 2 else ''} "
+            f"for {seconds:.0f} s ({len(ms):,} MQLs): "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 < {TARGET_P99_MS:.0f} ms)\n"
+            f"  of which publication to decision p50 {percentile(to_decision, 0.5):.1f} ms, "
+            f"p99 {percentile(to_decision, 0.99):.1f} ms; decision to arrival "
+            f"p50 {percentile(to_arrival, 0.5):.1f} ms, p99 {percentile(to_arrival, 0.99):.1f} ms",
+            flush=True,
+        )
     for proc in stack.services.values():
+        if os.environ.get("BENCH_SHOW_LOG"):
+            for line in proc.log_path.read_text().splitlines():
+                if '"level": "info"' not in line:
+                    print("   ", line[:400])
         proc.stop()
     stack.services.clear()
-    null = await null_rate(settings, mqls + len(ms))
+    null = await null_rate(settings, mqls + published)
     print(f"null pipeline over the same MQLs: {null:,.0f} events/s")
     print(
         f"routing/null = {rate / null:.2f}  (routing {rate:,.0f} assignments/s, null {null:,.0f} events/s)"
@@ -292,6 +347,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mqls", type=int, default=30_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--rate", type=float, action="append", default=[], help="also measure latency at this rate"
+    )
     args = parser.parse_args(argv)
     configure_logging("console", "warning")
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-routing-"))
@@ -312,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
         stack.migrate()
         stack.create_topics()
         stack.ensure_api_key()
-        asyncio.run(bench(stack, args.mqls, args.seconds))
+        asyncio.run(bench(stack, args.mqls, args.seconds, args.rate))
     finally:
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

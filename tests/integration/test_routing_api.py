@@ -185,6 +185,11 @@ async def test_an_accepted_lead_is_contacted_and_dispositioned(
     assert (contacted.status_code, contacted.json()["state"]) == (200, "contacted")
     bad = await api.post(f"{path}/disposition", {"rep_id": "aiko.tanaka", "outcome": "won"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "outcome"
+    days = await api.post(
+        f"{path}/disposition",
+        {"rep_id": "aiko.tanaka", "outcome": "sql", "recycle_after_days": 30},
+    )
+    assert days.status_code == 422 and days.json()["errors"][0]["field"] == "recycle_after_days"
     done = await api.post(
         f"{path}/disposition",
         {"rep_id": "aiko.tanaka", "outcome": "recycle", "recycle_after_days": 30},

@@ -2,64 +2,120 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 from handoff.events import routing as ev
 from handoff.events.envelope import CloudEvent, EventData, fact_id
+from handoff.messaging.producer import Message
 from handoff_routing.domain.decision import DecisionStep
 from handoff_routing.domain.handoff import Handoff
 from handoff_routing.domain.roster import Roster
 
 
 def decision_steps(steps: tuple[DecisionStep, ...]) -> list[ev.DecisionStep]:
+    # model_construct: these values come from the domain, not from outside, and validating
+    # them again costs more than routing the lead (bench/routing.py).
     return [
-        ev.DecisionStep(
+        ev.DecisionStep.model_construct(
             rule=s.rule,
             matched=s.matched,
             pool=s.pool,
-            candidates=[ev.Candidate(rep_id=c.rep_id, skipped=c.skipped) for c in s.candidates],
+            candidates=[
+                ev.Candidate.model_construct(rep_id=c.rep_id, skipped=c.skipped)
+                for c in s.candidates
+            ],
             note=s.note,
         )
         for s in steps
     ]
 
 
-def assignment(h: Handoff, roster: Roster) -> ev.LeadAssigned | ev.LeadUnassigned:
-    steps = decision_steps(h.decision)
+def _steps_json(steps: tuple[DecisionStep, ...]) -> list[dict[str, Any]]:
+    out = []
+    for s in steps:
+        step: dict[str, Any] = {"rule": s.rule, "matched": s.matched}
+        if s.pool is not None:
+            step["pool"] = s.pool
+        step["candidates"] = [
+            {"rep_id": c.rep_id}
+            if c.skipped is None
+            else {"rep_id": c.rep_id, "skipped": c.skipped}
+            for c in s.candidates
+        ]
+        if s.note is not None:
+            step["note"] = s.note
+        out.append(step)
+    return out
+
+
+def _rfc3339(at: datetime) -> str:
+    """As the pydantic models write it: UTC with a Z."""
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _cloudevent(
+    kind: str, event_id: str, h: Handoff, at: datetime, data: dict[str, Any]
+) -> Message:
+    body = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": ev.SOURCE,
+        "type": kind,
+        "subject": h.lead_id,
+        "time": _rfc3339(at),
+        "datacontenttype": "application/json",
+        "data": {k: v for k, v in data.items() if v is not None},
+    }
+    value = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Message(ev.TOPIC, h.lead_id.encode(), value)
+
+
+def assignment(h: Handoff, roster: Roster) -> Message:
+    """handoff.lead.assigned, or .unassigned when the lead waits in a pool's queue.
+
+    Written as JSON directly rather than through the pydantic models: this is the hot path
+    (bench/routing.py), and the models parse it (tests check every such event against them).
+    """
+    steps = _steps_json(h.decision)
     if h.rep_id is not None and h.assigned_at is not None:
         rep = roster.reps.get(h.rep_id)
-        return ev.LeadAssigned(
-            id=fact_id("assigned", h.handoff_id),
-            subject=h.lead_id,
-            time=h.assigned_at,
-            data=ev.AssignedData(
-                lead_id=h.lead_id,
-                handoff_id=h.handoff_id,
-                mql_id=h.mql_id,
-                rep_id=h.rep_id,
-                pool=h.pool or "",
-                rule=h.rule,
-                assigned_at=h.assigned_at,
-                decision=steps,
-                mql_trigger=h.trigger,
-                fit_grade=h.fit_grade,
-                team=rep.team if rep else None,
-                manager_id=rep.manager if rep else None,
-            ),
+        return _cloudevent(
+            "handoff.lead.assigned",
+            fact_id("assigned", h.handoff_id),
+            h,
+            h.assigned_at,
+            {
+                "lead_id": h.lead_id,
+                "handoff_id": h.handoff_id,
+                "mql_id": h.mql_id,
+                "rep_id": h.rep_id,
+                "pool": h.pool or "",
+                "rule": h.rule,
+                "assigned_at": _rfc3339(h.assigned_at),
+                "decision": steps,
+                "mql_trigger": h.trigger,
+                "fit_grade": h.fit_grade,
+                "team": rep.team if rep else None,
+                "manager_id": rep.manager if rep else None,
+            },
         )
-    return ev.LeadUnassigned(
-        id=fact_id("unassigned", h.handoff_id),
-        subject=h.lead_id,
-        time=h.updated_at,
-        data=ev.UnassignedData(
-            lead_id=h.lead_id,
-            handoff_id=h.handoff_id,
-            mql_id=h.mql_id,
-            pool=h.pool,
-            reason=next((s.note for s in reversed(h.decision) if s.note), "no rep available"),
-            at=h.updated_at,
-            decision=steps,
-        ),
+    reason = next((s.note for s in reversed(h.decision) if s.note), "no rep available")
+    return _cloudevent(
+        "handoff.lead.unassigned",
+        fact_id("unassigned", h.handoff_id),
+        h,
+        h.updated_at,
+        {
+            "lead_id": h.lead_id,
+            "handoff_id": h.handoff_id,
+            "mql_id": h.mql_id,
+            "pool": h.pool,
+            "reason": reason,
+            "at": _rfc3339(h.updated_at),
+            "decision": steps,
+        },
     )
 
 

@@ -6,6 +6,7 @@ start; after that the admin API may change them too (docs/routing.md, "The file 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from handoff.config_file import load_yaml
-from handoff.expressions import ExpressionError, compile_condition
+from handoff.expressions import Condition, ExpressionError, compile_condition
 from handoff_routing.domain.reasons import FollowUp, ReasonCode, ReasonCodes
 from handoff_routing.domain.roster import Roster
 from handoff_routing.domain.rules import ACCOUNT, CONDITION, VARIABLES, Rule
@@ -209,6 +210,29 @@ class RoutingConfig:
         return out
 
 
+class MemoCondition:
+    """A compiled condition that remembers its answers: routing asks the same question about
+    leads with the same traits over and over, and a CEL evaluation costs more than the rest of
+    the decision. The answer depends only on the variables the condition names."""
+
+    LIMIT = 50_000
+
+    def __init__(self, condition: Condition) -> None:
+        self.condition = condition
+        self.names = condition.variables
+        self.answers: dict[tuple[Any, ...], bool] = {}
+
+    def holds(self, context: Mapping[str, Any]) -> bool:
+        key = tuple(context.get(n) for n in self.names)
+        found = self.answers.get(key)
+        if found is None:
+            found = self.condition.holds({n: context[n] for n in self.names if n in context})
+            if len(self.answers) >= self.LIMIT:
+                self.answers.clear()
+            self.answers[key] = found
+        return found
+
+
 def _rule(r: RuleFile) -> Rule:
     if r.match is not None:
         return Rule(r.name, ACCOUNT, fallback_pool=r.fallback_pool, respect_hours=r.working_hours)
@@ -217,7 +241,7 @@ def _rule(r: RuleFile) -> Rule:
         r.name,
         CONDITION,
         pool=r.pool,
-        condition=compile_condition(r.when, VARIABLES),
+        condition=MemoCondition(compile_condition(r.when, VARIABLES)),
         respect_hours=r.working_hours,
     )
 

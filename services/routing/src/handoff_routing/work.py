@@ -98,7 +98,7 @@ class Work:
     handoffs: dict[str, Handoff] = field(default_factory=dict)  # loaded and locked
     changed: dict[str, Handoff] = field(default_factory=dict)
     created: list[Handoff] = field(default_factory=list)
-    events: list[tuple[str | None, CloudEvent[Any]]] = field(default_factory=list)
+    events: list[tuple[str | None, Message]] = field(default_factory=list)
     roster: Roster | None = None
     pointers: dict[str, int] | None = None
     conditions: Conditions | None = None
@@ -171,7 +171,7 @@ class Work:
         following.decision = (why, *following.decision)
         self.created.append(following)
         self.changed[h.handoff_id] = h
-        self.events.append((None, announce.reassigned(h, self.now, reason)))
+        self.events.append((None, Message.of(ev.TOPIC, announce.reassigned(h, self.now, reason))))
         self.events.append((following.handoff_id, announce.assignment(following, roster)))
         self.freed = True
         return following
@@ -227,7 +227,7 @@ class Work:
             if lifecycle.disposition(h, a.rep_id, a.outcome, a.note, at, a.recycle_after_days):
                 self._changed(h, announce.dispositioned(h, at))
                 if h.recycle_until is not None:
-                    self.events.append((None, announce.recycled(h, at)))
+                    self.events.append((None, Message.of(ev.TOPIC, announce.recycled(h, at))))
         elif a.action is Action.REJECT:
             assert a.reason_code is not None
             if lifecycle.reject(
@@ -236,14 +236,14 @@ class Work:
                 self._changed(h, announce.rejected(h, at))
                 self.freed = True
                 if h.follow_up == "recycled":
-                    self.events.append((None, announce.recycled(h, at)))
+                    self.events.append((None, Message.of(ev.TOPIC, announce.recycled(h, at))))
                 elif h.follow_up == "reassigned":
                     await self.reroute(h, f"rejected: {a.reason_code}")
         return h
 
     def _changed(self, h: Handoff, event: CloudEvent[Any]) -> None:
         self.changed[h.handoff_id] = h
-        self.events.append((None, event))
+        self.events.append((None, Message.of(ev.TOPIC, event)))
         if h.state is not HandoffState.ASSIGNED:
             self.freed = True
 
@@ -273,10 +273,10 @@ class Work:
             await repository.save_pointers(conn, self.pointers)
         # A handoff that another instance inserted first is not announced twice.
         events = [e for hid, e in self.events if hid is None or hid in inserted]
-        await outbox.append(conn, SCHEMA, [Message.of(ev.TOPIC, e) for e in events])
+        await outbox.append(conn, SCHEMA, events)
         for h in self.created:
             if h.handoff_id in inserted:
-                log.info(
+                log.debug(
                     "routing.assigned" if h.rep_id else "routing.unassigned",
                     lead_id=h.lead_id,
                     handoff_id=h.handoff_id,
@@ -284,6 +284,16 @@ class Work:
                     pool=h.pool,
                     rule=h.rule,
                 )
+        if self.created or self.changed:
+            log.info(
+                "routing.batch.applied",
+                assigned=sum(1 for h in self.created if h.rep_id and h.handoff_id in inserted),
+                unassigned=sum(
+                    1 for h in self.created if not h.rep_id and h.handoff_id in inserted
+                ),
+                changed=len(self.changed),
+                events=len(events),
+            )
 
 
 class HandoffNotFound(Exception):

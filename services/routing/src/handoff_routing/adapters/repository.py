@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -72,7 +71,20 @@ _MUTABLE = (
 
 
 def decision_out(steps: Sequence[DecisionStep]) -> str:
-    return json.dumps([asdict(s) for s in steps], separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        [
+            {
+                "rule": s.rule,
+                "matched": s.matched,
+                "pool": s.pool,
+                "candidates": [{"rep_id": c.rep_id, "skipped": c.skipped} for c in s.candidates],
+                "note": s.note,
+            }
+            for s in steps
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 
 def decision_in(raw: list[dict[str, Any]]) -> tuple[DecisionStep, ...]:

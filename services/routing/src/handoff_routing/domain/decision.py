@@ -60,7 +60,11 @@ def decide(
     steps: list[DecisionStep] = []
     context = facts.values
     for rule in rules:
-        c = replace(conditions, respect_hours=rule.respect_hours)
+        c = (
+            conditions
+            if conditions.respect_hours == rule.respect_hours
+            else replace(conditions, respect_hours=rule.respect_hours)
+        )
         if rule.kind == ACCOUNT:
             account = next(
                 (roster.accounts[d] for d in facts.domains() if d in roster.accounts), None
@@ -101,7 +105,7 @@ def decide(
             assert rule.pool is not None
             return _from_pool(roster, rule.name, rule.pool, pointers, c, steps)
         steps.append(DecisionStep(rule.name, False, rule.pool))
-    c = replace(conditions, respect_hours=False)
+    c = conditions if not conditions.respect_hours else replace(conditions, respect_hours=False)
     return _from_pool(roster, DEFAULT_POOL_RULE, roster.default_pool, pointers, c, steps)
 
 

@@ -61,6 +61,8 @@ class Rep:
         return midnight.astimezone(UTC)
 
     def away(self, now: datetime) -> bool:
+        if not self.out_of_office:
+            return False
         return any(a.starts <= now < a.ends for a in self.out_of_office)
 
     def at_work(self, now: datetime) -> bool:

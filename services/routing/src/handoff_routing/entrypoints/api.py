@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from handoff.events import routing as ev
 from handoff.http.auth import require_scope
@@ -69,6 +69,13 @@ class DispositionIn(BaseModel):
     recycle_after_days: int | None = Field(
         default=None, ge=1, le=3650, description="with outcome recycle; 90 when left out"
     )
+
+    @field_validator("recycle_after_days")
+    @classmethod
+    def _only_when_recycled(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("outcome") != "recycle":
+            raise ValueError("only with outcome recycle")
+        return value
 
 
 class HandoffOut(BaseModel):
