@@ -190,16 +190,22 @@ async def latency(
     sent: dict[str, float] = {}
     sent_wall: dict[str, float] = {}
     tick = 0.01
+    # Built before the clock starts: the publisher's own cost is not routing's.
+    planned = int(rate * seconds) + 1
+    payloads = []
+    for n in range(planned):
+        event = mql(prefix, n)
+        payloads.append((event.data.lead_id, event.to_json()))
     try:
         start = time.perf_counter()
         n = 0
-        while time.perf_counter() - start < seconds:
-            due = int((time.perf_counter() - start) * rate)
+        while time.perf_counter() - start < seconds and n < planned:
+            due = min(planned, int((time.perf_counter() - start) * rate))
             while n < due:
-                event = mql(prefix, n)
-                sent[event.data.lead_id] = time.perf_counter()
-                sent_wall[event.data.lead_id] = time.time()
-                await kafka.send(scoring.TOPIC, event.to_json(), key=event.data.lead_id.encode())
+                lead, value = payloads[n]
+                sent[lead] = time.perf_counter()
+                sent_wall[lead] = time.time()
+                await kafka.send(scoring.TOPIC, value, key=lead.encode())
                 n += 1
             await asyncio.sleep(tick)
         await kafka.flush()

@@ -51,6 +51,25 @@ _TYPES = {
     "facts": "jsonb",
     "excluded": "text",  # a JSON array per row; see _row_values
 }
+# What a new handoff carries; the rest starts empty (fewer arrays to send per batch).
+_NEW = (
+    "handoff_id",
+    "lead_id",
+    "mql_id",
+    "attempt",
+    "state",
+    "rep_id",
+    "pool",
+    "rule",
+    "created_at",
+    "updated_at",
+    "assigned_at",
+    "decision",
+    "excluded",
+    "facts",
+    "trigger",
+    "fit_grade",
+)
 # What an action may change on an existing handoff.
 _MUTABLE = (
     "state",
@@ -150,7 +169,10 @@ def _unnest(names: Sequence[str]) -> str:
 
 
 # text[] of JSON arrays -> text[] per row, since PostgreSQL has no arrays of arrays of any length.
-_EXCLUDED = "ARRAY(SELECT jsonb_array_elements_text(CAST(v.excluded AS jsonb)))"
+_EXCLUDED = (
+    "CASE WHEN v.excluded = '[]' THEN CAST('{}' AS text[]) "
+    "ELSE ARRAY(SELECT jsonb_array_elements_text(CAST(v.excluded AS jsonb))) END"
+)
 
 
 async def known_mql_ids(conn: AsyncConnection, mql_ids: Iterable[str]) -> set[str]:
@@ -240,14 +262,15 @@ async def insert_new(conn: AsyncConnection, handoffs: Sequence[Handoff]) -> set[
     """Insert handoffs, skipping any whose (MQL, attempt) exists; return the ids inserted."""
     if not handoffs:
         return set()
-    select = ", ".join(_EXCLUDED if n == "excluded" else f"v.{n}" for n in _FIELDS)
+    columns = ", ".join(_NEW)
+    select = ", ".join(_EXCLUDED if n == "excluded" else f"v.{n}" for n in _NEW)
     result = await conn.execute(
         text(
-            f"INSERT INTO routing.handoffs ({_COLUMNS}) SELECT {select} "
-            f"FROM unnest({_unnest(_FIELDS)}) AS v({_COLUMNS}) "
+            f"INSERT INTO routing.handoffs ({columns}) SELECT {select} "
+            f"FROM unnest({_unnest(_NEW)}) AS v({columns}) "
             "ON CONFLICT DO NOTHING RETURNING handoff_id"
         ),
-        _arrays(handoffs, _FIELDS),
+        _arrays(handoffs, _NEW),
     )
     return set(result.scalars())
 

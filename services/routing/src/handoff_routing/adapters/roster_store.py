@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handoff_routing.adapters import repository
 from handoff_routing.config import RoutingConfig
@@ -88,6 +88,10 @@ class RosterStore:
         self.default_pool = default_pool
         self.version = -1
         self.roster = Roster({}, {}, default_pool)
+
+    async def current_from(self, engine: AsyncEngine) -> Roster:
+        async with engine.connect() as conn:
+            return await self.current(conn)
 
     async def current(self, conn: AsyncConnection) -> Roster:
         version = await repository.roster_version(conn)
