@@ -153,7 +153,7 @@ class Arrivals:
             await consumer.stop()
 
 
-async def max_rate(stack: DevStack, settings: HandoffSettings, total: int) -> float:
+async def max_rate(stack: DevStack, settings: HandoffSettings, total: int) -> tuple[float, float]:
     """Publish a backlog first, then start routing: first to last assignment event."""
     prefix = os.urandom(3).hex()
     kafka = make_producer(settings, "bench-routing")
@@ -171,7 +171,8 @@ async def max_rate(stack: DevStack, settings: HandoffSettings, total: int) -> fl
         await asyncio.to_thread(stack.start_services, None, ["routing"])
         await arrivals.wait_for(total, within=600)
         times = sorted(arrivals.at.values())
-        return total / (times[-1] - times[0])
+        decided = sorted(arrivals.decided.values())
+        return total / (times[-1] - times[0]), total / (decided[-1] - decided[0])
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
@@ -315,7 +316,12 @@ async def bench(stack: DevStack, mqls: int, seconds: float, rates: list[float]) 
     settings = HandoffSettings(
         database_url=stack.database_url, kafka_bootstrap_servers=stack.bootstrap
     )
-    rate = await max_rate(stack, settings, mqls)
+    rate, decisions = await max_rate(stack, settings, mqls)
+    print(
+        f"routing decisions alone (consumer and commit, first to last assigned_at): "
+        f"{decisions:,.0f}/s",
+        flush=True,
+    )
     print(
         f"max: {rate:,.0f} assignments/s ({mqls:,} MQLs, 3 pools, {REPS} reps; target >= {TARGET_RATE:,.0f})",
         flush=True,
