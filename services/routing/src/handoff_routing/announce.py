@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from handoff.events import routing as ev
-from handoff.events.envelope import CloudEvent, EventData, fact_id
+from handoff.events.envelope import fact_id
 from handoff.messaging.producer import Message
 from handoff_routing.domain.decision import DecisionStep
 from handoff_routing.domain.handoff import Handoff
@@ -184,6 +184,3 @@ def reassigned(h: Handoff, at: datetime, reason: str) -> ev.LeadReassigned:
             reason=reason,
         ),
     )
-
-
-Announcement = CloudEvent[EventData]

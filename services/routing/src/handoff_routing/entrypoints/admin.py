@@ -34,10 +34,6 @@ SPEC: dict[str, type[BaseModel]] = {REP: RepSpec, POOL: PoolSpec, ACCOUNT: Accou
 WORD = {REP: "rep", POOL: "pool", ACCOUNT: "account"}
 
 
-class Entry(BaseModel):
-    managed_by: str
-
-
 async def _entries(conn: AsyncConnection, kind: str) -> list[dict[str, Any]]:
     return [
         {**body, "managed_by": by}
