@@ -11,9 +11,11 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handoff.events.signals import Traits
 from handoff.http.auth import new_api_key
+from handoff.messaging.consumer import Inbound
 from handoff_routing.app import create_app
-from handoff_routing.handlers import handoff_id_for
+from handoff_routing.handlers import RoutingHandler, handoff_id_for
 from handoff_routing.settings import RoutingSettings
 from tests.factories import mql, new_id
 from tests.integration.test_routing_handler import route, team
@@ -26,6 +28,8 @@ class Api:
     client: httpx.AsyncClient
     writer: dict[str, str]
     reader: dict[str, str]
+    admin: dict[str, str]
+    app: Any
 
     async def post(
         self, path: str, body: Any, headers: dict[str, str] | None = None
@@ -37,11 +41,12 @@ class Api:
 async def api(database_url: str, bootstrap: str, config_dir: Path) -> AsyncIterator[Api]:
     writer_secret, writer = new_api_key("crm", ["handoffs:write", "read"])
     reader_secret, reader = new_api_key("dashboard", ["read"])
+    admin_secret, admin = new_api_key("sales-ops", ["admin"])
     settings = RoutingSettings(
         database_url=database_url,
         kafka_bootstrap_servers=bootstrap,
         config_dir=config_dir,
-        api_keys=[writer, reader],
+        api_keys=[writer, reader, admin],
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -51,6 +56,8 @@ async def api(database_url: str, bootstrap: str, config_dir: Path) -> AsyncItera
                 client,
                 {"authorization": f"Bearer {writer_secret}"},
                 {"authorization": f"Bearer {reader_secret}"},
+                {"authorization": f"Bearer {admin_secret}"},
+                app,
             )
 
 
@@ -164,3 +171,139 @@ async def test_the_reason_codes_are_listed_with_japanese_labels(api: Api) -> Non
     assert len(codes) == 9
     assert codes["wrong_territory"]["label_ja"] == "担当外"
     assert codes["not_now"]["follow_up"] == "recycle"
+
+
+async def test_an_accepted_lead_is_contacted_and_dispositioned(
+    api: Api, engine: AsyncEngine
+) -> None:
+    _, handoff_id = await assigned_lead(engine)
+    path = f"/v1/handoffs/{handoff_id}"
+    early = await api.post(f"{path}/contact", {"rep_id": "aiko.tanaka", "channel": "phone"})
+    assert early.status_code == 409 and early.json()["state"] == "assigned"
+    await api.post(f"{path}/accept", {"rep_id": "aiko.tanaka"})
+    contacted = await api.post(f"{path}/contact", {"rep_id": "aiko.tanaka", "channel": "phone"})
+    assert (contacted.status_code, contacted.json()["state"]) == (200, "contacted")
+    bad = await api.post(f"{path}/disposition", {"rep_id": "aiko.tanaka", "outcome": "won"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "outcome"
+    days = await api.post(
+        f"{path}/disposition",
+        {"rep_id": "aiko.tanaka", "outcome": "sql", "recycle_after_days": 30},
+    )
+    assert days.status_code == 422 and days.json()["errors"][0]["field"] == "recycle_after_days"
+    done = await api.post(
+        f"{path}/disposition",
+        {"rep_id": "aiko.tanaka", "outcome": "recycle", "recycle_after_days": 30},
+    )
+    assert done.status_code == 200
+    body = done.json()
+    assert (body["state"], body["outcome"]) == ("dispositioned", "recycle")
+    assert body["recycle_until"] is not None
+
+
+async def test_an_action_by_a_rep_not_on_the_roster_is_a_422_naming_them(
+    api: Api, engine: AsyncEngine
+) -> None:
+    _, handoff_id = await assigned_lead(engine)
+    response = await api.post(f"/v1/handoffs/{handoff_id}/accept", {"rep_id": "nobody"})
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "rep_id", "message": "no rep 'nobody' on the roster"}
+    ]
+
+
+# Roster administration
+
+
+async def test_the_roster_seeded_from_routing_yaml_is_listed_for_admins_only(api: Api) -> None:
+    reps = await api.client.get("/v1/reps", headers=api.admin)
+    assert reps.status_code == 200
+    by_id = {r["id"]: r for r in reps.json()["reps"]}
+    assert by_id["kenji.sato"]["weight"] == 2
+    assert by_id["kenji.sato"]["managed_by"] == "config"
+    pools = await api.client.get("/v1/pools/enterprise", headers=api.admin)
+    assert pools.json()["strategy"] == "least_loaded"
+    assert (await api.client.get("/v1/reps", headers=api.writer)).status_code == 403
+
+
+async def test_a_rep_added_and_changed_through_the_api_is_stored_with_its_schedule(
+    api: Api,
+) -> None:
+    rep_id = new_id("rep")
+    body = {
+        "name": "Ren Mori",
+        "email": "ren.mori@example.co.jp",
+        "team": "inside-sales-jp",
+        "timezone": "Asia/Tokyo",
+        "working_hours": {"days": ["mon", "tue"], "start": "09:00", "end": "17:00"},
+    }
+    put = await api.client.put(f"/v1/reps/{rep_id}", json=body, headers=api.admin)
+    assert put.status_code == 200, put.text
+    assert put.json()["managed_by"] == "api"
+    away = {"from": "2026-12-28T00:00:00+09:00", "until": "2027-01-05T00:00:00+09:00"}
+    patch = await api.client.patch(
+        f"/v1/reps/{rep_id}", json={"active": False, "out_of_office": [away]}, headers=api.admin
+    )
+    assert patch.status_code == 200, patch.text
+    got = (await api.client.get(f"/v1/reps/{rep_id}", headers=api.admin)).json()
+    assert (got["active"], got["name"], got["out_of_office"][0]["from"]) == (
+        False,
+        "Ren Mori",
+        "2026-12-28T00:00:00+09:00",
+    )
+    assert (await api.client.delete(f"/v1/reps/{rep_id}", headers=api.admin)).status_code == 204
+    assert (await api.client.get(f"/v1/reps/{rep_id}", headers=api.admin)).status_code == 404
+
+
+async def test_roster_mistakes_are_422s_and_409s_naming_what_is_wrong(api: Api) -> None:
+    unknown_member = await api.client.put(
+        "/v1/pools/night-shift", json={"members": ["aiko.tanaka", "ghost"]}, headers=api.admin
+    )
+    assert unknown_member.status_code == 422
+    assert unknown_member.json()["errors"] == [{"field": "members.1", "message": "no rep 'ghost'"}]
+    bad_weight = await api.client.patch(
+        "/v1/reps/aiko.tanaka", json={"weight": 0}, headers=api.admin
+    )
+    assert bad_weight.status_code == 422 and bad_weight.json()["errors"][0]["field"] == "weight"
+    owner = await api.client.put(
+        "/v1/accounts/example.org", json={"name": "Ex", "owner": "ghost"}, headers=api.admin
+    )
+    assert owner.status_code == 422 and owner.json()["errors"][0]["field"] == "owner"
+    in_rule = await api.client.delete("/v1/pools/jp-tokyo", headers=api.admin)
+    assert in_rule.status_code == 409 and "rule 'tokyo'" in in_rule.json()["detail"]
+    in_pool = await api.client.delete("/v1/reps/aiko.tanaka", headers=api.admin)
+    assert in_pool.status_code == 409 and "pool" in in_pool.json()["detail"]
+    wrong_id = await api.client.put(
+        "/v1/reps/a",
+        json={"id": "b", "name": "B", "email": "b@x.io", "team": "t"},
+        headers=api.admin,
+    )
+    assert wrong_id.status_code == 422 and wrong_id.json()["errors"][0]["field"] == "id"
+    missing = await api.client.delete("/v1/accounts/never.example", headers=api.admin)
+    assert missing.status_code == 404
+
+
+async def test_a_new_account_routes_the_next_lead_without_a_restart(api: Api) -> None:
+    domain = f"{new_id('co').lower()}.example.jp"
+    put = await api.client.put(
+        f"/v1/accounts/{domain}",
+        json={"name": "New Co", "owner": "emma.clark"},
+        headers=api.admin,
+    )
+    assert put.status_code == 200, put.text
+    try:
+        rt = api.app.state.runtime
+        lead = new_id()
+        event = mql(lead)
+        traits = Traits.model_validate({"email": f"taro@sales.{domain}"})
+        event = event.model_copy(update={"data": event.data.model_copy(update={"traits": traits})})
+        async with rt.uow() as uow:
+            await RoutingHandler(rt.state["routing"])(uow, [Inbound(event, "t", 0, 0)])
+            await uow.commit()
+        got = await api.client.get(f"/v1/leads/{lead}/handoff", headers=api.reader)
+        assert (got.json()["rule"], got.json()["rep_id"], got.json()["pool"]) == (
+            "named-accounts",
+            "emma.clark",
+            f"account:{domain}",
+        )
+    finally:
+        await api.client.delete(f"/v1/accounts/{domain}", headers=api.admin)

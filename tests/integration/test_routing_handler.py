@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -14,38 +15,75 @@ from handoff.events import routing, scoring
 from handoff.events.envelope import fact_id
 from handoff.messaging.consumer import Inbound
 from handoff_routing import handlers
-from handoff_routing.domain.handoff import HandoffState
+from handoff_routing.adapters.roster_store import RosterStore
+from handoff_routing.config import RoutingConfig
+from handoff_routing.domain.handoff import Action, HandoffState
 from handoff_routing.domain.reasons import FollowUp, ReasonCode, ReasonCodes
 from handoff_routing.domain.roster import Pool, Rep, Roster
-from handoff_routing.handlers import MqlHandler, handoff_id_for
+from handoff_routing.handlers import RepAction, RoutingHandler, handoff_id_for
+from handoff_routing.work import Routing
 from tests.factories import T0, mql, new_id
 
-REASONS = ReasonCodes([ReasonCode("no_budget", "No budget", "予算なし", FollowUp.RECYCLE, 90)])
+REASONS = ReasonCodes(
+    [
+        ReasonCode("no_budget", "No budget", "予算なし", FollowUp.RECYCLE, 90),
+        ReasonCode("wrong_territory", "Wrong territory", "担当外", FollowUp.REASSIGN),
+    ]
+)
 
 
-def team(*reps: tuple[str, bool]) -> Roster:
+class FixedRoster(RosterStore):
+    """The roster a test describes, instead of the shared database's roster table."""
+
+    def __init__(self, roster: Roster) -> None:
+        super().__init__(roster.default_pool)
+        self.roster = roster
+
+    async def current(self, conn: Any) -> Roster:
+        return self.roster
+
+
+def team(*reps: tuple[str, bool], **rep_fields: Any) -> Roster:
     """A roster with a pool of its own: the database is shared, so each test gets a new pointer."""
     pool = f"pool-{uuid.uuid4().hex[:8]}"
     return Roster(
         reps={
-            r: Rep(r, r.title(), f"{r}@example.com", "inside-sales", active) for r, active in reps
+            r: Rep(r, r.title(), f"{r}@example.com", "inside-sales", active, "boss", **rep_fields)
+            for r, active in reps
         },
         pools={pool: Pool(pool, tuple(r for r, _ in reps))},
         default_pool=pool,
     )
 
 
-async def route(engine: AsyncEngine, roster: Roster, events: Sequence[Any]) -> None:
+def routing_for(roster: Roster) -> Routing:
+    config = RoutingConfig((), (), (), (), roster.default_pool, REASONS)
+    return Routing(config, FixedRoster(roster), lambda: T0)
+
+
+async def route(engine: AsyncEngine, roster: Roster | Routing, events: Sequence[Any]) -> None:
+    routing = roster if isinstance(roster, Routing) else routing_for(roster)
     items = [Inbound(e, scoring.TOPIC, 0, n) for n, e in enumerate(events)]
     async with UnitOfWorkFactory(engine)() as uow:
-        await MqlHandler(roster, clock=lambda: T0)(uow, items)
+        await RoutingHandler(routing)(uow, items)
         await uow.commit()
+
+
+async def act(engine: AsyncEngine, roster: Roster | Routing, action: RepAction) -> Any:
+    routing = roster if isinstance(roster, Routing) else routing_for(roster)
+    async with UnitOfWorkFactory(engine)() as uow:
+        handoff, _ = await handlers.act(uow, routing, action)
+        await uow.commit()
+    return handoff
 
 
 async def handoffs_of(engine: AsyncEngine, lead_ids: Sequence[str]) -> dict[str, Any]:
     async with engine.connect() as conn:
         rows = await conn.execute(
-            text("SELECT * FROM routing.handoffs WHERE lead_id = ANY(CAST(:ids AS text[]))"),
+            text(
+                "SELECT * FROM routing.handoffs WHERE lead_id = ANY(CAST(:ids AS text[])) "
+                "ORDER BY attempt"
+            ),
             {"ids": list(lead_ids)},
         )
         return {row.lead_id: row for row in rows}
@@ -159,7 +197,7 @@ async def test_a_lead_is_left_unassigned_and_announced_when_no_rep_is_active(
     (event,) = await outbox_of(engine, [lead])
     assert isinstance(event, routing.LeadUnassigned)
     assert event.id == fact_id("unassigned", row.handoff_id)
-    assert event.data.reason == f"no active rep in pool '{roster.default_pool}'"
+    assert event.data.reason == f"no rep available in pool '{roster.default_pool}'"
 
 
 async def test_the_assigned_rep_accepts_once_and_a_repeat_announces_nothing(
@@ -167,14 +205,12 @@ async def test_the_assigned_rep_accepts_once_and_a_repeat_announces_nothing(
 ) -> None:
     lead = new_id()
     event = mql(lead)
-    await route(engine, team(("aiko", True)), [event])
+    roster = team(("aiko", True))
+    await route(engine, roster, [event])
     handoff_id = handoff_id_for(event.data.mql_id)
-    uow = UnitOfWorkFactory(engine)
 
     for _ in range(2):
-        async with uow() as work:
-            handoff = await handlers.accept_handoff(work, handoff_id, "aiko", T0)
-            await work.commit()
+        handoff = await act(engine, roster, RepAction(Action.ACCEPT, handoff_id, "aiko"))
         assert handoff.state is HandoffState.ACCEPTED
 
     row = (await handoffs_of(engine, [lead]))[lead]
@@ -188,17 +224,21 @@ async def test_the_assigned_rep_accepts_once_and_a_repeat_announces_nothing(
 async def test_a_rejection_is_stored_with_its_reason_and_announced(engine: AsyncEngine) -> None:
     lead = new_id()
     event = mql(lead)
-    await route(engine, team(("aiko", True)), [event])
+    roster = team(("aiko", True))
+    await route(engine, roster, [event])
     handoff_id = handoff_id_for(event.data.mql_id)
 
-    async with UnitOfWorkFactory(engine)() as work:
-        await handlers.reject_handoff(
-            work, handoff_id, "aiko", "no_budget", "予算は来期", T0, REASONS
-        )
-        await work.commit()
+    await act(
+        engine,
+        roster,
+        RepAction(Action.REJECT, handoff_id, "aiko", reason_code="no_budget", note="予算は来期"),
+    )
 
     row = (await handoffs_of(engine, [lead]))[lead]
     assert (row.state, row.reason_code, row.note) == ("rejected", "no_budget", "予算は来期")
-    rejected = (await outbox_of(engine, [lead]))[-1]
+    assert (row.follow_up, row.recycle_until) == ("recycled", T0 + timedelta(days=90))
+    _, rejected, recycled = await outbox_of(engine, [lead])
     assert isinstance(rejected, routing.LeadRejected)
     assert (rejected.data.reason_code, rejected.data.note) == ("no_budget", "予算は来期")
+    assert isinstance(recycled, routing.LeadRecycled)
+    assert recycled.data.until == T0 + timedelta(days=90)

@@ -63,10 +63,14 @@ def line_of(text: str, fragment: str) -> int:
 
 def test_the_shipped_routing_yaml_describes_a_team_and_the_reason_codes() -> None:
     config = load_config(REPO / "config" / "routing.yaml")
-    roster = config.roster
+    roster = config.roster()
     assert roster.default_pool == "inside-sales"
     assert set(roster.pools["inside-sales"].members) <= set(roster.reps)
     assert [r.id for r in roster.reps.values() if not r.active] == ["yui.nakamura"]
+    assert [r.name for r in config.rules] == ["named-accounts", "enterprise-size", "tokyo", "osaka"]
+    assert roster.accounts["sakura-systems.co.jp"].owner == "takeshi.ito"
+    assert roster.pools["enterprise"].strategy == "least_loaded"
+    assert roster.reps["kenji.sato"].weight == 2
     assert config.reasons.known() == (
         "not_decision_maker",
         "no_budget",
@@ -85,9 +89,9 @@ def test_the_shipped_routing_yaml_describes_a_team_and_the_reason_codes() -> Non
 
 def test_a_valid_file_becomes_the_roster_and_reason_codes(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
-    assert config.roster.pools["inside-sales"].members == ("aiko.tanaka", "emma.clark")
-    assert config.roster.reps["aiko.tanaka"].timezone == "Asia/Tokyo"
-    assert config.roster.reps["emma.clark"].active is False
+    assert config.roster().pools["inside-sales"].members == ("aiko.tanaka", "emma.clark")
+    assert config.roster().reps["aiko.tanaka"].timezone == "Asia/Tokyo"
+    assert config.roster().reps["emma.clark"].active is False
     no_budget = config.reasons.get("no_budget")
     assert no_budget is not None and no_budget.follow_up is FollowUp.RECYCLE
     assert no_budget.recycle_days == 90
@@ -177,3 +181,91 @@ def test_the_config_file_and_port_can_be_set_for_routing_alone(
     settings = RoutingSettings()
     assert settings.config_path == Path("/srv/team.yaml")
     assert settings.http_port == 9102
+
+
+RULES = """\
+accounts:
+  - domain: WWW.Sakura.co.jp
+    name: Sakura
+    owner: aiko.tanaka
+rules:
+  - name: accounts
+    match: account
+    fallback_pool: inside-sales
+  - name: tokyo
+    when: country == "JP" && region == "Tokyo"
+    pool: inside-sales
+    working_hours: true
+"""
+
+
+def test_rules_and_accounts_are_read_in_order(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD + RULES))
+    assert [(r.name, r.kind, r.respect_hours) for r in config.rules] == [
+        ("accounts", "account", False),
+        ("tokyo", "condition", True),
+    ]
+    tokyo = config.rules[1].condition
+    assert tokyo is not None and tokyo.holds({"country": "JP", "region": "Tokyo"})
+    assert config.roster().accounts["sakura.co.jp"].owner == "aiko.tanaka"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "key", "message"),
+    [
+        (
+            "pool: inside-sales\n    working",
+            "pool: outside-sales\n    working",
+            "rules[1].pool",
+            "no pool named 'outside-sales'",
+        ),
+        (
+            "fallback_pool: inside-sales",
+            "fallback_pool: nowhere",
+            "rules[0].fallback_pool",
+            "no pool named 'nowhere'",
+        ),
+        (
+            'when: country == "JP" && region == "Tokyo"',
+            'when: contry == "JP"',
+            "rules[1].when",
+            "unknown variable contry",
+        ),
+        ('when: country == "JP" && region == "Tokyo"', "when: country == ", "rules[1].when", ""),
+        ("owner: aiko.tanaka", "owner: ken", "accounts[0].owner", "no rep with id 'ken'"),
+        ("domain: WWW.Sakura.co.jp", "domain: not a domain", "accounts[0].domain", "not a domain"),
+        ("    match: account\n", "    match: account\n    when: 'true'\n", "rules[0]", "either"),
+        (
+            "    match: account\n    fallback_pool: inside-sales\n",
+            "    match: account\n",
+            "rules[0]",
+            "fallback_pool",
+        ),
+    ],
+)
+def test_a_rule_or_account_mistake_names_its_line_and_key(
+    tmp_path: Path, before: str, after: str, key: str, message: str
+) -> None:
+    text = GOOD + RULES.replace(before, after)
+    assert text != GOOD + RULES
+    error = load_error(tmp_path, text)
+    assert error.key == key
+    assert message in error.message
+    assert error.line is not None and error.line > line_of(text, "accounts:") - 1
+
+
+def test_working_hours_must_end_after_they_start(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "    timezone: Asia/Tokyo",
+        '    timezone: Asia/Tokyo\n    working_hours: {days: [mon], start: "18:00", end: "09:00"}',
+    )
+    error = load_error(tmp_path, text)
+    assert error.key == "reps[0].working_hours"
+    assert "before end" in error.message
+
+
+def test_a_weight_out_of_range_is_refused(tmp_path: Path) -> None:
+    text = GOOD.replace("    timezone: Asia/Tokyo", "    timezone: Asia/Tokyo\n    weight: 0")
+    error = load_error(tmp_path, text)
+    assert error.key == "reps[0].weight"
+    assert error.line == line_of(text, "weight: 0")

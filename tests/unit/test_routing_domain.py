@@ -1,23 +1,26 @@
-"""Routing's pure domain: round robin, the decision trace and the handoff state machine."""
+"""Routing's pure domain: the handoff state machine (pools and rules: test_routing_rules.py)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from handoff_routing.domain.decision import DEFAULT_POOL_RULE, decide
+from handoff_routing.domain.decision import DEFAULT_POOL_RULE
 from handoff_routing.domain.handoff import (
     Handoff,
     HandoffConflict,
     HandoffState,
+    Outcome,
     UnknownReasonCode,
     accept,
+    contact,
+    disposition,
     reject,
+    successor,
+    take_away,
 )
 from handoff_routing.domain.reasons import FollowUp, ReasonCode, ReasonCodes
-from handoff_routing.domain.roster import Candidate, Pool, Rep, Roster, choose
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 LATER = T0 + timedelta(minutes=4)
@@ -26,20 +29,9 @@ REASONS = ReasonCodes(
     [
         ReasonCode("no_budget", "No budget", "予算なし", FollowUp.RECYCLE, 90),
         ReasonCode("wrong_territory", "Wrong territory", "担当外", FollowUp.REASSIGN),
+        ReasonCode("duplicate", "Duplicate", "重複", FollowUp.DISQUALIFY),
     ]
 )
-
-
-def rep(rep_id: str, *, active: bool = True) -> Rep:
-    return Rep(rep_id, rep_id.title(), f"{rep_id}@example.com", "inside-sales", active)
-
-
-def roster(*reps: Rep, pool: str = "inside-sales") -> Roster:
-    return Roster(
-        reps={r.id: r for r in reps},
-        pools={pool: Pool(pool, tuple(r.id for r in reps))},
-        default_pool=pool,
-    )
 
 
 def handoff(state: HandoffState = HandoffState.ASSIGNED, rep_id: str | None = "aiko") -> Handoff:
@@ -55,90 +47,6 @@ def handoff(state: HandoffState = HandoffState.ASSIGNED, rep_id: str | None = "a
         updated_at=T0,
         assigned_at=T0 if rep_id else None,
     )
-
-
-# Round robin
-
-
-def test_round_robin_hands_leads_to_members_in_the_listed_order() -> None:
-    team = roster(rep("aiko"), rep("kenji"), rep("emma"))
-    pointers: dict[str, int] = {}
-    chosen = [decide(team, pointers).rep_id for _ in range(4)]
-    assert chosen == ["aiko", "kenji", "emma", "aiko"]
-
-
-def test_round_robin_starts_from_the_stored_position() -> None:
-    team = roster(rep("aiko"), rep("kenji"), rep("emma"))
-    pool = team.pools["inside-sales"]
-    chosen, position, _ = choose(pool, team.reps, 2)
-    assert chosen is not None and chosen.id == "emma"
-    assert position == 0
-
-
-def test_round_robin_skips_inactive_reps_and_says_why() -> None:
-    team = roster(rep("aiko"), rep("yui", active=False), rep("kenji"))
-    pool = team.pools["inside-sales"]
-    chosen, position, looked_at = choose(pool, team.reps, 1)
-    assert chosen is not None and chosen.id == "kenji"
-    assert position == 0
-    assert looked_at == (Candidate("yui", "inactive"), Candidate("kenji"))
-
-
-def test_round_robin_skips_a_member_missing_from_the_roster() -> None:
-    team = Roster(
-        reps={"aiko": rep("aiko")},
-        pools={"p": Pool("p", ("ghost", "aiko"))},
-        default_pool="p",
-    )
-    chosen, _, looked_at = choose(team.pools["p"], team.reps, 0)
-    assert chosen is not None and chosen.id == "aiko"
-    assert looked_at[0] == Candidate("ghost", "not on the roster")
-
-
-def test_a_pool_without_active_reps_chooses_nobody_and_keeps_its_position() -> None:
-    team = roster(rep("aiko", active=False), rep("yui", active=False))
-    chosen, position, looked_at = choose(team.pools["inside-sales"], team.reps, 1)
-    assert chosen is None
-    assert position == 1
-    assert [c.skipped for c in looked_at] == ["inactive", "inactive"]
-
-
-def test_every_active_rep_gets_an_equal_share_over_many_assignments() -> None:
-    team = roster(rep("aiko"), rep("kenji"), rep("yui", active=False), rep("emma"), rep("dan"))
-    pointers: dict[str, int] = {}
-    counts = Counter(decide(team, pointers).rep_id for _ in range(400))
-    assert counts == {"aiko": 100, "kenji": 100, "emma": 100, "dan": 100}
-
-
-def test_an_inactive_rep_does_not_double_the_next_reps_share() -> None:
-    # The pointer moves past the rep who was chosen, so kenji does not also get yui's turn.
-    team = roster(rep("aiko"), rep("yui", active=False), rep("kenji"), rep("emma"))
-    pointers: dict[str, int] = {}
-    chosen = [decide(team, pointers).rep_id for _ in range(6)]
-    assert chosen == ["aiko", "kenji", "emma", "aiko", "kenji", "emma"]
-
-
-# The decision trace
-
-
-def test_a_decision_records_the_default_pool_rule_and_who_was_looked_at() -> None:
-    team = roster(rep("yui", active=False), rep("kenji"))
-    decision = decide(team, {})
-    assert decision.rep_id == "kenji"
-    assert decision.pool == "inside-sales"
-    assert decision.rule == DEFAULT_POOL_RULE
-    (step,) = decision.steps
-    assert step.matched and step.pool == "inside-sales"
-    assert step.candidates == (Candidate("yui", "inactive"), Candidate("kenji"))
-    assert decision.unassigned_reason is None
-
-
-def test_a_decision_without_an_active_rep_says_why_the_lead_is_unassigned() -> None:
-    team = roster(rep("yui", active=False))
-    decision = decide(team, {})
-    assert decision.rep_id is None
-    assert decision.unassigned_reason == "no active rep in pool 'inside-sales'"
-    assert decision.steps[0].note == decision.unassigned_reason
 
 
 # The handoff state machine
@@ -232,5 +140,104 @@ def test_a_rejection_with_an_unknown_reason_code_names_the_known_codes() -> None
     h = handoff()
     with pytest.raises(UnknownReasonCode) as caught:
         reject(h, "aiko", "too_busy", None, LATER, REASONS)
-    assert caught.value.known == ("no_budget", "wrong_territory")
+    assert caught.value.known == ("no_budget", "wrong_territory", "duplicate")
     assert h.state is HandoffState.ASSIGNED
+
+
+# Follow-ups of a rejection
+
+
+def test_a_rejection_records_its_follow_up_and_when_a_recycle_ends() -> None:
+    recycled, reassigned, disqualified = handoff(), handoff(), handoff()
+    reject(recycled, "aiko", "no_budget", None, T0, REASONS)
+    reject(reassigned, "aiko", "wrong_territory", None, T0, REASONS)
+    reject(disqualified, "aiko", "duplicate", None, T0, REASONS)
+    assert (recycled.follow_up, recycled.recycle_until) == ("recycled", T0 + timedelta(days=90))
+    assert (reassigned.follow_up, reassigned.recycle_until) == ("reassigned", None)
+    assert (disqualified.follow_up, disqualified.recycle_until) == ("disqualified", None)
+    assert {h.state for h in (recycled, reassigned, disqualified)} == {HandoffState.REJECTED}
+
+
+def test_a_successor_leaves_out_every_rep_who_already_had_the_lead() -> None:
+    first = handoff()
+    first.excluded = ("kenji",)
+    second = successor(first, "h-2", LATER)
+    assert second.attempt == 2
+    assert second.excluded == ("kenji", "aiko")
+    assert (second.mql_id, second.lead_id) == (first.mql_id, first.lead_id)
+    assert second.state is HandoffState.UNASSIGNED
+    assert first.next_handoff_id == "h-2"
+
+
+# After acceptance: contact and disposition
+
+
+def test_an_accepted_lead_is_contacted_then_dispositioned() -> None:
+    h = handoff()
+    accept(h, "aiko", T0)
+    assert contact(h, "aiko", "phone", LATER) is True
+    assert (h.state, h.channel) == (HandoffState.CONTACTED, "phone")
+    assert disposition(h, "aiko", Outcome.SQL, "BANT ok", LATER) is True
+    assert (h.state, h.outcome, h.recycle_until) == (HandoffState.DISPOSITIONED, "sql", None)
+
+
+def test_a_recycle_disposition_sets_when_marketing_may_try_again() -> None:
+    h = handoff()
+    accept(h, "aiko", T0)
+    contact(h, "aiko", None, T0)
+    disposition(h, "aiko", Outcome.RECYCLE, None, T0, recycle_after_days=30)
+    assert h.recycle_until == T0 + timedelta(days=30)
+
+
+def test_repeating_a_contact_or_disposition_is_harmless_but_another_outcome_conflicts() -> None:
+    h = handoff()
+    accept(h, "aiko", T0)
+    contact(h, "aiko", "email", T0)
+    assert contact(h, "aiko", "email", LATER) is False
+    disposition(h, "aiko", Outcome.NURTURE, None, T0)
+    assert disposition(h, "aiko", Outcome.NURTURE, None, LATER) is False
+    with pytest.raises(HandoffConflict, match="already dispositioned") as caught:
+        disposition(h, "aiko", Outcome.SQL, None, LATER)
+    assert caught.value.state is HandoffState.DISPOSITIONED
+    assert h.outcome == "nurture"
+
+
+@pytest.mark.parametrize(
+    ("state", "act"),
+    [
+        (HandoffState.ASSIGNED, "contact"),
+        (HandoffState.ASSIGNED, "disposition"),
+        (HandoffState.ACCEPTED, "disposition"),
+        (HandoffState.REJECTED, "contact"),
+        (HandoffState.CONTACTED, "accept"),
+        (HandoffState.DISPOSITIONED, "contact"),
+        (HandoffState.REASSIGNED, "accept"),
+    ],
+)
+def test_illegal_transitions_are_conflicts_naming_the_state(state: HandoffState, act: str) -> None:
+    h = handoff(state)
+    with pytest.raises(HandoffConflict) as caught:
+        if act == "accept":
+            accept(h, "aiko", LATER)
+        elif act == "contact":
+            contact(h, "aiko", None, LATER)
+        else:
+            disposition(h, "aiko", Outcome.SQL, None, LATER)
+    assert caught.value.state is state
+    assert h.state is state
+
+
+# SLA escalation
+
+
+def test_an_escalation_takes_an_unaccepted_lead_away() -> None:
+    h = handoff()
+    assert take_away(h, LATER) is True
+    assert (h.state, h.follow_up) == (HandoffState.REASSIGNED, "reassigned")
+
+
+def test_an_escalation_that_crossed_an_accept_changes_nothing() -> None:
+    h = handoff()
+    accept(h, "aiko", T0)
+    assert take_away(h, LATER) is False
+    assert h.state is HandoffState.ACCEPTED

@@ -1,23 +1,33 @@
-"""Read config/routing.yaml into a Roster and ReasonCodes; errors name file, line and key."""
+"""Read config/routing.yaml: the seed roster, the rules, the default pool and the reason codes.
+
+Errors name file, line and key. Reps, pools and accounts in the file seed the roster table at
+start; after that the admin API may change them too (docs/routing.md, "The file and the API").
+"""
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from handoff.config_file import load_yaml
+from handoff.expressions import Condition, ExpressionError, compile_condition
 from handoff_routing.domain.reasons import FollowUp, ReasonCode, ReasonCodes
-from handoff_routing.domain.roster import Pool, Rep, Roster
-
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")]
+from handoff_routing.domain.roster import Roster
+from handoff_routing.domain.rules import ACCOUNT, CONDITION, VARIABLES, Rule
+from handoff_routing.specs import AccountSpec, PoolSpec, RepSpec, account_of, pool_of, rep_of
 
 
 def _seen(info: ValidationInfo, kind: str) -> set[str]:
@@ -48,56 +58,82 @@ def _known_rep(rep_id: str, info: ValidationInfo) -> str:
     return rep_id
 
 
-class RepFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _known_pool(name: str | None, info: ValidationInfo) -> str | None:
+    if name is not None and name not in _seen(info, "pools"):
+        raise PydanticCustomError(
+            "unknown_pool", "no pool named '{value}' in pools", {"value": name}
+        )
+    return name
 
-    id: Identifier
-    name: str = Field(min_length=1)
-    email: str
-    team: str = Field(min_length=1)
-    active: bool = True
-    manager: str | None = None
-    timezone: str | None = None
 
+class RepFile(RepSpec):
     @field_validator("id")
     @classmethod
     def _unique_id(cls, value: str, info: ValidationInfo) -> str:
         return _declare(value, info, "reps")
 
-    @field_validator("email")
-    @classmethod
-    def _looks_like_email(cls, value: str) -> str:
-        if not _EMAIL.match(value):
-            raise PydanticCustomError("email", "not an email address")
-        return value
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise PydanticCustomError(
-                "timezone",
-                "unknown time zone '{value}'; use an IANA name such as Asia/Tokyo",
-                {"value": value},
-            ) from None
-        return value
-
-
-class PoolFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Identifier
-    strategy: Literal["round_robin"] = "round_robin"
+class PoolFile(PoolSpec):
     members: list[Annotated[str, AfterValidator(_known_rep)]] = Field(min_length=1)
 
     @field_validator("name")
     @classmethod
     def _unique_name(cls, value: str, info: ValidationInfo) -> str:
         return _declare(value, info, "pools")
+
+
+class AccountFile(AccountSpec):
+    owner: Annotated[str, AfterValidator(_known_rep)]
+
+    @field_validator("domain")
+    @classmethod
+    def _unique_domain(cls, value: str, info: ValidationInfo) -> str:
+        return _declare(AccountSpec._normalized(value), info, "accounts")
+
+
+class RuleFile(BaseModel):
+    """`match: account` with a fallback_pool, or `when: <CEL>` with a pool."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S+$")]
+    match: str | None = None
+    when: str | None = None
+    pool: Annotated[str | None, AfterValidator(_known_pool)] = None
+    fallback_pool: Annotated[str | None, AfterValidator(_known_pool)] = None
+    working_hours: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _unique_name(cls, value: str, info: ValidationInfo) -> str:
+        return _declare(value, info, "rules")
+
+    @field_validator("match")
+    @classmethod
+    def _only_account(cls, value: str | None) -> str | None:
+        if value is not None and value != ACCOUNT:
+            raise PydanticCustomError("match", "the only match is 'account'")
+        return value
+
+    @field_validator("when")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                compile_condition(value, VARIABLES)
+            except ExpressionError as exc:
+                raise PydanticCustomError("cel", "{error}", {"error": str(exc)}) from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RuleFile:
+        if (self.match is None) == (self.when is None):
+            raise PydanticCustomError("rule", "a rule has either `match: account` or `when`")
+        if self.match is not None and self.fallback_pool is None:
+            raise PydanticCustomError("rule", "an account rule needs fallback_pool")
+        if self.when is not None and self.pool is None:
+            raise PydanticCustomError("rule", "a `when` rule needs pool")
+        return self
 
 
 class ReasonCodeFile(BaseModel):
@@ -129,6 +165,8 @@ class RoutingFile(BaseModel):
 
     reps: list[RepFile] = Field(min_length=1)
     pools: list[PoolFile] = Field(min_length=1)
+    accounts: list[AccountFile] = Field(default_factory=list)
+    rules: list[RuleFile] = Field(default_factory=list)
     default_pool: str
     reason_codes: list[ReasonCodeFile] = Field(min_length=1)
 
@@ -142,24 +180,84 @@ class RoutingFile(BaseModel):
         return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class RoutingConfig:
-    """What sales ops configure: the team and the reasons a rep may give for rejecting a lead."""
+    """What sales ops configure: the seed roster, the rules, and the reasons for rejecting."""
 
-    roster: Roster
+    reps: tuple[RepSpec, ...]
+    pools: tuple[PoolSpec, ...]
+    accounts: tuple[AccountSpec, ...]
+    rules: tuple[Rule, ...]
+    default_pool: str
     reasons: ReasonCodes
+
+    def roster(self) -> Roster:
+        """The roster as this file describes it (the running service reads the database's)."""
+        return Roster(
+            reps={r.id: rep_of(r) for r in self.reps},
+            pools={p.name: pool_of(p) for p in self.pools},
+            default_pool=self.default_pool,
+            accounts={a.domain: account_of(a) for a in self.accounts},
+        )
+
+    def pools_referenced(self) -> dict[str, str]:
+        """Pool name -> what refers to it (the admin API may not delete these)."""
+        out = {self.default_pool: "default_pool"}
+        for rule in self.rules:
+            for name in (rule.pool, rule.fallback_pool):
+                if name is not None:
+                    out.setdefault(name, f"rule {rule.name!r}")
+        return out
+
+
+class MemoCondition:
+    """A compiled condition that remembers its answers: routing asks the same question about
+    leads with the same traits over and over, and a CEL evaluation costs more than the rest of
+    the decision. The answer depends only on the variables the condition names."""
+
+    LIMIT = 50_000
+
+    def __init__(self, condition: Condition) -> None:
+        self.condition = condition
+        self.names = condition.variables
+        self.answers: dict[tuple[Any, ...], bool] = {}
+
+    def holds(self, context: Mapping[str, Any]) -> bool:
+        key = tuple(context.get(n) for n in self.names)
+        found = self.answers.get(key)
+        if found is None:
+            found = self.condition.holds({n: context[n] for n in self.names if n in context})
+            if len(self.answers) >= self.LIMIT:
+                self.answers.clear()
+            self.answers[key] = found
+        return found
+
+
+def _rule(r: RuleFile) -> Rule:
+    if r.match is not None:
+        return Rule(r.name, ACCOUNT, fallback_pool=r.fallback_pool, respect_hours=r.working_hours)
+    assert r.when is not None
+    return Rule(
+        r.name,
+        CONDITION,
+        pool=r.pool,
+        condition=MemoCondition(compile_condition(r.when, VARIABLES)),
+        respect_hours=r.working_hours,
+    )
 
 
 def load_config(path: Path) -> RoutingConfig:
     context: dict[str, Any] = {}
     parsed = load_yaml(path, RoutingFile, context=context)
-    reps = {
-        r.id: Rep(r.id, r.name, r.email, r.team, r.active, r.manager, r.timezone)
-        for r in parsed.reps
-    }
-    pools = {p.name: Pool(p.name, tuple(p.members), p.strategy) for p in parsed.pools}
     reasons = ReasonCodes(
         ReasonCode(c.code, c.label_en, c.label_ja, c.follow_up, c.recycle_days)
         for c in parsed.reason_codes
     )
-    return RoutingConfig(Roster(reps, pools, parsed.default_pool), reasons)
+    return RoutingConfig(
+        reps=tuple(RepSpec.model_validate(r.model_dump()) for r in parsed.reps),
+        pools=tuple(PoolSpec.model_validate(p.model_dump()) for p in parsed.pools),
+        accounts=tuple(AccountSpec.model_validate(a.model_dump()) for a in parsed.accounts),
+        rules=tuple(_rule(r) for r in parsed.rules),
+        default_pool=parsed.default_pool,
+        reasons=reasons,
+    )

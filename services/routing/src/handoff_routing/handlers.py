@@ -1,212 +1,173 @@
-"""Route batches of MQLs and apply reps' accepts and rejects, inside the caller's unit of work."""
+"""Routing's handlers: a consumer batch (MQLs, SLA escalations, CRM commands), a rep's action from
+the API, and the queue sweep; each works inside the caller's unit of work, which commits."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
-from datetime import datetime
+from typing import Any
 
 import structlog
 
 from handoff.db import UnitOfWork
-from handoff.events import routing as ev
-from handoff.events.envelope import fact_id, utcnow
-from handoff.events.scoring import LeadMql, ScoringEvent
-from handoff.messaging import outbox
+from handoff.events import commands, sla
+from handoff.events.scoring import LeadMql
 from handoff.messaging.consumer import Inbound
-from handoff.messaging.producer import Message
 from handoff_routing.adapters import repository
-from handoff_routing.adapters.tables import SCHEMA
-from handoff_routing.domain.decision import Decision, DecisionStep, decide
-from handoff_routing.domain.handoff import Handoff, HandoffState, accept, reject
-from handoff_routing.domain.reasons import ReasonCodes
-from handoff_routing.domain.roster import Roster
+from handoff_routing.domain.handoff import (
+    Action,
+    Handoff,
+    HandoffConflict,
+    Outcome,
+    UnknownReasonCode,
+)
+from handoff_routing.work import (
+    HandoffNotFound,
+    RepAction,
+    Routing,
+    UnknownRep,
+    Work,
+    handoff_id_for,
+)
+
+__all__ = ["HandoffNotFound", "RepAction", "Routing", "UnknownRep", "handoff_id_for"]
 
 log = structlog.get_logger("handoff.routing")
 
 
-def handoff_id_for(mql_id: str) -> str:
-    """One handoff per MQL, with an id anyone can recompute from the MQL."""
-    return fact_id("handoff", mql_id)
-
-
-def decision_steps(steps: tuple[DecisionStep, ...]) -> list[ev.DecisionStep]:
-    return [
-        ev.DecisionStep(
-            rule=s.rule,
-            matched=s.matched,
-            pool=s.pool,
-            candidates=[ev.Candidate(rep_id=c.rep_id, skipped=c.skipped) for c in s.candidates],
-            note=s.note,
+def action_of(command: Any) -> RepAction:
+    """A CRM command as the same action the API takes."""
+    d = command.data
+    if isinstance(command, commands.AcceptCommand):
+        return RepAction(Action.ACCEPT, d.handoff_id, d.rep_id)
+    if isinstance(command, commands.RejectCommand):
+        return RepAction(
+            Action.REJECT, d.handoff_id, d.rep_id, reason_code=d.reason_code, note=d.note
         )
-        for s in steps
-    ]
-
-
-def new_handoff(mql: LeadMql, decision: Decision, at: datetime) -> Handoff:
-    assigned = decision.rep_id is not None
-    return Handoff(
-        handoff_id=handoff_id_for(mql.data.mql_id),
-        lead_id=mql.data.lead_id,
-        mql_id=mql.data.mql_id,
-        state=HandoffState.ASSIGNED if assigned else HandoffState.UNASSIGNED,
-        rep_id=decision.rep_id,
-        pool=decision.pool,
-        rule=decision.rule,
-        created_at=at,
-        updated_at=at,
-        assigned_at=at if assigned else None,
-        decision=decision.steps,
+    if isinstance(command, commands.ContactCommand):
+        return RepAction(Action.CONTACT, d.handoff_id, d.rep_id, channel=d.channel)
+    return RepAction(
+        Action.DISPOSITION,
+        d.handoff_id,
+        d.rep_id,
+        outcome=Outcome(d.outcome),
+        note=d.note,
+        recycle_after_days=d.recycle_after_days,
     )
 
 
-def assignment_event(h: Handoff, decision: Decision) -> ev.LeadAssigned | ev.LeadUnassigned:
-    steps = decision_steps(h.decision)
-    if h.rep_id is not None and h.pool is not None and h.assigned_at is not None:
-        return ev.LeadAssigned(
-            id=fact_id("assigned", h.handoff_id),
-            subject=h.lead_id,
-            time=h.assigned_at,
-            data=ev.AssignedData(
-                lead_id=h.lead_id,
-                handoff_id=h.handoff_id,
-                mql_id=h.mql_id,
-                rep_id=h.rep_id,
-                pool=h.pool,
-                rule=h.rule,
-                assigned_at=h.assigned_at,
-                decision=steps,
-            ),
-        )
-    return ev.LeadUnassigned(
-        id=fact_id("unassigned", h.handoff_id),
-        subject=h.lead_id,
-        time=h.created_at,
-        data=ev.UnassignedData(
-            lead_id=h.lead_id,
-            handoff_id=h.handoff_id,
-            mql_id=h.mql_id,
-            pool=h.pool,
-            reason=decision.unassigned_reason or "no rep available",
-            at=h.created_at,
-            decision=steps,
-        ),
-    )
+COMMANDS = (
+    commands.AcceptCommand,
+    commands.RejectCommand,
+    commands.ContactCommand,
+    commands.DispositionCommand,
+)
 
 
-class MqlHandler:
-    """The routing consumer's batch handler: every new MQL gets exactly one handoff."""
+class RoutingHandler:
+    """The routing consumer's batch handler.
 
-    def __init__(self, roster: Roster, clock: Callable[[], datetime] = utcnow) -> None:
-        self.roster = roster
-        self.clock = clock
+    handoff.scoring.v1: every new MQL gets exactly one first handoff.
+    handoff.sla.v1: `escalated` with action reassign takes the lead from its rep.
+    handoff.routing.commands.v1: reps' actions from a CRM, applied as the API would.
+    Before any of it, leads waiting in a pool's queue go to reps who became available.
+    """
 
-    async def __call__(self, uow: UnitOfWork, items: list[Inbound[ScoringEvent]]) -> None:
-        mqls: dict[str, Inbound[LeadMql]] = {}
+    def __init__(self, routing: Routing, on_freed: Callable[[], None] | None = None) -> None:
+        self.routing = routing
+        self.on_freed = on_freed
+
+    async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+        mqls: dict[str, LeadMql] = {}
+        escalations: list[sla.SlaEscalated] = []
+        actions: list[tuple[Inbound[Any], RepAction]] = []
         for item in items:
             event = item.event
-            if isinstance(event, LeadMql) and event.data.mql_id not in mqls:
-                mqls[event.data.mql_id] = Inbound(event, item.topic, item.partition, item.offset)
-        if not mqls:
+            if isinstance(event, LeadMql):
+                mqls.setdefault(event.data.mql_id, event)
+            elif isinstance(event, sla.SlaEscalated) and event.data.action == "reassign":
+                escalations.append(event)
+            elif isinstance(event, COMMANDS):
+                actions.append((item, action_of(event)))
+        if not (mqls or escalations or actions):
             return
-        already = await repository.known_mql_ids(uow.conn, mqls)
-        fresh = [mql for mql_id, mql in mqls.items() if mql_id not in already]
-        if not fresh:
-            return
-        pointers = await repository.lock_pointers(uow.conn, self.roster.pools_in_use())
-        now = self.clock()
-        routed: list[tuple[Inbound[LeadMql], Handoff, Decision]] = []
-        for mql in fresh:
-            decision = decide(self.roster, pointers)
-            routed.append((mql, new_handoff(mql.event, decision, now), decision))
-        inserted = await repository.insert_new(uow.conn, [h for _, h, _ in routed])
-        await repository.save_pointers(uow.conn, pointers)
-        events = []
-        for origin, h, decision in routed:
-            if h.handoff_id not in inserted:
-                continue  # another instance routed this MQL between our check and our insert
-            events.append(assignment_event(h, decision))
-            log.info(
-                "routing.assigned" if h.rep_id is not None else "routing.unassigned",
-                lead_id=h.lead_id,
-                handoff_id=h.handoff_id,
-                rep_id=h.rep_id,
-                pool=h.pool,
-                event_id=origin.event.id,
-                topic=origin.topic,
-                partition=origin.partition,
-                offset=origin.offset,
-            )
-        await outbox.append(uow.conn, SCHEMA, [Message.of(ev.TOPIC, e) for e in events])
-
-
-class HandoffNotFound(Exception):
-    def __init__(self, handoff_id: str) -> None:
-        super().__init__(f"no handoff {handoff_id!r}")
-        self.handoff_id = handoff_id
-
-
-async def _locked(uow: UnitOfWork, handoff_id: str) -> Handoff:
-    handoff = await repository.get(uow.conn, handoff_id, for_update=True)
-    if handoff is None:
-        raise HandoffNotFound(handoff_id)
-    return handoff
-
-
-async def accept_handoff(uow: UnitOfWork, handoff_id: str, rep_id: str, at: datetime) -> Handoff:
-    """The rep accepts: state and LeadAccepted in the caller's unit of work; repeats do nothing."""
-    handoff = await _locked(uow, handoff_id)
-    if accept(handoff, rep_id, at):
-        await repository.update_state(uow.conn, handoff)
-        event = ev.LeadAccepted(
-            id=fact_id("accepted", handoff.handoff_id),
-            subject=handoff.lead_id,
-            time=at,
-            data=ev.HandoffActionData(
-                lead_id=handoff.lead_id, handoff_id=handoff.handoff_id, rep_id=rep_id, at=at
-            ),
+        work = Work(uow, self.routing, self.routing.clock())
+        # Lock order: handoffs acted on, then pointers (in open_router), then the queue.
+        await work.load(
+            [e.data.handoff_id for e in escalations] + [a.handoff_id for _, a in actions]
         )
-        await outbox.append(uow.conn, SCHEMA, [Message.of(ev.TOPIC, event)])
-        log.info(
-            "routing.accepted",
-            lead_id=handoff.lead_id,
-            handoff_id=handoff.handoff_id,
-            rep_id=rep_id,
-        )
-    return handoff
+        await work.open_router()
+        await work.drain_queue()
+        if mqls:
+            known = await _known(uow, mqls)
+            await work.route_mqls([m.data for mql_id, m in mqls.items() if mql_id not in known])
+        for escalation in escalations:
+            await work.escalate(escalation.data.handoff_id, escalation.data.level)
+        for origin, action in actions:
+            try:
+                await work.act(action)
+            except (UnknownRep, HandoffNotFound, HandoffConflict, UnknownReasonCode) as exc:
+                log.warning(
+                    "routing.command.refused",
+                    handoff_id=action.handoff_id,
+                    rep_id=action.rep_id,
+                    action=str(action.action),
+                    error=str(exc),
+                    event_id=origin.event.id,
+                    topic=origin.topic,
+                    partition=origin.partition,
+                    offset=origin.offset,
+                )
+        await work.finish()
+        if work.freed and self.on_freed is not None:
+            self.on_freed()
 
 
-async def reject_handoff(
-    uow: UnitOfWork,
-    handoff_id: str,
-    rep_id: str,
-    reason_code: str,
-    note: str | None,
-    at: datetime,
-    reasons: ReasonCodes,
-) -> Handoff:
-    """The rep rejects with a reason code: state and LeadRejected in the caller's unit of work."""
-    handoff = await _locked(uow, handoff_id)
-    if reject(handoff, rep_id, reason_code, note, at, reasons):
-        await repository.update_state(uow.conn, handoff)
-        event = ev.LeadRejected(
-            id=fact_id("rejected", handoff.handoff_id),
-            subject=handoff.lead_id,
-            time=at,
-            data=ev.RejectedData(
-                lead_id=handoff.lead_id,
-                handoff_id=handoff.handoff_id,
-                rep_id=rep_id,
-                at=at,
-                reason_code=reason_code,
-                note=note,
-            ),
-        )
-        await outbox.append(uow.conn, SCHEMA, [Message.of(ev.TOPIC, event)])
-        log.info(
-            "routing.rejected",
-            lead_id=handoff.lead_id,
-            handoff_id=handoff.handoff_id,
-            rep_id=rep_id,
-            reason_code=reason_code,
-        )
-    return handoff
+async def _known(uow: UnitOfWork, mqls: dict[str, LeadMql]) -> set[str]:
+    return await repository.known_mql_ids(uow.conn, mqls)
+
+
+async def act(uow: UnitOfWork, routing: Routing, action: RepAction) -> tuple[Handoff, bool]:
+    """A rep's action from the API; returns the handoff and whether the queue may move now."""
+    work = Work(uow, routing, routing.clock())
+    await work.load([action.handoff_id])
+    handoff = await work.act(action)
+    await work.finish()
+    return handoff, work.freed
+
+
+async def sweep_queue(uow: UnitOfWork, routing: Routing) -> int:
+    """Assign what waits in pools' queues to reps now available; the number assigned."""
+    if not await repository.has_queued(uow.conn):
+        return 0
+    work = Work(uow, routing, routing.clock())
+    await work.open_router()
+    assigned = await work.drain_queue()
+    await work.finish()
+    return assigned
+
+
+class QueueSweeper:
+    """Looks at the pools' queues every few seconds, and at once when woken: reps come back
+    from leave or into working hours with no event to say so."""
+
+    def __init__(
+        self, uow_factory: Callable[[], UnitOfWork], routing: Routing, every: float
+    ) -> None:
+        self.uow_factory, self.routing, self.every = uow_factory, routing, every
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.every)
+            self._wake.clear()
+            async with self.uow_factory() as uow:
+                assigned = await sweep_queue(uow, self.routing)
+                await uow.commit()
+            if assigned:
+                log.info("routing.queue.assigned", count=assigned)

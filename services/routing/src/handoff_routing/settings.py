@@ -17,6 +17,10 @@ class RoutingSettings(HandoffSettings):
         default=None, validation_alias="HANDOFF_ROUTING_CONFIG_FILE"
     )
 
+    queue_sweep_seconds: float = Field(
+        default=5.0, gt=0, le=3600, validation_alias="HANDOFF_ROUTING_QUEUE_SWEEP_SECONDS"
+    )
+
     @property
     def config_path(self) -> Path:
         return self.routing_config_file or self.config_dir / "routing.yaml"

@@ -39,6 +39,14 @@ def describe(event: Any) -> str | None:
         case routing.LeadRejected():
             note = f" ({d.note})" if d.note else ""
             return f"REJECTED    {lead:<10} by {d.rep_id}: {d.reason_code}{note}"
+        case routing.LeadReassigned():
+            return f"REASSIGNED  {lead:<10} from {d.rep_id}: {d.reason or '?'}"
+        case routing.LeadRecycled():
+            return f"RECYCLED    {lead:<10} back to marketing until {d.until:%Y-%m-%d}"
+        case routing.LeadContacted():
+            return f"CONTACTED   {lead:<10} by {d.rep_id} ({d.channel or '?'})"
+        case routing.LeadDispositioned():
+            return f"DISPOSITION {lead:<10} by {d.rep_id}: {d.outcome}"
         case sla.SlaBreached():
             return (
                 f"SLA BREACH  {lead:<10} {d.stage} not done by {d.due_at:%H:%M:%S}"

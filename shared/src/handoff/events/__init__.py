@@ -1,9 +1,9 @@
 """Typed CloudEvents for every handoff topic: one module per topic, changes are additive."""
 
-from handoff.events import routing, scoring, signals, sla
+from handoff.events import commands, routing, scoring, signals, sla
 from handoff.events.envelope import CloudEvent, fact_id, parse_event
 
-ALL_TOPICS = (signals.TOPIC, scoring.TOPIC, routing.TOPIC, sla.TOPIC)
+ALL_TOPICS = (signals.TOPIC, scoring.TOPIC, routing.TOPIC, sla.TOPIC, commands.TOPIC)
 
 
 def dlq_topic(topic: str) -> str:
@@ -13,6 +13,7 @@ def dlq_topic(topic: str) -> str:
 __all__ = [
     "ALL_TOPICS",
     "CloudEvent",
+    "commands",
     "dlq_topic",
     "fact_id",
     "parse_event",

@@ -80,6 +80,9 @@ class RecycledData(HandoffActionData):
 
 class ReassignedData(HandoffActionData):
     previous_rep_id: str | None = None
+    # The handoff that replaces this one (its assignment follows on the topic), and why.
+    new_handoff_id: str | None = None
+    reason: str | None = None
 
 
 class LeadAssigned(CloudEvent[AssignedData]):

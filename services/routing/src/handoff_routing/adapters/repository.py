@@ -1,10 +1,11 @@
-"""Read and write handoffs and pool pointers; per-batch work is one statement per step."""
+"""Read and write handoffs, pool pointers, loads and the roster; per-batch work is one statement
+per step, never one per event."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -12,16 +13,97 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff_routing.domain.decision import DecisionStep
 from handoff_routing.domain.handoff import Handoff, HandoffState
-from handoff_routing.domain.roster import Candidate
+from handoff_routing.domain.roster import Candidate, Load
 
-_COLUMNS = (
-    "handoff_id, lead_id, mql_id, state, rep_id, pool, rule, created_at, updated_at, assigned_at, "
-    "decision, reason_code, note"
+_FIELDS = (
+    "handoff_id",
+    "lead_id",
+    "mql_id",
+    "attempt",
+    "state",
+    "rep_id",
+    "pool",
+    "rule",
+    "created_at",
+    "updated_at",
+    "assigned_at",
+    "decision",
+    "reason_code",
+    "note",
+    "follow_up",
+    "outcome",
+    "recycle_until",
+    "channel",
+    "excluded",
+    "facts",
+    "trigger",
+    "fit_grade",
+    "next_handoff_id",
+)
+_COLUMNS = ", ".join(_FIELDS)
+_TYPES = {
+    "attempt": "int",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "assigned_at": "timestamptz",
+    "recycle_until": "timestamptz",
+    "decision": "jsonb",
+    "facts": "jsonb",
+    "excluded": "text",  # a JSON array per row; see _row_values
+}
+# What a new handoff carries; the rest starts empty (fewer arrays to send per batch).
+_NEW = (
+    "handoff_id",
+    "lead_id",
+    "mql_id",
+    "attempt",
+    "state",
+    "rep_id",
+    "pool",
+    "rule",
+    "created_at",
+    "updated_at",
+    "assigned_at",
+    "decision",
+    "excluded",
+    "facts",
+    "trigger",
+    "fit_grade",
+)
+# What an action may change on an existing handoff.
+_MUTABLE = (
+    "state",
+    "rep_id",
+    "pool",
+    "rule",
+    "updated_at",
+    "assigned_at",
+    "decision",
+    "reason_code",
+    "note",
+    "follow_up",
+    "outcome",
+    "recycle_until",
+    "channel",
+    "next_handoff_id",
 )
 
 
 def decision_out(steps: Sequence[DecisionStep]) -> str:
-    return json.dumps([asdict(s) for s in steps], separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(
+        [
+            {
+                "rule": s.rule,
+                "matched": s.matched,
+                "pool": s.pool,
+                "candidates": [{"rep_id": c.rep_id, "skipped": c.skipped} for c in s.candidates],
+                "note": s.note,
+            }
+            for s in steps
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
 
 
 def decision_in(raw: list[dict[str, Any]]) -> tuple[DecisionStep, ...]:
@@ -44,6 +126,7 @@ def _handoff(row: Any) -> Handoff:
         handoff_id=row.handoff_id,
         lead_id=row.lead_id,
         mql_id=row.mql_id,
+        attempt=row.attempt,
         state=HandoffState(row.state),
         rep_id=row.rep_id,
         pool=row.pool,
@@ -54,7 +137,42 @@ def _handoff(row: Any) -> Handoff:
         decision=decision_in(row.decision),
         reason_code=row.reason_code,
         note=row.note,
+        follow_up=row.follow_up,
+        outcome=row.outcome,
+        recycle_until=row.recycle_until,
+        channel=row.channel,
+        excluded=tuple(row.excluded or ()),
+        facts=dict(row.facts or {}),
+        trigger=row.trigger,
+        fit_grade=row.fit_grade,
+        next_handoff_id=row.next_handoff_id,
     )
+
+
+def _value(h: Handoff, name: str) -> Any:
+    if name == "decision":
+        return decision_out(h.decision)
+    if name == "facts":
+        return json.dumps(h.facts, ensure_ascii=False)
+    if name == "excluded":
+        return json.dumps(list(h.excluded))
+    value = getattr(h, name)
+    return str(value) if name == "state" else value
+
+
+def _arrays(handoffs: Sequence[Handoff], names: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [_value(h, name) for h in handoffs] for name in names}
+
+
+def _unnest(names: Sequence[str]) -> str:
+    return ", ".join(f"CAST(:{n} AS {_TYPES.get(n, 'text')}[])" for n in names)
+
+
+# text[] of JSON arrays -> text[] per row, since PostgreSQL has no arrays of arrays of any length.
+_EXCLUDED = (
+    "CASE WHEN v.excluded = '[]' THEN CAST('{}' AS text[]) "
+    "ELSE ARRAY(SELECT jsonb_array_elements_text(CAST(v.excluded AS jsonb))) END"
+)
 
 
 async def known_mql_ids(conn: AsyncConnection, mql_ids: Iterable[str]) -> set[str]:
@@ -63,14 +181,20 @@ async def known_mql_ids(conn: AsyncConnection, mql_ids: Iterable[str]) -> set[st
     if not ids:
         return set()
     result = await conn.execute(
-        text("SELECT mql_id FROM routing.handoffs WHERE mql_id = ANY(CAST(:ids AS text[]))"),
+        text(
+            "SELECT DISTINCT mql_id FROM routing.handoffs WHERE mql_id = ANY(CAST(:ids AS text[]))"
+        ),
         {"ids": ids},
     )
     return set(result.scalars())
 
 
 async def lock_pointers(conn: AsyncConnection, pools: Iterable[str]) -> dict[str, int]:
-    """Each pool's round-robin position, locked until the transaction ends; new pools start at 0."""
+    """Each pool's round-robin position, locked until the transaction ends; new pools start at 0.
+
+    Routing decisions of every instance pass through these locks, so two batches never give
+    out the same turn and loads read after the lock include every earlier batch.
+    """
     names = sorted(set(pools))
     if not names:
         return {}
@@ -104,50 +228,91 @@ async def save_pointers(conn: AsyncConnection, pointers: Mapping[str, int]) -> N
     )
 
 
-async def insert_new(conn: AsyncConnection, handoffs: Sequence[Handoff]) -> set[str]:
-    """Insert handoffs, skipping any whose MQL already has one; return the ids actually inserted."""
-    if not handoffs:
-        return set()
+async def loads(
+    conn: AsyncConnection, day_starts: Mapping[str, datetime], *, open_: bool, today: bool
+) -> dict[str, Load]:
+    """Open handoffs and assignments since each rep's local midnight, for the reps given."""
+    out = {rep: Load() for rep in day_starts}
+    if not day_starts or not (open_ or today):
+        return out
+    open_sql = (
+        "(SELECT count(*) FROM routing.handoffs h WHERE h.rep_id = v.rep AND h.state = 'assigned')"
+        if open_
+        else "0"
+    )
+    today_sql = (
+        "(SELECT count(*) FROM routing.handoffs h WHERE h.rep_id = v.rep "
+        "AND h.assigned_at >= v.since)"
+        if today
+        else "0"
+    )
     result = await conn.execute(
         text(
-            f"INSERT INTO routing.handoffs ({_COLUMNS}) "
-            "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:leads AS text[]), "
-            "CAST(:mqls AS text[]), CAST(:states AS text[]), CAST(:reps AS text[]), "
-            "CAST(:pools AS text[]), CAST(:rules AS text[]), CAST(:created AS timestamptz[]), "
-            "CAST(:updated AS timestamptz[]), CAST(:assigned AS timestamptz[]), "
-            "CAST(:decisions AS jsonb[]), CAST(:reasons AS text[]), CAST(:notes AS text[])) "
+            f"SELECT v.rep, {open_sql} AS open, {today_sql} AS today "
+            "FROM unnest(CAST(:reps AS text[]), CAST(:since AS timestamptz[])) AS v(rep, since)"
+        ),
+        {"reps": list(day_starts), "since": list(day_starts.values())},
+    )
+    for row in result:
+        out[row.rep] = Load(row.open, row.today)
+    return out
+
+
+async def insert_new(conn: AsyncConnection, handoffs: Sequence[Handoff]) -> set[str]:
+    """Insert handoffs, skipping any whose (MQL, attempt) exists; return the ids inserted."""
+    if not handoffs:
+        return set()
+    columns = ", ".join(_NEW)
+    select = ", ".join(_EXCLUDED if n == "excluded" else f"v.{n}" for n in _NEW)
+    result = await conn.execute(
+        text(
+            f"INSERT INTO routing.handoffs ({columns}) SELECT {select} "
+            f"FROM unnest({_unnest(_NEW)}) AS v({columns}) "
             "ON CONFLICT DO NOTHING RETURNING handoff_id"
         ),
-        {
-            "ids": [h.handoff_id for h in handoffs],
-            "leads": [h.lead_id for h in handoffs],
-            "mqls": [h.mql_id for h in handoffs],
-            "states": [str(h.state) for h in handoffs],
-            "reps": [h.rep_id for h in handoffs],
-            "pools": [h.pool for h in handoffs],
-            "rules": [h.rule for h in handoffs],
-            "created": [h.created_at for h in handoffs],
-            "updated": [h.updated_at for h in handoffs],
-            "assigned": [h.assigned_at for h in handoffs],
-            "decisions": [decision_out(h.decision) for h in handoffs],
-            "reasons": [h.reason_code for h in handoffs],
-            "notes": [h.note for h in handoffs],
-        },
+        _arrays(handoffs, _NEW),
     )
     return set(result.scalars())
+
+
+async def update_many(conn: AsyncConnection, handoffs: Sequence[Handoff]) -> None:
+    """Write back what actions changed, for many handoffs in one statement."""
+    if not handoffs:
+        return
+    names = ("handoff_id", *_MUTABLE)
+    sets = ", ".join(f"{n} = v.{n}" for n in _MUTABLE)
+    await conn.execute(
+        text(
+            f"UPDATE routing.handoffs AS h SET {sets} "
+            f"FROM unnest({_unnest(names)}) AS v({', '.join(names)}) "
+            "WHERE h.handoff_id = v.handoff_id"
+        ),
+        _arrays(handoffs, names),
+    )
 
 
 async def get(
     conn: AsyncConnection, handoff_id: str, *, for_update: bool = False
 ) -> Handoff | None:
-    lock = " FOR UPDATE" if for_update else ""
-    row = (
-        await conn.execute(
-            text(f"SELECT {_COLUMNS} FROM routing.handoffs WHERE handoff_id = :id{lock}"),
-            {"id": handoff_id},
-        )
-    ).first()
-    return None if row is None else _handoff(row)
+    found = await get_many(conn, [handoff_id], for_update=for_update)
+    return found.get(handoff_id)
+
+
+async def get_many(
+    conn: AsyncConnection, handoff_ids: Iterable[str], *, for_update: bool = False
+) -> dict[str, Handoff]:
+    ids = sorted(set(handoff_ids))
+    if not ids:
+        return {}
+    lock = " ORDER BY handoff_id FOR UPDATE" if for_update else ""
+    rows = await conn.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM routing.handoffs "
+            f"WHERE handoff_id = ANY(CAST(:ids AS text[])){lock}"
+        ),
+        {"ids": ids},
+    )
+    return {row.handoff_id: _handoff(row) for row in rows}
 
 
 async def latest_for_lead(conn: AsyncConnection, lead_id: str) -> Handoff | None:
@@ -155,7 +320,7 @@ async def latest_for_lead(conn: AsyncConnection, lead_id: str) -> Handoff | None
         await conn.execute(
             text(
                 f"SELECT {_COLUMNS} FROM routing.handoffs WHERE lead_id = :lead "
-                "ORDER BY created_at DESC, handoff_id DESC LIMIT 1"
+                "ORDER BY created_at DESC, attempt DESC, handoff_id DESC LIMIT 1"
             ),
             {"lead": lead_id},
         )
@@ -163,18 +328,86 @@ async def latest_for_lead(conn: AsyncConnection, lead_id: str) -> Handoff | None
     return None if row is None else _handoff(row)
 
 
-async def update_state(conn: AsyncConnection, handoff: Handoff) -> None:
+async def queued(conn: AsyncConnection, limit: int) -> list[Handoff]:
+    """Handoffs waiting in a pool's queue, oldest first, locked for this transaction."""
+    rows = await conn.execute(
+        text(
+            f"SELECT {_COLUMNS} FROM routing.handoffs WHERE state = 'unassigned' "
+            "ORDER BY seq LIMIT :limit FOR UPDATE"
+        ),
+        {"limit": limit},
+    )
+    return [_handoff(row) for row in rows]
+
+
+async def has_queued(conn: AsyncConnection) -> bool:
+    return bool(
+        await conn.scalar(
+            text("SELECT EXISTS (SELECT 1 FROM routing.handoffs WHERE state = 'unassigned')")
+        )
+    )
+
+
+# The roster
+
+
+async def roster_version(conn: AsyncConnection) -> int:
+    return int(
+        await conn.scalar(text("SELECT version FROM routing.roster_version WHERE id = 1")) or 0
+    )
+
+
+async def bump_roster_version(conn: AsyncConnection) -> None:
+    await conn.execute(text("UPDATE routing.roster_version SET version = version + 1 WHERE id = 1"))
+
+
+async def roster_entries(conn: AsyncConnection) -> list[tuple[str, str, dict[str, Any], str]]:
+    rows = await conn.execute(
+        text("SELECT kind, key, doc, managed_by FROM routing.roster ORDER BY kind, key")
+    )
+    return [(r.kind, r.key, dict(r.doc), r.managed_by) for r in rows]
+
+
+async def roster_entry(
+    conn: AsyncConnection, kind: str, key: str, *, for_update: bool = False
+) -> tuple[dict[str, Any], str] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = (
+        await conn.execute(
+            text(
+                f"SELECT doc, managed_by FROM routing.roster WHERE kind = :kind AND key = :key{lock}"
+            ),
+            {"kind": kind, "key": key},
+        )
+    ).first()
+    return None if row is None else (dict(row.doc), row.managed_by)
+
+
+async def put_entries(
+    conn: AsyncConnection, kind: str, docs: Mapping[str, dict[str, Any]], managed_by: str
+) -> None:
+    if not docs:
+        return
     await conn.execute(
         text(
-            "UPDATE routing.handoffs SET state = :state, rep_id = :rep, reason_code = :reason, "
-            "note = :note, updated_at = :updated WHERE handoff_id = :id"
+            "INSERT INTO routing.roster (kind, key, doc, managed_by, updated_at) "
+            "SELECT :kind, k, CAST(d AS jsonb), :by, now() "
+            "FROM unnest(CAST(:keys AS text[]), CAST(:docs AS text[])) AS v(k, d) "
+            "ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc, "
+            "managed_by = excluded.managed_by, updated_at = now()"
         ),
         {
-            "id": handoff.handoff_id,
-            "state": str(handoff.state),
-            "rep": handoff.rep_id,
-            "reason": handoff.reason_code,
-            "note": handoff.note,
-            "updated": handoff.updated_at,
+            "kind": kind,
+            "by": managed_by,
+            "keys": list(docs),
+            "docs": [json.dumps(d, ensure_ascii=False) for d in docs.values()],
         },
     )
+
+
+async def delete_entries(conn: AsyncConnection, kind: str, keys: Iterable[str]) -> int:
+    result = await conn.execute(
+        text("DELETE FROM routing.roster WHERE kind = :kind AND key = ANY(CAST(:keys AS text[]))"),
+        {"kind": kind, "keys": list(keys)},
+    )
+    return int(result.rowcount)

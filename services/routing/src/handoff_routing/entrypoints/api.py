@@ -1,31 +1,37 @@
-"""The reps' and CRMs' API: a lead's handoff and its trace, accept, reject, the reason codes."""
+"""The reps' and CRMs' API: a lead's handoff and its trace, the rep's actions, the reason codes."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from handoff.events import routing as ev
-from handoff.events.envelope import utcnow
 from handoff.http.auth import require_scope
 from handoff.http.body import parse_body
 from handoff.http.limits import require_json
 from handoff.http.problem import Problem
 from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
-from handoff_routing import handlers
+from handoff_routing import announce, handlers
 from handoff_routing.adapters import repository
 from handoff_routing.config import RoutingConfig
-from handoff_routing.domain.handoff import Handoff, HandoffConflict, UnknownReasonCode
+from handoff_routing.domain.handoff import (
+    Action,
+    Handoff,
+    HandoffConflict,
+    Outcome,
+    UnknownReasonCode,
+)
 from handoff_routing.domain.reasons import FollowUp
+from handoff_routing.handlers import RepAction
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 
 RepId = Annotated[
-    str, Field(min_length=1, max_length=200, description="the acting rep's id, as in routing.yaml")
+    str, Field(min_length=1, max_length=200, description="the acting rep's id, as on the roster")
 ]
 
 
@@ -45,11 +51,41 @@ class RejectIn(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
+class ContactIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rep_id: RepId
+    channel: str | None = Field(
+        default=None, max_length=100, description="how: phone, email, meeting, ..."
+    )
+
+
+class DispositionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rep_id: RepId
+    outcome: Literal["sql", "nurture", "recycle", "disqualified"]
+    note: str | None = Field(default=None, max_length=2000)
+    recycle_after_days: int | None = Field(
+        default=None, ge=1, le=3650, description="with outcome recycle; 90 when left out"
+    )
+
+    @field_validator("recycle_after_days")
+    @classmethod
+    def _only_when_recycled(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("outcome") != "recycle":
+            raise ValueError("only with outcome recycle")
+        return value
+
+
 class HandoffOut(BaseModel):
     handoff_id: str
     lead_id: str
     mql_id: str
-    state: str = Field(description="assigned, accepted, rejected or unassigned")
+    attempt: int = Field(description="1 for the first handoff of the MQL, +1 per reassignment")
+    state: str = Field(
+        description="assigned, accepted, contacted, dispositioned, rejected, reassigned or unassigned"
+    )
     rep_id: str | None
     pool: str | None
     rule: str
@@ -57,6 +93,13 @@ class HandoffOut(BaseModel):
     updated_at: datetime
     reason_code: str | None
     note: str | None
+    follow_up: str | None = Field(
+        description="after a rejection: reassigned, recycled or disqualified"
+    )
+    outcome: str | None = Field(description="the disposition: sql, nurture, recycle, disqualified")
+    recycle_until: datetime | None
+    channel: str | None
+    next_handoff_id: str | None = Field(description="the handoff that replaced this one")
 
 
 class DecisionOut(BaseModel):
@@ -87,6 +130,7 @@ def _out(h: Handoff) -> HandoffOut:
         handoff_id=h.handoff_id,
         lead_id=h.lead_id,
         mql_id=h.mql_id,
+        attempt=h.attempt,
         state=str(h.state),
         rep_id=h.rep_id,
         pool=h.pool,
@@ -95,10 +139,15 @@ def _out(h: Handoff) -> HandoffOut:
         updated_at=h.updated_at,
         reason_code=h.reason_code,
         note=h.note,
+        follow_up=h.follow_up,
+        outcome=h.outcome,
+        recycle_until=h.recycle_until,
+        channel=h.channel,
+        next_handoff_id=h.next_handoff_id,
     )
 
 
-def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
@@ -109,10 +158,6 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
 
 def _not_found(handoff_id: str) -> Problem:
     return Problem(404, f"There is no handoff {handoff_id!r}.")
-
-
-def _conflict(exc: HandoffConflict) -> Problem:
-    return Problem(409, exc.detail, extra={"state": str(exc.state)})
 
 
 @router.get(
@@ -148,51 +193,25 @@ async def get_decision(
         rep_id=found.rep_id,
         pool=found.pool,
         rule=found.rule,
-        decision=handlers.decision_steps(found.decision),
+        decision=announce.decision_steps(found.decision),
     )
 
 
-@router.post(
-    "/handoffs/{handoff_id}/accept",
-    response_model=HandoffOut,
-    openapi_extra=_body_schema(AcceptIn),
-    dependencies=[Depends(require_scope("handoffs:write")), Depends(require_json)],
-    summary="The assigned rep accepts the lead (SAL); repeating it is harmless",
-)
-async def accept(handoff_id: str, request: Request) -> HandoffOut:
-    body = parse_body(AcceptIn, await request.body())
+async def _act(request: Request, action: RepAction) -> HandoffOut:
     rt: Runtime = request.app.state.runtime
     async with rt.uow() as uow:
         try:
-            handoff = await handlers.accept_handoff(uow, handoff_id, body.rep_id, utcnow())
+            handoff, freed = await handlers.act(uow, rt.state["routing"], action)
+        except handlers.UnknownRep as exc:
+            raise Problem(
+                422,
+                f"There is no rep {exc.rep_id!r} on the roster.",
+                errors=[{"field": "rep_id", "message": f"no rep {exc.rep_id!r} on the roster"}],
+            ) from None
         except handlers.HandoffNotFound:
-            raise _not_found(handoff_id) from None
+            raise _not_found(action.handoff_id) from None
         except HandoffConflict as exc:
-            raise _conflict(exc) from None
-        await uow.commit()
-    return _out(handoff)
-
-
-@router.post(
-    "/handoffs/{handoff_id}/reject",
-    response_model=HandoffOut,
-    openapi_extra=_body_schema(RejectIn),
-    dependencies=[Depends(require_scope("handoffs:write")), Depends(require_json)],
-    summary="The assigned rep rejects the lead with a reason code; repeating it is harmless",
-)
-async def reject(handoff_id: str, request: Request) -> HandoffOut:
-    body = parse_body(RejectIn, await request.body())
-    rt: Runtime = request.app.state.runtime
-    config: RoutingConfig = rt.state["config"]
-    async with rt.uow() as uow:
-        try:
-            handoff = await handlers.reject_handoff(
-                uow, handoff_id, body.rep_id, body.reason_code, body.note, utcnow(), config.reasons
-            )
-        except handlers.HandoffNotFound:
-            raise _not_found(handoff_id) from None
-        except HandoffConflict as exc:
-            raise _conflict(exc) from None
+            raise Problem(409, exc.detail, extra={"state": str(exc.state)}) from None
         except UnknownReasonCode as exc:
             known = ", ".join(exc.known)
             raise Problem(
@@ -203,7 +222,77 @@ async def reject(handoff_id: str, request: Request) -> HandoffOut:
                 ],
             ) from None
         await uow.commit()
+    if freed:
+        rt.state["sweeper"].wake()
     return _out(handoff)
+
+
+WRITE = [Depends(require_scope("handoffs:write")), Depends(require_json)]
+
+
+@router.post(
+    "/handoffs/{handoff_id}/accept",
+    response_model=HandoffOut,
+    openapi_extra=body_schema(AcceptIn),
+    dependencies=WRITE,
+    summary="The assigned rep accepts the lead (SAL); repeating it is harmless",
+)
+async def accept(handoff_id: str, request: Request) -> HandoffOut:
+    body = parse_body(AcceptIn, await request.body())
+    return await _act(request, RepAction(Action.ACCEPT, handoff_id, body.rep_id))
+
+
+@router.post(
+    "/handoffs/{handoff_id}/reject",
+    response_model=HandoffOut,
+    openapi_extra=body_schema(RejectIn),
+    dependencies=WRITE,
+    summary="The assigned rep rejects the lead with a reason code; the reason's follow-up runs",
+)
+async def reject(handoff_id: str, request: Request) -> HandoffOut:
+    body = parse_body(RejectIn, await request.body())
+    return await _act(
+        request,
+        RepAction(
+            Action.REJECT, handoff_id, body.rep_id, reason_code=body.reason_code, note=body.note
+        ),
+    )
+
+
+@router.post(
+    "/handoffs/{handoff_id}/contact",
+    response_model=HandoffOut,
+    openapi_extra=body_schema(ContactIn),
+    dependencies=WRITE,
+    summary="The rep reached the lead after accepting it",
+)
+async def contact(handoff_id: str, request: Request) -> HandoffOut:
+    body = parse_body(ContactIn, await request.body())
+    return await _act(
+        request, RepAction(Action.CONTACT, handoff_id, body.rep_id, channel=body.channel)
+    )
+
+
+@router.post(
+    "/handoffs/{handoff_id}/disposition",
+    response_model=HandoffOut,
+    openapi_extra=body_schema(DispositionIn),
+    dependencies=WRITE,
+    summary="What sales decided after contact: sql, nurture, recycle or disqualified",
+)
+async def disposition(handoff_id: str, request: Request) -> HandoffOut:
+    body = parse_body(DispositionIn, await request.body())
+    return await _act(
+        request,
+        RepAction(
+            Action.DISPOSITION,
+            handoff_id,
+            body.rep_id,
+            outcome=Outcome(body.outcome),
+            note=body.note,
+            recycle_after_days=body.recycle_after_days,
+        ),
+    )
 
 
 @router.get(

@@ -1,15 +1,23 @@
-"""What the routing consumer reads: handoff.scoring.v1, whose MQLs the MqlHandler routes."""
+"""What the routing consumer reads: MQLs, SLA escalations and CRM commands, in one handler."""
 
 from __future__ import annotations
 
-from handoff.events import scoring
+from handoff.events import commands, scoring, sla
 from handoff.messaging.consumer import Handler
 from handoff.runtime import Consumes, Runtime
-from handoff_routing.handlers import MqlHandler
+from handoff_routing.handlers import RoutingHandler
 
 
-def mql_handler(rt: Runtime) -> Handler:
-    return MqlHandler(rt.state["config"].roster)
+def routing_handler(rt: Runtime) -> Handler:
+    sweeper = rt.state.get("sweeper")
+    return RoutingHandler(rt.state["routing"], on_freed=sweeper.wake if sweeper else None)
 
 
-CONSUMES = Consumes(adapters={scoring.TOPIC: scoring.scoring_event_adapter}, handler=mql_handler)
+CONSUMES = Consumes(
+    adapters={
+        scoring.TOPIC: scoring.scoring_event_adapter,
+        sla.TOPIC: sla.sla_event_adapter,
+        commands.TOPIC: commands.command_adapter,
+    },
+    handler=routing_handler,
+)

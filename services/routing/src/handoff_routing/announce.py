@@ -1,0 +1,186 @@
+"""The events routing publishes, built from handoffs: ids are deterministic per fact."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from handoff.events import routing as ev
+from handoff.events.envelope import fact_id
+from handoff.messaging.producer import Message
+from handoff_routing.domain.decision import DecisionStep
+from handoff_routing.domain.handoff import Handoff
+from handoff_routing.domain.roster import Roster
+
+
+def decision_steps(steps: tuple[DecisionStep, ...]) -> list[ev.DecisionStep]:
+    # model_construct: these values come from the domain, not from outside, and validating
+    # them again costs more than routing the lead (bench/routing.py).
+    return [
+        ev.DecisionStep.model_construct(
+            rule=s.rule,
+            matched=s.matched,
+            pool=s.pool,
+            candidates=[
+                ev.Candidate.model_construct(rep_id=c.rep_id, skipped=c.skipped)
+                for c in s.candidates
+            ],
+            note=s.note,
+        )
+        for s in steps
+    ]
+
+
+def _steps_json(steps: tuple[DecisionStep, ...]) -> list[dict[str, Any]]:
+    out = []
+    for s in steps:
+        step: dict[str, Any] = {"rule": s.rule, "matched": s.matched}
+        if s.pool is not None:
+            step["pool"] = s.pool
+        step["candidates"] = [
+            {"rep_id": c.rep_id}
+            if c.skipped is None
+            else {"rep_id": c.rep_id, "skipped": c.skipped}
+            for c in s.candidates
+        ]
+        if s.note is not None:
+            step["note"] = s.note
+        out.append(step)
+    return out
+
+
+def _rfc3339(at: datetime) -> str:
+    """As the pydantic models write it: UTC with a Z."""
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _cloudevent(
+    kind: str, event_id: str, h: Handoff, at: datetime, data: dict[str, Any]
+) -> Message:
+    body = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": ev.SOURCE,
+        "type": kind,
+        "subject": h.lead_id,
+        "time": _rfc3339(at),
+        "datacontenttype": "application/json",
+        "data": {k: v for k, v in data.items() if v is not None},
+    }
+    value = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return Message(ev.TOPIC, h.lead_id.encode(), value)
+
+
+def assignment(h: Handoff, roster: Roster) -> Message:
+    """handoff.lead.assigned, or .unassigned when the lead waits in a pool's queue.
+
+    Written as JSON directly rather than through the pydantic models: this is the hot path
+    (bench/routing.py), and the models parse it (tests check every such event against them).
+    """
+    steps = _steps_json(h.decision)
+    if h.rep_id is not None and h.assigned_at is not None:
+        rep = roster.reps.get(h.rep_id)
+        return _cloudevent(
+            "handoff.lead.assigned",
+            fact_id("assigned", h.handoff_id),
+            h,
+            h.assigned_at,
+            {
+                "lead_id": h.lead_id,
+                "handoff_id": h.handoff_id,
+                "mql_id": h.mql_id,
+                "rep_id": h.rep_id,
+                "pool": h.pool or "",
+                "rule": h.rule,
+                "assigned_at": _rfc3339(h.assigned_at),
+                "decision": steps,
+                "mql_trigger": h.trigger,
+                "fit_grade": h.fit_grade,
+                "team": rep.team if rep else None,
+                "manager_id": rep.manager if rep else None,
+            },
+        )
+    reason = next((s.note for s in reversed(h.decision) if s.note), "no rep available")
+    return _cloudevent(
+        "handoff.lead.unassigned",
+        fact_id("unassigned", h.handoff_id),
+        h,
+        h.updated_at,
+        {
+            "lead_id": h.lead_id,
+            "handoff_id": h.handoff_id,
+            "mql_id": h.mql_id,
+            "pool": h.pool,
+            "reason": reason,
+            "at": _rfc3339(h.updated_at),
+            "decision": steps,
+        },
+    )
+
+
+def _action(h: Handoff, at: datetime) -> ev.HandoffActionData:
+    assert h.rep_id is not None
+    return ev.HandoffActionData(lead_id=h.lead_id, handoff_id=h.handoff_id, rep_id=h.rep_id, at=at)
+
+
+def accepted(h: Handoff, at: datetime) -> ev.LeadAccepted:
+    return ev.LeadAccepted(
+        id=fact_id("accepted", h.handoff_id), subject=h.lead_id, time=at, data=_action(h, at)
+    )
+
+
+def rejected(h: Handoff, at: datetime) -> ev.LeadRejected:
+    base = _action(h, at)
+    return ev.LeadRejected(
+        id=fact_id("rejected", h.handoff_id),
+        subject=h.lead_id,
+        time=at,
+        data=ev.RejectedData(**base.model_dump(), reason_code=h.reason_code or "", note=h.note),
+    )
+
+
+def contacted(h: Handoff, at: datetime) -> ev.LeadContacted:
+    return ev.LeadContacted(
+        id=fact_id("contacted", h.handoff_id),
+        subject=h.lead_id,
+        time=at,
+        data=ev.ContactedData(**_action(h, at).model_dump(), channel=h.channel),
+    )
+
+
+def dispositioned(h: Handoff, at: datetime) -> ev.LeadDispositioned:
+    return ev.LeadDispositioned(
+        id=fact_id("dispositioned", h.handoff_id),
+        subject=h.lead_id,
+        time=at,
+        data=ev.DispositionedData(
+            **_action(h, at).model_dump(),
+            outcome=h.outcome,
+            note=h.note,
+        ),
+    )
+
+
+def recycled(h: Handoff, at: datetime) -> ev.LeadRecycled:
+    assert h.recycle_until is not None
+    return ev.LeadRecycled(
+        id=fact_id("recycled", h.handoff_id),
+        subject=h.lead_id,
+        time=at,
+        data=ev.RecycledData(**_action(h, at).model_dump(), until=h.recycle_until),
+    )
+
+
+def reassigned(h: Handoff, at: datetime, reason: str) -> ev.LeadReassigned:
+    return ev.LeadReassigned(
+        id=fact_id("reassigned", h.handoff_id),
+        subject=h.lead_id,
+        time=at,
+        data=ev.ReassignedData(
+            **_action(h, at).model_dump(),
+            previous_rep_id=h.rep_id,
+            new_handoff_id=h.next_handoff_id,
+            reason=reason,
+        ),
+    )
