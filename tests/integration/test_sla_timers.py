@@ -73,7 +73,7 @@ async def apply(engine: AsyncEngine, events: list[Any], wake: list[datetime] | N
 
 async def timer_of(engine: AsyncEngine, handoff_id: str) -> Timer:
     async with engine.connect() as conn:
-        found = await repository.load(conn, [timer_id(handoff_id, "accept")])
+        found = await repository.load(conn, [handoff_id])
     return found[timer_id(handoff_id, "accept")]
 
 

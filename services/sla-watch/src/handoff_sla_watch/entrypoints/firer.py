@@ -1,71 +1,70 @@
-"""The firer: a background loop that breaches due timers, then naps until the next one is due."""
+"""The firer: a background loop that fires due timers, then naps until the next one is due.
+
+Every sla-watch process runs one. `python -m handoff_sla_watch.entrypoints.firer` runs
+a firer alone (no HTTP, no consumer), to add firing capacity or to test crash safety.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
 
 import structlog
 
-from handoff.db import UnitOfWork
+from handoff.db import UnitOfWork, UnitOfWorkFactory, create_engine
 from handoff_sla_watch.adapters import repository
 from handoff_sla_watch.alarm import Alarm
-from handoff_sla_watch.domain.model import late_by_seconds
-from handoff_sla_watch.handlers import claim_breaches
-from handoff_sla_watch.metrics import BREACHES, FIRE_LAG, TIMERS_PENDING
+from handoff_sla_watch.handlers import Firing
+from handoff_sla_watch.metrics import TIMERS_PENDING
 
 log = structlog.get_logger("handoff.sla")
 
-FIRE_BATCH = 500
-GAUGE_EVERY_SECONDS = 5.0
+FIRE_BATCH = 1000
+GAUGE_EVERY_SECONDS = 15.0
 # When a due timer is locked elsewhere (another instance, or a stop in flight), do not spin on it.
 MIN_NAP_SECONDS = 0.05
+NO_POLICIES = Firing(())
 
 
 async def fire_due(
-    uow: Callable[[], UnitOfWork], now: datetime | None = None, limit: int = FIRE_BATCH
+    uow: Callable[[], UnitOfWork],
+    firing: Firing = NO_POLICIES,
+    now: datetime | None = None,
+    limit: int = FIRE_BATCH,
 ) -> int:
-    """One pass: breach up to `limit` due timers in one transaction; return how many fired.
+    """One pass: fire up to `limit` due timers in one transaction; return how many.
 
     `now` defaults to the database's clock; tests pass one to fire timers early.
     """
     async with uow() as work:
-        breached = await claim_breaches(work, now=now, limit=limit)
+        done = await firing.claim(work, now=now, limit=limit)
         await work.commit()
-    for t in breached:
-        assert t.due_at is not None and t.fired_at is not None
-        late = late_by_seconds(t.due_at, t.fired_at)
-        BREACHES.labels(t.policy, t.stage).inc()
-        FIRE_LAG.observe(late)
-        log.warning(
-            "sla.breached",
-            lead_id=t.lead_id,
-            handoff_id=t.handoff_id,
-            timer_id=t.timer_id,
-            policy=t.policy,
-            stage=t.stage,
-            rep_id=t.rep_id,
-            late_by_seconds=round(late, 3),
-        )
-    return len(breached)
+    return len(done)
 
 
 class Firer:
     """Runs `fire_due` for ever: again at once after a full batch, else at the next due time."""
 
     def __init__(
-        self, uow: Callable[[], UnitOfWork], alarm: Alarm, max_sleep_seconds: float
+        self,
+        uow: Callable[[], UnitOfWork],
+        firing: Firing,
+        alarm: Alarm,
+        max_sleep_seconds: float,
+        batch: int = FIRE_BATCH,
     ) -> None:
-        self.uow, self.alarm, self.max_sleep = uow, alarm, max_sleep_seconds
+        self.uow, self.firing, self.alarm = uow, firing, alarm
+        self.max_sleep, self.batch = max_sleep_seconds, batch
         self._gauge_at = 0.0
 
     async def run(self) -> None:
         log.info("sla.firer.started", max_sleep_seconds=self.max_sleep)
         while True:
-            fired = await fire_due(self.uow)
+            fired = await fire_due(self.uow, self.firing, limit=self.batch)
             await self._refresh_gauge()
-            if fired >= FIRE_BATCH:
+            if fired >= self.batch:
                 continue
             await self.alarm.nap(await self._seconds_to_nap(fired))
 
@@ -75,7 +74,7 @@ class Firer:
             seconds = await repository.seconds_until_next_due(work.conn)
         nap = self.max_sleep if seconds is None else min(seconds, self.max_sleep)
         if hint is not None:
-            # The consumer rang for a timer it may not have committed yet when we looked.
+            # Rung after a commit that we may have raced with while looking.
             nap = min(nap, (hint - datetime.now(hint.tzinfo)).total_seconds())
         return max(nap, 0.0 if fired else MIN_NAP_SECONDS)
 
@@ -85,3 +84,37 @@ class Firer:
         self._gauge_at = time.monotonic()
         async with self.uow() as work:
             TIMERS_PENDING.set(await repository.count_pending(work.conn))
+
+
+async def _run_alone() -> None:
+    from handoff.logs import configure_logging
+    from handoff.settings import load_settings
+    from handoff_sla_watch.config import load_policies
+    from handoff_sla_watch.service import SERVICE
+    from handoff_sla_watch.settings import SlaSettings
+
+    settings = load_settings(SlaSettings)
+    configure_logging(settings.log_format, settings.log_level, service=f"{SERVICE.name}-firer")
+    policies = load_policies(settings.policies_path)
+    engine = create_engine(settings.database_url, pool_size=2)
+    try:
+        firer = Firer(
+            UnitOfWorkFactory(engine), Firing(policies), Alarm(), settings.max_sleep_seconds
+        )
+        await firer.run()
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    import sys
+
+    from handoff.config_file import ConfigError
+
+    try:
+        asyncio.run(_run_alone())
+    except ConfigError as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        pass
