@@ -23,7 +23,10 @@ def create_app(settings: SlaSettings) -> FastAPI:
         rt.state["policies"] = policies
         rt.state["alarm"] = alarm
         rt.spawn(
-            "sla-firer", Firer(rt.uow, Firing(policies), alarm, settings.max_sleep_seconds).run
+            "sla-firer",
+            Firer(
+                rt.uow, Firing(policies), alarm, settings.max_sleep_seconds, settings.fire_batch
+            ).run,
         )
 
     return build_app(

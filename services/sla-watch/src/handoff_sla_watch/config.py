@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -28,7 +27,6 @@ from pydantic import (
 
 from handoff.config_file import load_yaml
 from handoff.events import routing
-from handoff.expressions import ExpressionError, compile_condition
 from handoff_sla_watch.domain.calendar import WALL_CLOCK, WEEKDAYS, BusinessCalendar, Shift
 from handoff_sla_watch.domain.durations import parse_duration
 from handoff_sla_watch.domain.model import (
@@ -125,6 +123,8 @@ class CalendarFile(BaseModel):
             if self.holiday_subdivision is not None:
                 raise ValueError("holiday_subdivision needs holidays (a country code)")
             return self
+        import holidays  # imported only when a calendar asks for holidays: it is slow to load
+
         supported = holidays.list_supported_countries()
         if self.holidays not in supported:
             raise ValueError(
@@ -139,6 +139,8 @@ class CalendarFile(BaseModel):
         return self
 
     def build(self, name: str) -> BusinessCalendar:
+        import holidays
+
         hours: dict[int, tuple[Shift, ...]] = {}
         for key, shifts in self.hours.items():
             for day in _weekdays(key):
@@ -246,6 +248,9 @@ class PolicyFile(BaseModel):
         cls, value: str | dict[str, str | list[str]] | None
     ) -> str | dict[str, str | list[str]] | None:
         if isinstance(value, str):
+            # Imported only for a CEL condition: the CEL package takes seconds to load.
+            from handoff.expressions import ExpressionError, compile_condition
+
             try:
                 compile_condition(value, CONDITION_FIELDS)
             except ExpressionError as exc:
@@ -283,6 +288,8 @@ class PolicyFile(BaseModel):
 
     def condition(self) -> Any:
         if isinstance(self.when, str):
+            from handoff.expressions import compile_condition
+
             return compile_condition(self.when, CONDITION_FIELDS)
         if isinstance(self.when, dict):
             return MatchCondition(

@@ -99,9 +99,18 @@ async def _run_alone() -> None:
     engine = create_engine(settings.database_url, pool_size=2)
     try:
         firer = Firer(
-            UnitOfWorkFactory(engine), Firing(policies), Alarm(), settings.max_sleep_seconds
+            UnitOfWorkFactory(engine),
+            Firing(policies),
+            Alarm(),
+            settings.max_sleep_seconds,
+            settings.fire_batch,
         )
-        await firer.run()
+        while True:
+            try:
+                await firer.run()
+            except Exception as exc:  # the database went away: keep trying, as the service does
+                log.warning("sla.firer.error", error=str(exc), retry_in=1.0)
+                await asyncio.sleep(1.0)
     finally:
         await engine.dispose()
 
