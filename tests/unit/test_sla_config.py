@@ -264,3 +264,17 @@ def test_escalation_steps_out_of_order_are_refused(tmp_path: Path) -> None:
     )
     assert error.key == "policies[0].escalations"
     assert "in the order they happen" in error.message
+
+
+def test_the_japanese_office_example_of_the_docs_holds_for_the_shipped_calendar() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    tokyo = ZoneInfo("Asia/Tokyo")
+    jp = {p.name: p for p in load_policies(REPO / "config" / "sla.yaml")}["accept-within-jp"]
+    friday = datetime(2026, 11, 20, 17, 0, tzinfo=tokyo)
+    due = jp.clock.add(friday, jp.within)
+    assert due == datetime(2026, 11, 26, 17, 0, tzinfo=tokyo)
+    assert jp.clock.add(due, jp.escalations[1].after) == datetime(2026, 11, 27, 12, 0, tzinfo=tokyo)
+    year_end = datetime(2026, 12, 28, 17, 0, tzinfo=tokyo)
+    assert jp.clock.add(year_end, timedelta(hours=2)) == datetime(2027, 1, 4, 10, 0, tzinfo=tokyo)

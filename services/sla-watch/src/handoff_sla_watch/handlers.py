@@ -17,6 +17,7 @@ from handoff.messaging import outbox
 from handoff.messaging.consumer import Inbound
 from handoff.messaging.producer import Message
 from handoff_sla_watch.adapters import repository
+from handoff_sla_watch.adapters.events import fired_message
 from handoff_sla_watch.adapters.tables import SCHEMA
 from handoff_sla_watch.domain.calendar import WALL_CLOCK, Clock
 from handoff_sla_watch.domain.firing import Fired, fire
@@ -91,6 +92,7 @@ def met_event(met: Met) -> ev.SlaMet:
 
 
 def fired_event(t: Timer, step: Fired) -> ev.SlaWarning | ev.SlaBreached | ev.SlaEscalated:
+    """The model of a fired step; the firer writes the same JSON faster (adapters.events)."""
     fields = {
         **_timer_fields(t),
         "fired_at": step.fired_at,
@@ -277,11 +279,9 @@ class Firing:
             return []
         assert at is not None
         done = [(t, fire(t, self.by_name.get(t.policy), at)) for t in timers]
-        await repository.save(uow.conn, timers)
+        await repository.save_fired(uow.conn, timers)
         await outbox.append(
-            uow.conn,
-            SCHEMA,
-            [Message.of(ev.TOPIC, fired_event(t, step)) for t, steps in done for step in steps],
+            uow.conn, SCHEMA, [fired_message(t, step) for t, steps in done for step in steps]
         )
         uow.after_commit(lambda: _observe(done))
         return done
