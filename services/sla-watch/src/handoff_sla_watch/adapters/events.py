@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import lru_cache
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from handoff.events import sla as ev

@@ -115,7 +115,6 @@ async def save_fired(conn: AsyncConnection, timers: Iterable[Timer]) -> None:
     if not rows:
         return
     names = [name for name, _ in _FIRED]
-    columns = _columns(rows)
     await conn.execute(
         text(
             "UPDATE sla.timers AS t SET "
@@ -124,7 +123,14 @@ async def save_fired(conn: AsyncConnection, timers: Iterable[Timer]) -> None:
             + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _FIRED)
             + f") AS s({', '.join(names)}) WHERE t.timer_id = s.timer_id"
         ),
-        {name: columns[name] for name in names},
+        {
+            "timer_id": [t.timer_id for t in rows],
+            "state": [t.state.value for t in rows],
+            "fired_at": [t.fired_at for t in rows],
+            "next_at": [t.next_at for t in rows],
+            "escalation_level": [t.escalation_level for t in rows],
+            "attempts": [t.attempts for t in rows],
+        },
     )
 
 
