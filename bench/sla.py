@@ -26,10 +26,11 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff.db import UnitOfWork, UnitOfWorkFactory, create_engine
+from handoff.db import asyncpg_dsn, create_engine
 from handoff.devstack.ports import free_port
 from handoff.devstack.stack import DevStack
 from handoff.logs import configure_logging
@@ -68,13 +69,9 @@ class RecordingFiring(Firing):
         super().__init__(())
         self.recorder = recorder
 
-    async def claim(
-        self, uow: UnitOfWork, *, now: datetime | None, limit: int
-    ) -> list[tuple[Timer, list[Fired]]]:
-        done = await super().claim(uow, now=now, limit=limit)
-        due = [t.due_at for t, _ in done if t.due_at is not None]
-        uow.after_commit(lambda: self.recorder.record(due))
-        return done
+    def observe(self, done: list[tuple[Timer, list[Fired]]]) -> None:
+        super().observe(done)
+        self.recorder.record([t.due_at for t, _ in done if t.due_at is not None])
 
 
 class BaselineFiring(Firing):
@@ -85,22 +82,21 @@ class BaselineFiring(Firing):
         self.recorder = recorder
 
     async def claim(
-        self, uow: UnitOfWork, *, now: datetime | None, limit: int
+        self, conn: asyncpg.Connection, *, now: datetime | None, limit: int
     ) -> list[tuple[Timer, list[Fired]]]:
-        rows = (
-            await uow.conn.execute(
-                text(
-                    "DELETE FROM sla.timers WHERE timer_id IN ("
-                    "  SELECT timer_id FROM sla.timers WHERE next_at <= now()"
-                    "  ORDER BY next_at LIMIT :limit FOR UPDATE SKIP LOCKED"
-                    ") RETURNING due_at"
-                ),
-                {"limit": limit},
-            )
-        ).all()
-        due = [r.due_at for r in rows]
-        uow.after_commit(lambda: self.recorder.record(due))
-        return [(Timer("", "", "", "", "", TimerState.PENDING), []) for _ in rows]
+        rows = await conn.fetch(
+            "DELETE FROM sla.timers WHERE timer_id IN ("
+            "  SELECT timer_id FROM sla.timers WHERE next_at <= now()"
+            "  ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED"
+            ") RETURNING due_at",
+            limit,
+        )
+        return [
+            (Timer("", "", "", "", "", TimerState.PENDING, due_at=r["due_at"]), []) for r in rows
+        ]
+
+    def observe(self, done: list[tuple[Timer, list[Fired]]]) -> None:
+        self.recorder.record([t.due_at for t, _ in done if t.due_at is not None])
 
 
 async def insert(engine: AsyncEngine, count: int, due_sql: str, **params: object) -> str:
@@ -114,7 +110,8 @@ async def run_firer(
     engine: AsyncEngine, make: Callable[[Recorder], Firing], until: Callable[[Recorder], bool]
 ) -> Recorder:
     recorder = Recorder()
-    firer = Firer(UnitOfWorkFactory(engine), make(recorder), Alarm(), max_sleep_seconds=1.0)
+    dsn = asyncpg_dsn(engine.url.render_as_string(hide_password=False))
+    firer = Firer(dsn, make(recorder), Alarm(), max_sleep_seconds=1.0)
     task = asyncio.create_task(firer.run())
     try:
         while not until(recorder):

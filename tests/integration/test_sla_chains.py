@@ -3,14 +3,17 @@ reassignment, business time, catch-up after downtime, and effects only after the
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff.db import UnitOfWorkFactory
+from handoff.db import UnitOfWorkFactory, asyncpg_dsn
 from handoff.events import routing, sla
 from handoff.messaging.consumer import Inbound
 from handoff_sla_watch.adapters import repository
@@ -66,6 +69,14 @@ policies:
     stops_on: [handoff.lead.contacted, handoff.lead.reassigned]
     within: 2d
 """
+
+
+@pytest.fixture
+async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A raw connection for the firer, which speaks asyncpg directly."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    yield conn
+    await conn.close()
 
 
 def policies(tmp_path: Path) -> Any:
@@ -161,15 +172,15 @@ async def test_the_assignment_chooses_the_policy_and_later_stages_remember_it(
 
 
 async def test_warning_breach_and_the_escalation_chain_fire_once_each_in_order(
-    engine: AsyncEngine, tmp_path: Path
+    engine: AsyncEngine, pg: asyncpg.Connection, tmp_path: Path
 ) -> None:
     ps = policies(tmp_path)
-    handler, firing, uow = RoutingHandler(ps), Firing(ps), UnitOfWorkFactory(engine)
+    handler, firing = RoutingHandler(ps), Firing(ps)
     lead, handoff = new_id(), new_id("H")
     t0 = datetime.now(UTC) - timedelta(minutes=1)
     await apply(engine, handler, [assigned(lead, handoff, t0, manager_id="hiroshi.yamamoto")])
     for hours in (1, 3, 3, 4, 7, 8, 12, 30):
-        await fire_due(uow, firing, now=t0 + timedelta(hours=hours, seconds=1))
+        await fire_due(pg, firing, now=t0 + timedelta(hours=hours, seconds=1))
     events = await sla_events(engine, lead)
     assert described(events) == [
         "warning",
@@ -185,15 +196,15 @@ async def test_warning_breach_and_the_escalation_chain_fire_once_each_in_order(
 
 
 async def test_after_downtime_an_overdue_timer_fires_its_missed_steps_once_marked_late(
-    engine: AsyncEngine, tmp_path: Path
+    engine: AsyncEngine, pg: asyncpg.Connection, tmp_path: Path
 ) -> None:
     ps = policies(tmp_path)
-    handler, firing, uow = RoutingHandler(ps), Firing(ps), UnitOfWorkFactory(engine)
+    handler, firing = RoutingHandler(ps), Firing(ps)
     lead, handoff = new_id(), new_id("H")
     t0 = datetime.now(UTC) - timedelta(hours=10)  # down since before the warning point
     await apply(engine, handler, [assigned(lead, handoff, t0)])
-    await fire_due(uow, firing)
-    await fire_due(uow, firing)
+    await fire_due(pg, firing)
+    await fire_due(pg, firing)
     events = await sla_events(engine, lead)
     assert described(events) == ["breached", "1:remind->rep-1", "2:escalate_to_manager->None"]
     late = [e.data.late_by_seconds for e in events]
@@ -202,14 +213,14 @@ async def test_after_downtime_an_overdue_timer_fires_its_missed_steps_once_marke
 
 
 async def test_a_reassignment_rearms_the_accept_clock_for_the_new_rep(
-    engine: AsyncEngine, tmp_path: Path
+    engine: AsyncEngine, pg: asyncpg.Connection, tmp_path: Path
 ) -> None:
     ps = policies(tmp_path)
-    handler, firing, uow = RoutingHandler(ps), Firing(ps), UnitOfWorkFactory(engine)
+    handler, firing = RoutingHandler(ps), Firing(ps)
     lead, handoff = new_id(), new_id("H")
     t0 = datetime.now(UTC) - timedelta(hours=13)
     await apply(engine, handler, [assigned(lead, handoff, t0)])
-    await fire_due(uow, firing)  # breach and the chain up to "reassign"
+    await fire_due(pg, firing)  # breach and the chain up to "reassign"
     assert described(await sla_events(engine, lead))[-1] == "3:reassign->emea"
     # routing answers the reassign: reassigned, then a new assignment of the same handoff
     t1 = datetime.now(UTC)

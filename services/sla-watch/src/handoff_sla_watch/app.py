@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from handoff.db import asyncpg_dsn
 from handoff.runtime import Runtime, build_app
 from handoff_sla_watch.alarm import Alarm
 from handoff_sla_watch.config import load_policies
@@ -25,7 +26,11 @@ def create_app(settings: SlaSettings) -> FastAPI:
         rt.spawn(
             "sla-firer",
             Firer(
-                rt.uow, Firing(policies), alarm, settings.max_sleep_seconds, settings.fire_batch
+                asyncpg_dsn(settings.database_url),
+                Firing(policies),
+                alarm,
+                settings.max_sleep_seconds,
+                settings.fire_batch,
             ).run,
         )
 

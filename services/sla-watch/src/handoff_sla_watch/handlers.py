@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import structlog
 
 from handoff.db import UnitOfWork
@@ -16,7 +17,7 @@ from handoff.events.envelope import fact_id
 from handoff.messaging import outbox
 from handoff.messaging.consumer import Inbound
 from handoff.messaging.producer import Message
-from handoff_sla_watch.adapters import repository
+from handoff_sla_watch.adapters import firing_store, repository
 from handoff_sla_watch.adapters.events import fired_message
 from handoff_sla_watch.adapters.tables import SCHEMA
 from handoff_sla_watch.domain.calendar import WALL_CLOCK, Clock
@@ -271,48 +272,47 @@ class Firing:
         self.by_name = {p.name: p for p in policies}
 
     async def claim(
-        self, uow: UnitOfWork, *, now: datetime | None, limit: int
+        self, conn: asyncpg.Connection, *, now: datetime | None, limit: int
     ) -> list[tuple[Timer, list[Fired]]]:
         """Fire up to `limit` due timers and outbox their events, in the caller's transaction."""
-        timers, at = await repository.claim_due(uow.conn, now, limit)
+        timers, at = await firing_store.claim_due(conn, now, limit)
         if not timers:
             return []
         assert at is not None
         done = [(t, fire(t, self.by_name.get(t.policy), at)) for t in timers]
-        await repository.save_fired(uow.conn, timers)
-        await outbox.append(
-            uow.conn, SCHEMA, [fired_message(t, step) for t, steps in done for step in steps]
+        await firing_store.save_fired(conn, timers)
+        await firing_store.append_outbox(
+            conn, [fired_message(t, step) for t, steps in done for step in steps]
         )
-        uow.after_commit(lambda: _observe(done))
         return done
 
-
-def _observe(done: list[tuple[Timer, list[Fired]]]) -> None:
-    for t, steps in done:
-        for step in steps:
-            FIRE_LAG.observe(step.late_by_seconds)
-            if step.kind == "breached":
-                BREACHES.labels(t.policy, t.stage).inc()
-                log.warning(
-                    "sla.breached",
-                    lead_id=t.lead_id,
-                    handoff_id=t.handoff_id,
-                    timer_id=t.timer_id,
-                    policy=t.policy,
-                    stage=t.stage,
-                    rep_id=t.rep_id,
-                    late_by_seconds=round(step.late_by_seconds, 3),
-                )
-            elif step.kind == "warning":
-                WARNINGS.labels(t.policy, t.stage).inc()
-            else:
-                ESCALATIONS.labels(t.policy, t.stage, step.action or "").inc()
-                log.warning(
-                    "sla.escalated",
-                    lead_id=t.lead_id,
-                    handoff_id=t.handoff_id,
-                    timer_id=t.timer_id,
-                    level=step.level,
-                    action=step.action,
-                    target=step.target,
-                )
+    def observe(self, done: list[tuple[Timer, list[Fired]]]) -> None:
+        """Metrics and logs of a committed claim."""
+        for t, steps in done:
+            for step in steps:
+                FIRE_LAG.observe(step.late_by_seconds)
+                if step.kind == "breached":
+                    BREACHES.labels(t.policy, t.stage).inc()
+                    log.warning(
+                        "sla.breached",
+                        lead_id=t.lead_id,
+                        handoff_id=t.handoff_id,
+                        timer_id=t.timer_id,
+                        policy=t.policy,
+                        stage=t.stage,
+                        rep_id=t.rep_id,
+                        late_by_seconds=round(step.late_by_seconds, 3),
+                    )
+                elif step.kind == "warning":
+                    WARNINGS.labels(t.policy, t.stage).inc()
+                else:
+                    ESCALATIONS.labels(t.policy, t.stage, step.action or "").inc()
+                    log.warning(
+                        "sla.escalated",
+                        lead_id=t.lead_id,
+                        handoff_id=t.handoff_id,
+                        timer_id=t.timer_id,
+                        level=step.level,
+                        action=step.action,
+                        target=step.target,
+                    )

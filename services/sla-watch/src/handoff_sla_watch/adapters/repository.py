@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -96,84 +95,6 @@ async def save(conn: AsyncConnection, timers: Iterable[Timer]) -> None:
             f"FROM unnest({_UNNEST}) AS s({_COLUMNS}) WHERE t.timer_id = s.timer_id"
         ),
         _columns(rows),
-    )
-
-
-_FIRED = (
-    ("timer_id", "text"),
-    ("state", "text"),
-    ("fired_at", "timestamptz"),
-    ("next_at", "timestamptz"),
-    ("escalation_level", "int"),
-    ("attempts", "int"),
-)
-
-
-async def save_fired(conn: AsyncConnection, timers: Iterable[Timer]) -> None:
-    """Write back what firing changes, for timers `claim_due` locked (fewer columns, faster)."""
-    rows = list(timers)
-    if not rows:
-        return
-    names = [name for name, _ in _FIRED]
-    await conn.execute(
-        text(
-            "UPDATE sla.timers AS t SET "
-            + ", ".join(f"{name} = s.{name}" for name in names[1:])
-            + " FROM unnest("
-            + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _FIRED)
-            + f") AS s({', '.join(names)}) WHERE t.timer_id = s.timer_id"
-        ),
-        {
-            "timer_id": [t.timer_id for t in rows],
-            "state": [t.state.value for t in rows],
-            "fired_at": [t.fired_at for t in rows],
-            "next_at": [t.next_at for t in rows],
-            "escalation_level": [t.escalation_level for t in rows],
-            "attempts": [t.attempts for t in rows],
-        },
-    )
-
-
-async def claim_due(
-    conn: AsyncConnection, now: datetime | None, limit: int
-) -> tuple[list[Timer], datetime | None]:
-    """Lock up to `limit` timers whose next step is due, earliest first, and the time used
-    (None when nothing was due).
-
-    SKIP LOCKED lets several instances (and a consumer stopping a timer) work the same
-    table: a row locked by one is invisible to the others' claim, so it fires once.
-    `now` defaults to the database's clock, so instances on several hosts agree.
-    """
-    result = await conn.execute(
-        text(
-            f"SELECT {_COLUMNS}, coalesce(CAST(:now AS timestamptz), now()) AS used_now "
-            "FROM sla.timers WHERE next_at <= coalesce(CAST(:now AS timestamptz), now()) "
-            "ORDER BY next_at LIMIT :limit FOR UPDATE SKIP LOCKED"
-        ),
-        {"now": now, "limit": limit},
-    )
-    rows = result.all()
-    return [_timer(row) for row in rows], (rows[0].used_now if rows else now)
-
-
-async def seconds_until_next_due(conn: AsyncConnection) -> float | None:
-    """Seconds from the database's now to the earliest next step (negative if overdue)."""
-    value = (
-        await conn.execute(
-            text(
-                "SELECT EXTRACT(EPOCH FROM (SELECT min(next_at) FROM sla.timers "
-                "WHERE next_at IS NOT NULL) - clock_timestamp())"
-            )
-        )
-    ).scalar()
-    return None if value is None else float(value)
-
-
-async def count_pending(conn: AsyncConnection) -> int:
-    return int(
-        (
-            await conn.execute(text("SELECT count(*) FROM sla.timers WHERE state = 'pending'"))
-        ).scalar_one()
     )
 
 

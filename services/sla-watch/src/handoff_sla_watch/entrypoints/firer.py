@@ -7,14 +7,15 @@ a firer alone (no HTTP, no consumer), to add firing capacity or to test crash sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
 from datetime import datetime
 
+import asyncpg
 import structlog
 
-from handoff.db import UnitOfWork, UnitOfWorkFactory, create_engine
-from handoff_sla_watch.adapters import repository
+from handoff.db import asyncpg_dsn
+from handoff_sla_watch.adapters import firing_store
 from handoff_sla_watch.alarm import Alarm
 from handoff_sla_watch.handlers import Firing
 from handoff_sla_watch.metrics import TIMERS_PENDING
@@ -29,7 +30,7 @@ NO_POLICIES = Firing(())
 
 
 async def fire_due(
-    uow: Callable[[], UnitOfWork],
+    conn: asyncpg.Connection,
     firing: Firing = NO_POLICIES,
     now: datetime | None = None,
     limit: int = FIRE_BATCH,
@@ -38,9 +39,9 @@ async def fire_due(
 
     `now` defaults to the database's clock; tests pass one to fire timers early.
     """
-    async with uow() as work:
-        done = await firing.claim(work, now=now, limit=limit)
-        await work.commit()
+    async with conn.transaction():
+        done = await firing.claim(conn, now=now, limit=limit)
+    firing.observe(done)  # after the commit: a rolled-back pass counts nothing
     return len(done)
 
 
@@ -49,41 +50,46 @@ class Firer:
 
     def __init__(
         self,
-        uow: Callable[[], UnitOfWork],
+        dsn: str,
         firing: Firing,
         alarm: Alarm,
         max_sleep_seconds: float,
         batch: int = FIRE_BATCH,
     ) -> None:
-        self.uow, self.firing, self.alarm = uow, firing, alarm
+        self.dsn, self.firing, self.alarm = dsn, firing, alarm
         self.max_sleep, self.batch = max_sleep_seconds, batch
         self._gauge_at = 0.0
 
     async def run(self) -> None:
-        log.info("sla.firer.started", max_sleep_seconds=self.max_sleep)
-        while True:
-            fired = await fire_due(self.uow, self.firing, limit=self.batch)
-            await self._refresh_gauge()
-            if fired >= self.batch:
-                continue
-            await self.alarm.nap(await self._seconds_to_nap(fired))
+        """Fire until cancelled on one connection of its own; a database error ends the run
+        (the caller restarts it, with a new connection)."""
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            log.info("sla.firer.started", max_sleep_seconds=self.max_sleep)
+            while True:
+                fired = await fire_due(conn, self.firing, limit=self.batch)
+                await self._refresh_gauge(conn)
+                if fired >= self.batch:
+                    continue
+                await self.alarm.nap(await self._seconds_to_nap(conn, fired))
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(conn.close(timeout=2))
 
-    async def _seconds_to_nap(self, fired: int) -> float:
+    async def _seconds_to_nap(self, conn: asyncpg.Connection, fired: int) -> float:
         hint = self.alarm.take_hint()
-        async with self.uow() as work:
-            seconds = await repository.seconds_until_next_due(work.conn)
+        seconds = await firing_store.seconds_until_next_due(conn)
         nap = self.max_sleep if seconds is None else min(seconds, self.max_sleep)
         if hint is not None:
             # Rung after a commit that we may have raced with while looking.
             nap = min(nap, (hint - datetime.now(hint.tzinfo)).total_seconds())
         return max(nap, 0.0 if fired else MIN_NAP_SECONDS)
 
-    async def _refresh_gauge(self) -> None:
+    async def _refresh_gauge(self, conn: asyncpg.Connection) -> None:
         if time.monotonic() - self._gauge_at < GAUGE_EVERY_SECONDS:
             return
         self._gauge_at = time.monotonic()
-        async with self.uow() as work:
-            TIMERS_PENDING.set(await repository.count_pending(work.conn))
+        TIMERS_PENDING.set(await firing_store.count_pending(conn))
 
 
 async def _run_alone() -> None:
@@ -96,23 +102,19 @@ async def _run_alone() -> None:
     settings = load_settings(SlaSettings)
     configure_logging(settings.log_format, settings.log_level, service=f"{SERVICE.name}-firer")
     policies = load_policies(settings.policies_path)
-    engine = create_engine(settings.database_url, pool_size=2)
-    try:
-        firer = Firer(
-            UnitOfWorkFactory(engine),
-            Firing(policies),
-            Alarm(),
-            settings.max_sleep_seconds,
-            settings.fire_batch,
-        )
-        while True:
-            try:
-                await firer.run()
-            except Exception as exc:  # the database went away: keep trying, as the service does
-                log.warning("sla.firer.error", error=str(exc), retry_in=1.0)
-                await asyncio.sleep(1.0)
-    finally:
-        await engine.dispose()
+    firer = Firer(
+        asyncpg_dsn(settings.database_url),
+        Firing(policies),
+        Alarm(),
+        settings.max_sleep_seconds,
+        settings.fire_batch,
+    )
+    while True:
+        try:
+            await firer.run()
+        except Exception as exc:  # the database went away: keep trying, as the service does
+            log.warning("sla.firer.error", error=str(exc), retry_in=1.0)
+            await asyncio.sleep(1.0)
 
 
 if __name__ == "__main__":
