@@ -117,7 +117,8 @@ async def _run_alone() -> None:
             await asyncio.sleep(1.0)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """`python -m handoff_sla_watch.entrypoints.firer`: a firer alone, until interrupted."""
     import sys
 
     from handoff.config_file import ConfigError
@@ -129,3 +130,7 @@ if __name__ == "__main__":
         raise SystemExit(2) from None
     except KeyboardInterrupt:
         pass
+
+
+if __name__ == "__main__":
+    main()
