@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from datetime import datetime
 
 import asyncpg
@@ -58,21 +57,22 @@ class Firer:
     ) -> None:
         self.dsn, self.firing, self.alarm = dsn, firing, alarm
         self.max_sleep, self.batch = max_sleep_seconds, batch
-        self._gauge_at = 0.0
 
     async def run(self) -> None:
         """Fire until cancelled on one connection of its own; a database error ends the run
         (the caller restarts it, with a new connection)."""
         conn = await asyncpg.connect(self.dsn)
+        # Counting a million pending rows takes long enough to delay due timers: not in this loop.
+        gauge = asyncio.create_task(self._refresh_gauge())
         try:
             log.info("sla.firer.started", max_sleep_seconds=self.max_sleep)
             while True:
                 fired = await fire_due(conn, self.firing, limit=self.batch)
-                await self._refresh_gauge(conn)
                 if fired >= self.batch:
                     continue
                 await self.alarm.nap(await self._seconds_to_nap(conn, fired))
         finally:
+            gauge.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.shield(conn.close(timeout=2))
 
@@ -85,11 +85,21 @@ class Firer:
             nap = min(nap, (hint - datetime.now(hint.tzinfo)).total_seconds())
         return max(nap, 0.0 if fired else MIN_NAP_SECONDS)
 
-    async def _refresh_gauge(self, conn: asyncpg.Connection) -> None:
-        if time.monotonic() - self._gauge_at < GAUGE_EVERY_SECONDS:
-            return
-        self._gauge_at = time.monotonic()
-        TIMERS_PENDING.set(await firing_store.count_pending(conn))
+    async def _refresh_gauge(self) -> None:
+        """Set the pending-timers gauge every GAUGE_EVERY_SECONDS, on a connection of its own."""
+        while True:
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                try:
+                    while True:
+                        TIMERS_PENDING.set(await firing_store.count_pending(conn))
+                        await asyncio.sleep(GAUGE_EVERY_SECONDS)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(conn.close(timeout=2))
+            except Exception as exc:  # the database went away: try again later
+                log.warning("sla.gauge.error", error=str(exc))
+                await asyncio.sleep(GAUGE_EVERY_SECONDS)
 
 
 async def _run_alone() -> None:
