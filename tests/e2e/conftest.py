@@ -22,6 +22,9 @@ policies:
     starts_on: handoff.lead.assigned
     stops_on: [handoff.lead.accepted, handoff.lead.rejected, handoff.lead.reassigned]
     within: {ACCEPT_WITHIN_SECONDS}s
+    warn_at: 50%
+    escalations:
+      - action: remind
 """
 
 

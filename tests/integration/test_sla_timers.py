@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff.db import UnitOfWorkFactory
+from handoff.db import UnitOfWorkFactory, asyncpg_dsn
 from handoff.events import routing, sla
 from handoff.messaging.consumer import Inbound
 from handoff_sla_watch.adapters import repository
@@ -31,6 +33,14 @@ ACCEPT = Policy(
 LONG_AGO = datetime.now(UTC) - timedelta(
     hours=25
 )  # assigned then, the accept timer is an hour overdue
+
+
+@pytest.fixture
+async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A raw connection for the firer, which speaks asyncpg directly."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    yield conn
+    await conn.close()
 
 
 def assigned(
@@ -73,7 +83,7 @@ async def apply(engine: AsyncEngine, events: list[Any], wake: list[datetime] | N
 
 async def timer_of(engine: AsyncEngine, handoff_id: str) -> Timer:
     async with engine.connect() as conn:
-        found = await repository.load(conn, [timer_id(handoff_id, "accept")])
+        found = await repository.load(conn, [handoff_id])
     return found[timer_id(handoff_id, "accept")]
 
 
@@ -106,11 +116,13 @@ async def test_an_assignment_arms_a_timer_and_wakes_the_firer_for_it(engine: Asy
     assert wake == [timer.due_at]
 
 
-async def test_an_overdue_timer_breaches_once_with_its_lateness(engine: AsyncEngine) -> None:
+async def test_an_overdue_timer_breaches_once_with_its_lateness(
+    engine: AsyncEngine, pg: asyncpg.Connection
+) -> None:
     lead, handoff = new_id(), new_id("H")
     await apply(engine, [assigned(lead, handoff, at=LONG_AGO)])
-    assert await fire_due(UnitOfWorkFactory(engine)) >= 1
-    assert await fire_due(UnitOfWorkFactory(engine)) == 0
+    assert await fire_due(pg) >= 1
+    assert await fire_due(pg) == 0
     timer = await timer_of(engine, handoff)
     assert timer.state is TimerState.BREACHED
     assert timer.fired_at is not None
@@ -123,19 +135,23 @@ async def test_an_overdue_timer_breaches_once_with_its_lateness(engine: AsyncEng
     assert 3590 < event.data.late_by_seconds < 3700  # an hour late, as after an hour's downtime
 
 
-async def test_a_timer_not_yet_due_does_not_fire(engine: AsyncEngine) -> None:
+async def test_a_timer_not_yet_due_does_not_fire(
+    engine: AsyncEngine, pg: asyncpg.Connection
+) -> None:
     lead, handoff = new_id(), new_id("H")
     await apply(engine, [assigned(lead, handoff, at=datetime.now(UTC))])
-    await fire_due(UnitOfWorkFactory(engine))
+    await fire_due(pg)
     assert (await timer_of(engine, handoff)).state is TimerState.PENDING
     assert await sla_events(engine, lead) == []
 
 
-async def test_a_pass_at_a_later_time_fires_the_timers_due_by_then(engine: AsyncEngine) -> None:
+async def test_a_pass_at_a_later_time_fires_the_timers_due_by_then(
+    engine: AsyncEngine, pg: asyncpg.Connection
+) -> None:
     lead, handoff = new_id(), new_id("H")
     now = datetime.now(UTC)
     await apply(engine, [assigned(lead, handoff, at=now)])
-    await fire_due(UnitOfWorkFactory(engine), now=now + timedelta(hours=24, seconds=2))
+    await fire_due(pg, now=now + timedelta(hours=24, seconds=2))
     (event,) = await sla_events(engine, lead)
     assert isinstance(event, sla.SlaBreached)
     assert event.data.late_by_seconds == pytest.approx(2.0)
@@ -166,7 +182,7 @@ async def test_an_assignment_and_its_accept_in_one_batch_meet_the_sla(engine: As
 
 @pytest.mark.parametrize("same_batch", [False, True], ids=["separate-batches", "one-batch"])
 async def test_an_accept_before_its_assignment_leaves_a_tombstone_and_nothing_fires(
-    engine: AsyncEngine, same_batch: bool
+    engine: AsyncEngine, pg: asyncpg.Connection, same_batch: bool
 ) -> None:
     lead, handoff = new_id(), new_id("H")
     accept, assign = accepted(lead, handoff, at=LONG_AGO), assigned(lead, handoff, at=LONG_AGO)
@@ -179,7 +195,7 @@ async def test_an_accept_before_its_assignment_leaves_a_tombstone_and_nothing_fi
     timer = await timer_of(engine, handoff)
     assert timer.is_tombstone and timer.state is TimerState.CANCELLED
     assert wake == []
-    await fire_due(UnitOfWorkFactory(engine))
+    await fire_due(pg)
     assert (await timer_of(engine, handoff)).state is TimerState.CANCELLED
     assert await sla_events(engine, lead) == []
 
@@ -193,12 +209,12 @@ async def test_a_replayed_assignment_keeps_the_first_due_time(engine: AsyncEngin
 
 
 async def test_an_accept_after_the_breach_closes_it_but_keeps_when_it_fired(
-    engine: AsyncEngine,
+    engine: AsyncEngine, pg: asyncpg.Connection
 ) -> None:
     lead, handoff = new_id(), new_id("H")
     rep = new_id("rep")
     await apply(engine, [assigned(lead, handoff, at=LONG_AGO, rep_id=rep)])
-    await fire_due(UnitOfWorkFactory(engine))
+    await fire_due(pg)
     async with engine.connect() as conn:
         assert [
             t.handoff_id
@@ -213,7 +229,7 @@ async def test_an_accept_after_the_breach_closes_it_but_keeps_when_it_fired(
 
 
 async def test_open_breaches_are_listed_oldest_due_first_and_filtered_by_rep_and_pool(
-    engine: AsyncEngine,
+    engine: AsyncEngine, pg: asyncpg.Connection
 ) -> None:
     rep = new_id("rep")
     handoffs = [new_id("H") for _ in range(3)]
@@ -225,7 +241,7 @@ async def test_open_breaches_are_listed_oldest_due_first_and_filtered_by_rep_and
         ],
     )
     await apply(engine, [assigned(new_id(), new_id("H"), at=LONG_AGO, rep_id=new_id("rep"))])
-    await fire_due(UnitOfWorkFactory(engine))
+    await fire_due(pg)
     async with engine.connect() as conn:
         mine = await repository.open_breaches(conn, rep_id=rep, pool=None, limit=10)
         in_pool = await repository.open_breaches(conn, rep_id=rep, pool="emea", limit=2)
@@ -235,19 +251,23 @@ async def test_open_breaches_are_listed_oldest_due_first_and_filtered_by_rep_and
     assert elsewhere == []
 
 
-async def test_two_concurrent_passes_never_fire_the_same_timer_twice(engine: AsyncEngine) -> None:
+async def test_two_concurrent_passes_never_fire_the_same_timer_twice(
+    engine: AsyncEngine, database_url: str
+) -> None:
     leads = [new_id() for _ in range(40)]
     handoffs = [new_id("H") for _ in leads]
     await apply(
         engine, [assigned(lead, h, at=LONG_AGO) for lead, h in zip(leads, handoffs, strict=True)]
     )
-    uow = UnitOfWorkFactory(engine)
-    for _ in range(10):
-        fired = await asyncio.gather(
-            fire_due(uow, limit=7), fire_due(uow, limit=7), fire_due(uow, limit=7)
-        )
-        if sum(fired) == 0:
-            break
+    conns = [await asyncpg.connect(asyncpg_dsn(database_url)) for _ in range(3)]
+    try:
+        for _ in range(10):
+            fired = await asyncio.gather(*(fire_due(c, limit=7) for c in conns))
+            if sum(fired) == 0:
+                break
+    finally:
+        for c in conns:
+            await c.close()
     assert await attempts_of(engine, handoffs) == [1] * len(handoffs)
     for lead in leads:
         assert [type(e) for e in await sla_events(engine, lead)] == [sla.SlaBreached]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy import make_url, text
@@ -28,6 +29,7 @@ class UnitOfWork:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._committed = False
+        self._after_commit: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> UnitOfWork:
         self.conn = await self._engine.connect()
@@ -37,6 +39,17 @@ class UnitOfWork:
     async def commit(self) -> None:
         await self.conn.commit()
         self._committed = True
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this transaction has committed; never if it rolls back.
+
+        For effects outside the database that must follow the commit: waking a loop
+        that should see the new rows, counting a metric once per applied batch.
+        """
+        self._after_commit.append(callback)
 
     async def __aexit__(
         self,

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 class Alarm:
     """Shared by the consumer (which rings) and the firer (which naps); one per process.
 
-    A ring is also kept as a hint: the consumer rings before its transaction commits,
-    so the firer may not see the new timer on waking, but it will nap no later than
-    the hinted due time.
+    The consumer rings after its transaction commits, so the firer sees the new timer
+    when it wakes. A ring is also kept as a hint, for a ring that lands while the firer
+    is between looking for the next due time and starting its nap.
     """
 
     def __init__(self) -> None:

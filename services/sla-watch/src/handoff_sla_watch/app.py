@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from handoff.db import asyncpg_dsn
 from handoff.runtime import Runtime, build_app
 from handoff_sla_watch.alarm import Alarm
 from handoff_sla_watch.config import load_policies
 from handoff_sla_watch.entrypoints import api
 from handoff_sla_watch.entrypoints.consumer import CONSUMES
 from handoff_sla_watch.entrypoints.firer import Firer
+from handoff_sla_watch.handlers import Firing
 from handoff_sla_watch.service import SERVICE
 from handoff_sla_watch.settings import SlaSettings
 
@@ -21,7 +23,16 @@ def create_app(settings: SlaSettings) -> FastAPI:
         alarm = Alarm()
         rt.state["policies"] = policies
         rt.state["alarm"] = alarm
-        rt.spawn("sla-firer", Firer(rt.uow, alarm, settings.max_sleep_seconds).run)
+        rt.spawn(
+            "sla-firer",
+            Firer(
+                asyncpg_dsn(settings.database_url),
+                Firing(policies),
+                alarm,
+                settings.max_sleep_seconds,
+                settings.fire_batch,
+            ).run,
+        )
 
     return build_app(
         SERVICE,

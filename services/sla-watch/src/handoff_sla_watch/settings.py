@@ -20,6 +20,11 @@ class SlaSettings(HandoffSettings):
         default=1.0, gt=0, le=60, validation_alias="HANDOFF_SLA_MAX_SLEEP_SECONDS"
     )
 
+    # Timers fired per transaction: larger drains a backlog faster, smaller holds locks shorter.
+    fire_batch: int = Field(
+        default=1000, ge=1, le=10_000, validation_alias="HANDOFF_SLA_FIRE_BATCH"
+    )
+
     @property
     def policies_path(self) -> Path:
         return self.sla_config_file or self.config_dir / "sla.yaml"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -11,49 +10,53 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff_sla_watch.domain.model import Timer, TimerState
 
-_NAMES = (
-    "timer_id",
-    "lead_id",
-    "handoff_id",
-    "rep_id",
-    "pool",
-    "policy",
-    "stage",
-    "started_at",
-    "due_at",
-    "state",
-    "fired_at",
-    "stopped_at",
+# (column, SQL array type); timer_id first. Every column is written from the domain's Timer.
+_FIELDS = (
+    ("timer_id", "text"),
+    ("lead_id", "text"),
+    ("handoff_id", "text"),
+    ("rep_id", "text"),
+    ("pool", "text"),
+    ("policy", "text"),
+    ("stage", "text"),
+    ("started_at", "timestamptz"),
+    ("due_at", "timestamptz"),
+    ("state", "text"),
+    ("fired_at", "timestamptz"),
+    ("stopped_at", "timestamptz"),
+    ("next_at", "timestamptz"),
+    ("escalation_level", "int"),
+    ("attempts", "int"),
+    ("mql_trigger", "text"),
+    ("fit_grade", "text"),
+    ("team", "text"),
+    ("manager_id", "text"),
 )
+_NAMES = tuple(name for name, _ in _FIELDS)
 _COLUMNS = ", ".join(_NAMES)
-_UPDATED_COLUMNS = ", ".join(f"t.{name}" for name in _NAMES)
+_UNNEST = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _FIELDS)
 
 
 def _timer(row: Any) -> Timer:
-    return Timer(
-        timer_id=row.timer_id,
-        lead_id=row.lead_id,
-        handoff_id=row.handoff_id,
-        policy=row.policy,
-        stage=row.stage,
-        state=TimerState(row.state),
-        rep_id=row.rep_id,
-        pool=row.pool,
-        started_at=row.started_at,
-        due_at=row.due_at,
-        fired_at=row.fired_at,
-        stopped_at=row.stopped_at,
-    )
+    values = {name: getattr(row, name) for name in _NAMES}
+    values["state"] = TimerState(values["state"])
+    return Timer(**values)
 
 
-async def load(conn: AsyncConnection, timer_ids: Iterable[str]) -> dict[str, Timer]:
-    """The timers that exist, locked so the firer cannot breach one while it is being stopped."""
-    ids = sorted(set(timer_ids))
+def _columns(rows: list[Timer]) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {name: [getattr(t, name) for t in rows] for name in _NAMES}
+    out["state"] = [t.state.value for t in rows]
+    return out
+
+
+async def load(conn: AsyncConnection, handoff_ids: Iterable[str]) -> dict[str, Timer]:
+    """Every timer of these handoffs, locked so the firer cannot fire one being stopped."""
+    ids = sorted(set(handoff_ids))
     if not ids:
         return {}
     result = await conn.execute(
         text(
-            f"SELECT {_COLUMNS} FROM sla.timers WHERE timer_id = ANY(CAST(:ids AS text[])) "
+            f"SELECT {_COLUMNS} FROM sla.timers WHERE handoff_id = ANY(CAST(:ids AS text[])) "
             "ORDER BY timer_id FOR UPDATE"
         ),
         {"ids": ids},
@@ -72,93 +75,26 @@ async def insert(conn: AsyncConnection, timers: Iterable[Timer]) -> set[str]:
         return set()
     result = await conn.execute(
         text(
-            "INSERT INTO sla.timers (timer_id, lead_id, handoff_id, rep_id, pool, policy, stage, "
-            "started_at, due_at, state, stopped_at) "
-            "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:leads AS text[]), "
-            "CAST(:handoffs AS text[]), CAST(:reps AS text[]), CAST(:pools AS text[]), "
-            "CAST(:policies AS text[]), CAST(:stages AS text[]), CAST(:started AS timestamptz[]), "
-            "CAST(:due AS timestamptz[]), CAST(:states AS text[]), "
-            "CAST(:stopped AS timestamptz[])) "
+            f"INSERT INTO sla.timers ({_COLUMNS}) SELECT * FROM unnest({_UNNEST}) "
             "ON CONFLICT DO NOTHING RETURNING timer_id"
         ),
-        {
-            "ids": [t.timer_id for t in rows],
-            "leads": [t.lead_id for t in rows],
-            "handoffs": [t.handoff_id for t in rows],
-            "reps": [t.rep_id for t in rows],
-            "pools": [t.pool for t in rows],
-            "policies": [t.policy for t in rows],
-            "stages": [t.stage for t in rows],
-            "started": [t.started_at for t in rows],
-            "due": [t.due_at for t in rows],
-            "states": [t.state.value for t in rows],
-            "stopped": [t.stopped_at for t in rows],
-        },
+        _columns(rows),
     )
     return {row.timer_id for row in result}
 
 
-async def save_stops(conn: AsyncConnection, timers: Iterable[Timer]) -> None:
-    """Write back the state and stop time of timers that `load` locked."""
+async def save(conn: AsyncConnection, timers: Iterable[Timer]) -> None:
+    """Write back timers this transaction has locked (by `load` or `claim_due`)."""
     rows = list(timers)
     if not rows:
         return
+    assignments = ", ".join(f"{name} = s.{name}" for name in _NAMES[1:])
     await conn.execute(
         text(
-            "UPDATE sla.timers AS t SET state = s.state, stopped_at = s.stopped_at "
-            "FROM unnest(CAST(:ids AS text[]), CAST(:states AS text[]), "
-            "CAST(:stopped AS timestamptz[])) "
-            "AS s(timer_id, state, stopped_at) WHERE t.timer_id = s.timer_id"
+            f"UPDATE sla.timers AS t SET {assignments} "
+            f"FROM unnest({_UNNEST}) AS s({_COLUMNS}) WHERE t.timer_id = s.timer_id"
         ),
-        {
-            "ids": [t.timer_id for t in rows],
-            "states": [t.state.value for t in rows],
-            "stopped": [t.stopped_at for t in rows],
-        },
-    )
-
-
-async def claim_due(conn: AsyncConnection, now: datetime | None, limit: int) -> list[Timer]:
-    """Mark up to `limit` due timers breached, oldest due first, and return them.
-
-    SKIP LOCKED lets several instances (and a consumer stopping a timer) work the same
-    table: a row locked by one is invisible to the others' claim, so it fires once.
-    `now` defaults to the database's clock.
-    """
-    result = await conn.execute(
-        text(
-            "WITH due AS ("
-            "  SELECT timer_id FROM sla.timers"
-            "  WHERE state = 'pending' AND due_at <= coalesce(CAST(:now AS timestamptz), now())"
-            "  ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED"
-            ") "
-            "UPDATE sla.timers AS t SET state = 'breached', "
-            "fired_at = coalesce(CAST(:now AS timestamptz), now()), attempts = t.attempts + 1 "
-            f"FROM due WHERE t.timer_id = due.timer_id RETURNING {_UPDATED_COLUMNS}"
-        ),
-        {"now": now, "limit": limit},
-    )
-    return sorted((_timer(row) for row in result), key=lambda t: (t.due_at, t.timer_id))
-
-
-async def seconds_until_next_due(conn: AsyncConnection) -> float | None:
-    """Seconds from the database's now to the earliest pending due time (negative if overdue)."""
-    value = (
-        await conn.execute(
-            text(
-                "SELECT EXTRACT(EPOCH FROM min(due_at) - now()) "
-                "FROM sla.timers WHERE state = 'pending'"
-            )
-        )
-    ).scalar()
-    return None if value is None else float(value)
-
-
-async def count_pending(conn: AsyncConnection) -> int:
-    return int(
-        (
-            await conn.execute(text("SELECT count(*) FROM sla.timers WHERE state = 'pending'"))
-        ).scalar_one()
+        _columns(rows),
     )
 
 

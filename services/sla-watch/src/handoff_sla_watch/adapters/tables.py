@@ -38,13 +38,19 @@ timers = Table(
     Column("stopped_at", DateTime(timezone=True)),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("escalation_level", Integer, nullable=False, server_default=text("0")),
+    # When the firer must next look at the timer: warning point, due time or next escalation.
+    Column("next_at", DateTime(timezone=True)),
+    Column("mql_trigger", Text),
+    Column("fit_grade", Text),
+    Column("team", Text),
+    Column("manager_id", Text),
     UniqueConstraint("handoff_id", "stage", name="timers_handoff_stage_key"),
     CheckConstraint(
         "state IN ('pending', 'breached', 'met', 'cancelled')", name="timers_state_check"
     ),
     Index("timers_lead", "lead_id"),
     # "What is due" and "what is overdue" read only these small slices of a large table.
-    Index("timers_pending_due", "due_at", postgresql_where=text("state = 'pending'")),
+    Index("timers_next_at", "next_at", postgresql_where=text("next_at IS NOT NULL")),
     Index("timers_breached_due", "due_at", postgresql_where=text("state = 'breached'")),
 )
 

@@ -35,6 +35,10 @@ class TimerOut(BaseModel):
         description="when the breach fired; kept after a late answer cancels it"
     )
     stopped_at: datetime | None
+    escalation_level: int = Field(description="escalation steps fired so far")
+    next_at: datetime | None = Field(
+        description="when the next warning, breach or escalation step is due; null if none"
+    )
 
     @classmethod
     def of(cls, t: Timer) -> TimerOut:
@@ -50,6 +54,8 @@ class TimerOut(BaseModel):
             due_at=t.due_at,
             fired_at=t.fired_at,
             stopped_at=t.stopped_at,
+            escalation_level=t.escalation_level,
+            next_at=t.next_at,
         )
 
 

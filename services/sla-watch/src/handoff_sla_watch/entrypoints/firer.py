@@ -1,87 +1,146 @@
-"""The firer: a background loop that breaches due timers, then naps until the next one is due."""
+"""The firer: a background loop that fires due timers, then naps until the next one is due.
+
+Every sla-watch process runs one. `python -m handoff_sla_watch.entrypoints.firer` runs
+a firer alone (no HTTP, no consumer), to add firing capacity or to test crash safety.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+import asyncio
+import contextlib
 from datetime import datetime
 
+import asyncpg
 import structlog
 
-from handoff.db import UnitOfWork
-from handoff_sla_watch.adapters import repository
+from handoff.db import asyncpg_dsn
+from handoff_sla_watch.adapters import firing_store
 from handoff_sla_watch.alarm import Alarm
-from handoff_sla_watch.domain.model import late_by_seconds
-from handoff_sla_watch.handlers import claim_breaches
-from handoff_sla_watch.metrics import BREACHES, FIRE_LAG, TIMERS_PENDING
+from handoff_sla_watch.handlers import Firing
+from handoff_sla_watch.metrics import TIMERS_PENDING
 
 log = structlog.get_logger("handoff.sla")
 
-FIRE_BATCH = 500
-GAUGE_EVERY_SECONDS = 5.0
+FIRE_BATCH = 1000
+GAUGE_EVERY_SECONDS = 15.0
 # When a due timer is locked elsewhere (another instance, or a stop in flight), do not spin on it.
 MIN_NAP_SECONDS = 0.05
+NO_POLICIES = Firing(())
 
 
 async def fire_due(
-    uow: Callable[[], UnitOfWork], now: datetime | None = None, limit: int = FIRE_BATCH
+    conn: asyncpg.Connection,
+    firing: Firing = NO_POLICIES,
+    now: datetime | None = None,
+    limit: int = FIRE_BATCH,
 ) -> int:
-    """One pass: breach up to `limit` due timers in one transaction; return how many fired.
+    """One pass: fire up to `limit` due timers in one transaction; return how many.
 
     `now` defaults to the database's clock; tests pass one to fire timers early.
     """
-    async with uow() as work:
-        breached = await claim_breaches(work, now=now, limit=limit)
-        await work.commit()
-    for t in breached:
-        assert t.due_at is not None and t.fired_at is not None
-        late = late_by_seconds(t.due_at, t.fired_at)
-        BREACHES.labels(t.policy, t.stage).inc()
-        FIRE_LAG.observe(late)
-        log.warning(
-            "sla.breached",
-            lead_id=t.lead_id,
-            handoff_id=t.handoff_id,
-            timer_id=t.timer_id,
-            policy=t.policy,
-            stage=t.stage,
-            rep_id=t.rep_id,
-            late_by_seconds=round(late, 3),
-        )
-    return len(breached)
+    async with conn.transaction():
+        done = await firing.claim(conn, now=now, limit=limit)
+    firing.observe(done)  # after the commit: a rolled-back pass counts nothing
+    return len(done)
 
 
 class Firer:
     """Runs `fire_due` for ever: again at once after a full batch, else at the next due time."""
 
     def __init__(
-        self, uow: Callable[[], UnitOfWork], alarm: Alarm, max_sleep_seconds: float
+        self,
+        dsn: str,
+        firing: Firing,
+        alarm: Alarm,
+        max_sleep_seconds: float,
+        batch: int = FIRE_BATCH,
     ) -> None:
-        self.uow, self.alarm, self.max_sleep = uow, alarm, max_sleep_seconds
-        self._gauge_at = 0.0
+        self.dsn, self.firing, self.alarm = dsn, firing, alarm
+        self.max_sleep, self.batch = max_sleep_seconds, batch
 
     async def run(self) -> None:
-        log.info("sla.firer.started", max_sleep_seconds=self.max_sleep)
-        while True:
-            fired = await fire_due(self.uow)
-            await self._refresh_gauge()
-            if fired >= FIRE_BATCH:
-                continue
-            await self.alarm.nap(await self._seconds_to_nap(fired))
+        """Fire until cancelled on one connection of its own; a database error ends the run
+        (the caller restarts it, with a new connection)."""
+        conn = await asyncpg.connect(self.dsn)
+        # Counting a million pending rows takes long enough to delay due timers: not in this loop.
+        gauge = asyncio.create_task(self._refresh_gauge())
+        try:
+            log.info("sla.firer.started", max_sleep_seconds=self.max_sleep)
+            while True:
+                fired = await fire_due(conn, self.firing, limit=self.batch)
+                if fired >= self.batch:
+                    continue
+                await self.alarm.nap(await self._seconds_to_nap(conn, fired))
+        finally:
+            gauge.cancel()
+            with contextlib.suppress(Exception):
+                await asyncio.shield(conn.close(timeout=2))
 
-    async def _seconds_to_nap(self, fired: int) -> float:
+    async def _seconds_to_nap(self, conn: asyncpg.Connection, fired: int) -> float:
         hint = self.alarm.take_hint()
-        async with self.uow() as work:
-            seconds = await repository.seconds_until_next_due(work.conn)
+        seconds = await firing_store.seconds_until_next_due(conn)
         nap = self.max_sleep if seconds is None else min(seconds, self.max_sleep)
         if hint is not None:
-            # The consumer rang for a timer it may not have committed yet when we looked.
+            # Rung after a commit that we may have raced with while looking.
             nap = min(nap, (hint - datetime.now(hint.tzinfo)).total_seconds())
         return max(nap, 0.0 if fired else MIN_NAP_SECONDS)
 
     async def _refresh_gauge(self) -> None:
-        if time.monotonic() - self._gauge_at < GAUGE_EVERY_SECONDS:
-            return
-        self._gauge_at = time.monotonic()
-        async with self.uow() as work:
-            TIMERS_PENDING.set(await repository.count_pending(work.conn))
+        """Set the pending-timers gauge every GAUGE_EVERY_SECONDS, on a connection of its own."""
+        while True:
+            try:
+                conn = await asyncpg.connect(self.dsn)
+                try:
+                    while True:
+                        TIMERS_PENDING.set(await firing_store.count_pending(conn))
+                        await asyncio.sleep(GAUGE_EVERY_SECONDS)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(conn.close(timeout=2))
+            except Exception as exc:  # the database went away: try again later
+                log.warning("sla.gauge.error", error=str(exc))
+                await asyncio.sleep(GAUGE_EVERY_SECONDS)
+
+
+async def _run_alone() -> None:
+    from handoff.logs import configure_logging
+    from handoff.settings import load_settings
+    from handoff_sla_watch.config import load_policies
+    from handoff_sla_watch.service import SERVICE
+    from handoff_sla_watch.settings import SlaSettings
+
+    settings = load_settings(SlaSettings)
+    configure_logging(settings.log_format, settings.log_level, service=f"{SERVICE.name}-firer")
+    policies = load_policies(settings.policies_path)
+    firer = Firer(
+        asyncpg_dsn(settings.database_url),
+        Firing(policies),
+        Alarm(),
+        settings.max_sleep_seconds,
+        settings.fire_batch,
+    )
+    while True:
+        try:
+            await firer.run()
+        except Exception as exc:  # the database went away: keep trying, as the service does
+            log.warning("sla.firer.error", error=str(exc), retry_in=1.0)
+            await asyncio.sleep(1.0)
+
+
+def main() -> None:
+    """`python -m handoff_sla_watch.entrypoints.firer`: a firer alone, until interrupted."""
+    import sys
+
+    from handoff.config_file import ConfigError
+
+    try:
+        asyncio.run(_run_alone())
+    except ConfigError as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

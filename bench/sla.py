@@ -1,0 +1,221 @@
+"""SLA firing beside a claim-and-delete baseline, on the same table of a million pending timers.
+
+Fire lag is the time from a timer's due time to the commit that puts its breach in the
+outbox (durable, relayed right after by NOTIFY). Two figures, each beside a same-run
+baseline that only claims the same due rows with FOR UPDATE SKIP LOCKED and deletes them:
+
+- steady rate: timers falling due evenly (`--rate` per second for `--seconds`), lag p50/p99;
+- burst: `--burst` timers due at the same instant, time until the last one is fired.
+
+Both loops are the real Firer (sleep until the next due time, batch of 1000); only what a
+claimed batch does differs. Targets (issue 6): p99 lag under 250 ms, burst drained in 3 s.
+
+    uv run python -m bench sla         # or: uv run python -m bench.sla --pending 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handoff.db import asyncpg_dsn, create_engine
+from handoff.devstack.ports import free_port
+from handoff.devstack.stack import DevStack
+from handoff.logs import configure_logging
+from handoff_sla_watch.alarm import Alarm
+from handoff_sla_watch.domain.firing import Fired
+from handoff_sla_watch.domain.model import Timer, TimerState
+from handoff_sla_watch.entrypoints.firer import Firer
+from handoff_sla_watch.handlers import Firing
+
+INSERT = (
+    "INSERT INTO sla.timers (timer_id, lead_id, handoff_id, rep_id, pool, policy, stage, "
+    "started_at, due_at, next_at, state) "
+    "SELECT :tag || '-' || n, 'L-' || :tag || '-' || n, 'H-' || :tag || '-' || n, "
+    "'rep-' || (n % 50), 'inside-sales', 'bench', 'accept', now(), due, due, 'pending' "
+    "FROM (SELECT n, {due} AS due FROM generate_series(1, CAST(:count AS int)) AS n) AS s"
+)
+
+
+class Recorder:
+    """Lag of every fired timer, taken at the commit that made its events durable."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self.last_commit = 0.0
+
+    def record(self, due: list[datetime]) -> None:
+        now = time.time()
+        self.last_commit = now
+        self.lags.extend(now - d.timestamp() for d in due)
+
+
+class RecordingFiring(Firing):
+    """The real firing (policy, chain, events to the outbox), recording lag after commit."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__(())
+        self.recorder = recorder
+
+    def observe(self, done: list[tuple[Timer, list[Fired]]]) -> None:
+        super().observe(done)
+        self.recorder.record([t.due_at for t, _ in done if t.due_at is not None])
+
+
+class BaselineFiring(Firing):
+    """The baseline: claim the due rows with SKIP LOCKED and delete them; nothing else."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__(())
+        self.recorder = recorder
+
+    async def claim(
+        self, conn: asyncpg.Connection, *, now: datetime | None, limit: int
+    ) -> list[tuple[Timer, list[Fired]]]:
+        rows = await conn.fetch(
+            "DELETE FROM sla.timers WHERE timer_id IN ("
+            "  SELECT timer_id FROM sla.timers WHERE next_at <= now()"
+            "  ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED"
+            ") RETURNING due_at",
+            limit,
+        )
+        return [
+            (Timer("", "", "", "", "", TimerState.PENDING, due_at=r["due_at"]), []) for r in rows
+        ]
+
+    def observe(self, done: list[tuple[Timer, list[Fired]]]) -> None:
+        self.recorder.record([t.due_at for t, _ in done if t.due_at is not None])
+
+
+async def insert(engine: AsyncEngine, count: int, due_sql: str, **params: object) -> str:
+    tag = uuid.uuid4().hex[:8]
+    async with engine.begin() as conn:
+        await conn.execute(text(INSERT.format(due=due_sql)), {"tag": tag, "count": count, **params})
+    return tag
+
+
+async def run_firer(
+    engine: AsyncEngine, make: Callable[[Recorder], Firing], until: Callable[[Recorder], bool]
+) -> Recorder:
+    recorder = Recorder()
+    dsn = asyncpg_dsn(engine.url.render_as_string(hide_password=False))
+    firer = Firer(dsn, make(recorder), Alarm(), max_sleep_seconds=1.0)
+    task = asyncio.create_task(firer.run())
+    try:
+        while not until(recorder):
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return recorder
+
+
+def ms(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] * 1000 if values else 0.0
+
+
+async def steady(
+    engine: AsyncEngine, make: Callable[[Recorder], Firing], rate: int, seconds: float
+) -> Recorder:
+    count = int(rate * seconds)
+    # due from 2 s from now, evenly spaced: the firer sleeps until each next due time
+    await insert(
+        engine,
+        count,
+        "now() + make_interval(secs => 2 + n / CAST(:rate AS float8))",
+        rate=float(rate),
+    )
+    return await run_firer(engine, make, lambda r: len(r.lags) >= count)
+
+
+async def burst(
+    engine: AsyncEngine, make: Callable[[Recorder], Firing], count: int
+) -> tuple[float, Recorder]:
+    async with engine.connect() as conn:
+        due_at = (await conn.execute(text("SELECT now() + interval '3 seconds'"))).scalar_one()
+    await insert(engine, count, "CAST(:due AS timestamptz)", due=due_at)
+    recorder = await run_firer(engine, make, lambda r: len(r.lags) >= count)
+    return recorder.last_commit - due_at.timestamp(), recorder
+
+
+async def bench(
+    database_url: str, pending: int, rate: int, seconds: float, burst_size: int
+) -> None:
+    engine = create_engine(database_url)
+    try:
+        started = time.perf_counter()
+        await insert(
+            engine,
+            pending,
+            "now() + interval '30 days' + make_interval(secs => n)",
+        )
+        async with engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.execute(text("VACUUM ANALYZE sla.timers"))
+        print(
+            f"pending timers: {pending:,} (loaded in {time.perf_counter() - started:.1f} s)",
+            flush=True,
+        )
+
+        base = await steady(engine, BaselineFiring, rate, seconds)
+        real = await steady(engine, RecordingFiring, rate, seconds)
+        print(
+            f"steady {rate}/s for {seconds:g} s: fire lag p50 {ms(real.lags, 0.5):.1f} ms, "
+            f"p99 {ms(real.lags, 0.99):.1f} ms, max {max(real.lags) * 1000:.1f} ms "
+            f"(baseline claim+delete: p50 {ms(base.lags, 0.5):.1f} ms, "
+            f"p99 {ms(base.lags, 0.99):.1f} ms)",
+            flush=True,
+        )
+        base_drain, _ = await burst(engine, BaselineFiring, burst_size)
+        real_drain, _ = await burst(engine, RecordingFiring, burst_size)
+        print(
+            f"burst of {burst_size:,} due at once: drained in {real_drain:.2f} s "
+            f"({burst_size / real_drain:,.0f} timers/s; baseline claim+delete {base_drain:.2f} s, "
+            f"{burst_size / base_drain:,.0f} timers/s)",
+            flush=True,
+        )
+        print(
+            f"ratio sla-watch / baseline: drain time {real_drain / base_drain:.2f}x, "
+            f"p99 lag {ms(real.lags, 0.99) / max(ms(base.lags, 0.99), 0.001):.2f}x "
+            "(targets: p99 < 250 ms, drain < 3 s)"
+        )
+    finally:
+        await engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--pending", type=int, default=1_000_000)
+    parser.add_argument("--rate", type=int, default=1000, help="timers falling due per second")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--burst", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    configure_logging("console", "error")
+    data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
+    stack = DevStack.from_env(data_dir, pg_port=free_port(), broker_port=free_port())
+    try:
+        stack.start_infrastructure()
+        stack.migrate()
+        assert stack.database_url
+        asyncio.run(bench(stack.database_url, args.pending, args.rate, args.seconds, args.burst))
+    finally:
+        stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
