@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -100,10 +101,29 @@ class AtMost(Strict):
         return self
 
 
+REPEAT_HELP = 'every, once, {at_most: N, per: day} or {at_most: N, within: "7d"}'
+
+
+def _repeat(value: Any) -> Any:
+    """One clear message for a wrong repeat policy, whichever form was meant."""
+    if isinstance(value, AtMost) or value in ("every", "once"):
+        return value
+    if isinstance(value, dict):
+        try:
+            return AtMost.model_validate(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(
+                f"{where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')} ({REPEAT_HELP})"
+            ) from None
+    raise ValueError(f"must be {REPEAT_HELP}")
+
+
 class BehaviourIn(MatchIn):
     name: Name
     points: int
-    repeat: Literal["every", "once"] | AtMost = "every"
+    repeat: Annotated[Literal["every", "once"] | AtMost, BeforeValidator(_repeat)] = "every"
     cap: int | None = Field(default=None, gt=0)
     lifespan: Duration | None = None
     label: str | None = Field(default=None, max_length=100)

@@ -25,6 +25,7 @@ from handoff_scoring.domain.lead import Lead, instant, seconds
 from handoff_scoring.domain.model import KEPT_PROPERTIES, Props, ScoringModel
 
 log = structlog.get_logger("handoff.scoring")
+SALES_OUTCOMES = (routing.LeadRecycled, routing.LeadDispositioned)
 _LAST = datetime.max.replace(tzinfo=UTC)
 
 
@@ -130,8 +131,8 @@ class SignalHandler:
 
     async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
         model = self.model
-        outcomes_of_sales = [i for i in items if i.topic == routing.TOPIC]
-        signals = [i for i in items if i.topic != routing.TOPIC]
+        outcomes_of_sales = [i for i in items if isinstance(i.event, SALES_OUTCOMES)]
+        signals = [i for i in items if not isinstance(i.event, SALES_OUTCOMES)]
         # Time order inside the batch (stable for ties) spares late-event replays; the result
         # is the same in any order. Aliases without a time apply after the batch's activity.
         signals.sort(key=_order)

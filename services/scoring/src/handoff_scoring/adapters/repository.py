@@ -3,7 +3,8 @@
 `state` is compact JSON in a bytea column (PostgreSQL never parses it, which keeps the hot
 upsert cheap): {"h": [[occurred_at, activity_type, properties|null], ...], "t": traits,
 "ta": traits_at, "c": cycle, "o": opens_at, "x": closed, "q": qualified_at, "g": trigger,
-"d": disqualified, "da": by activity, "e": [at, score] of the last score_changed}.
+"d": disqualified, "da": by activity, "e": [at, score] of the last score_changed,
+"k": the running tally (domain/tally.py) and "kv": the model version it was folded under}.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff_scoring.domain.lead import Lead
+from handoff_scoring.domain.tally import Tally
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _loads = json.loads
@@ -42,12 +44,16 @@ def encode(lead: Lead) -> bytes:
             state["da"] = 1
     if lead.emitted is not None:
         state["e"] = lead.emitted
+    if lead.tally is not None:
+        state["k"] = lead.tally.dump()
+        state["kv"] = lead.tally_model
     return _dumps(state).encode()
 
 
 def decode(lead_id: str, raw: bytes) -> Lead:
     s = _loads(raw)
     emitted = s.get("e")
+    tally = s.get("k")
     return Lead(
         lead_id,
         history=s["h"],  # lists of three, read like (at, kind, props) tuples
@@ -61,6 +67,8 @@ def decode(lead_id: str, raw: bytes) -> Lead:
         disqualified=s.get("d"),
         dq_by_activity=bool(s.get("da")),
         emitted=None if emitted is None else (emitted[0], emitted[1]),
+        tally=None if tally is None else Tally.load(tally),
+        tally_model=s.get("kv"),
     )
 
 

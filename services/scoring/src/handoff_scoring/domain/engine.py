@@ -12,6 +12,7 @@ from typing import Any
 
 from handoff_scoring.domain.lead import Entry, Fit, Lead, at_of
 from handoff_scoring.domain.model import DAY, Criterion, Props, ScoringModel, Sequence
+from handoff_scoring.domain.tally import Tally
 
 OFFERED = (
     "score",
@@ -92,11 +93,25 @@ def window_start(model: ScoringModel, lead: Lead, at: float) -> tuple[int, int]:
     return lo, hi
 
 
-def engagement_at(
-    model: ScoringModel, lead: Lead, at: float, detail: dict[int, RuleScore] | None = None
-) -> float:
+def engagement_at(model: ScoringModel, lead: Lead, at: float) -> float:
     """The engagement score at `at`, exactly: each counted activity's points decayed by its age,
-    each rule capped, then the engagement cap. `detail` collects the per-rule breakdown."""
+    each rule capped, then the engagement cap (see tally.py)."""
+    tally = lead.tally_for(model)
+    if tally.last is None or at >= tally.last:
+        return tally.value(model, at)
+    earlier = Tally()
+    opens = lead.opens_at
+    for t, kind, props in lead.history:
+        if t > at:
+            break
+        if opens is None or t >= opens:
+            earlier.fold(model, t, kind, props)
+    return earlier.value(model, at)
+
+
+def detailed(model: ScoringModel, lead: Lead, at: float, detail: dict[int, RuleScore]) -> float:
+    """engagement_at computed entry by entry, collecting the per-rule breakdown in `detail`
+    (for explanations; the same rules, rounded the same way)."""
     lo, hi = window_start(model, lead, at)
     if hi <= lo:
         return 0.0
@@ -189,7 +204,7 @@ def breakdown(model: ScoringModel, lead: Lead, at: float | None = None) -> list[
     if when is None:
         return []
     detail: dict[int, RuleScore] = {}
-    engagement_at(model, lead, when, detail)
+    detailed(model, lead, when, detail)
     return sorted(detail.values(), key=lambda r: (-abs(r.points), r.rule))
 
 
@@ -224,38 +239,37 @@ def counter_value(model: ScoringModel, lead: Lead, name: str, at: float) -> int:
         start = max(start, lead.opens_at - 1e-9)
     lo = bisect_right(h, start, key=at_of)
     hi = bisect_right(h, at, key=at_of)
-    return sum(
-        1 for t, kind, props in h[lo:hi] if any(m.matches(kind, props) for m in counter.matches)
-    )
+    plan_for = model.plan_for
+    return sum(1 for t, kind, props in h[lo:hi] if name in plan_for(kind, props).counters)
 
 
 def criteria_context(
     model: ScoringModel, lead: Lead, crit: Criterion, at: float, engagement: int
 ) -> dict[str, Any]:
+    """The variables the criterion names, and only those (converting values costs time)."""
     fit = lead.fit(model)
     facts = lead.facts
-    ctx: dict[str, Any] = {
-        "score": engagement + fit.points,
-        "engagement": engagement,
-        "fit": fit.points,
-        "grade": fit.grade,
-        "company": lead.traits.get("company") or {},
-        "count": {name: counter_value(model, lead, name, at) for name in crit.counters},
-        "traits": lead.traits,
-    }
-    if facts.seniority is not None:
-        ctx["seniority"] = facts.seniority
-    if facts.title is not None:
-        ctx["title"] = facts.title
-    if facts.email_domain is not None:
-        ctx["email_domain"] = facts.email_domain
+    ctx: dict[str, Any] = {}
+    for name in crit.condition.variables:
+        if name == "count":
+            ctx[name] = {c: counter_value(model, lead, c, at) for c in crit.counters}
+        elif name == "company":
+            ctx[name] = lead.traits.get("company") or {}
+        elif name == "score":
+            ctx[name] = engagement + fit.points
+        elif name == "engagement":
+            ctx[name] = engagement
+        elif name == "fit":
+            ctx[name] = fit.points
+        elif name == "grade":
+            ctx[name] = fit.grade
+        elif name == "traits":
+            ctx[name] = lead.traits
+        else:
+            value = getattr(facts, name, None)
+            if value is not None:
+                ctx[name] = value
     return ctx
-
-
-def _touches(model: ScoringModel, crit: Criterion, kind: str, props: Props | None) -> bool:
-    return any(
-        m.matches(kind, props) for name in crit.counters for m in model.counters[name].matches
-    )
 
 
 def check(
@@ -266,23 +280,19 @@ def check(
         return None
     if lead.opens_at is not None and at < lead.opens_at:
         return None
-    kind: str | None = None
-    props: Props | None = None
+    plan = None
     if index is not None:
         _, kind, props = lead.history[index]
-        for name, match in model.instant:
-            if match.matches(kind, props):
-                return _qualify(model, lead, at, "activity", name)
-        for seq in model.sequences:
-            if seq.steps[-1].matches(kind, props) and _sequence_done(seq, lead, index):
+        plan = model.plan_for(kind, props)
+        if plan.instant is not None:
+            return _qualify(model, lead, at, "activity", plan.instant)
+        for n in plan.sequences:
+            seq = model.sequences[n]
+            if _sequence_done(seq, lead, index):
                 return _qualify(model, lead, at, "sequence", seq.name)
     engagement: int | None = None
-    for crit in model.criteria:
-        if not (
-            traits_changed
-            or crit.reads_scores
-            or (kind is not None and _touches(model, crit, kind, props))
-        ):
+    for n, crit in enumerate(model.criteria):
+        if not (traits_changed or crit.reads_scores or (plan is not None and n in plan.criteria)):
             continue
         if engagement is None:
             engagement = whole(engagement_at(model, lead, at))
@@ -326,17 +336,25 @@ def apply_activity(
         h.append(entry)
         j = len(h) - 1
         late = False
+        tally = lead.tally
+        if (
+            tally is not None
+            and lead.tally_model == model.version
+            and (lead.opens_at is None or at >= lead.opens_at)
+        ):
+            tally.fold(model, at, kind, entry[2])
     else:
         j = bisect_right(h, (at, kind), key=_at_kind)
         h.insert(j, entry)
         late = True
+        lead.tally = None
     if kind in model._dq_kinds:
-        for d in model.disqualifiers:
-            if d.match is not None and d.match.matches(kind, props):
-                if lead.disqualified is None:
-                    out.append(Disqualified(lead.lead_id, lead.cycle, at, d.reason, d.name))
-                lead.disqualified, lead.dq_by_activity = d.reason, True
-                break
+        found = model.plan_for(kind, entry[2]).disqualifier
+        if found is not None:
+            d = model.disqualifiers[found]
+            if lead.disqualified is None:
+                out.append(Disqualified(lead.lead_id, lead.cycle, at, d.reason, d.name))
+            lead.disqualified, lead.dq_by_activity = d.reason, True
     if not late:
         q = check(model, lead, at, j, False)
     else:
@@ -412,6 +430,7 @@ def merge_alias(model: ScoringModel, known: Lead, anonymous: Lead) -> list[Outco
     first = anonymous.history[0][0] if anonymous.history else None
     if anonymous.history:
         known.history = list(heapq.merge(known.history, anonymous.history, key=_at_kind))
+        known.tally = None
     _merge_traits(known.traits, anonymous.traits, override=False)
     known.traits_changed()
     out: list[Outcome] = []
@@ -458,6 +477,7 @@ def disposition(model: ScoringModel, lead: Lead, outcome: str, at: float) -> Non
 def _new_cycle(lead: Lead, opens_at: float) -> None:
     lead.cycle += 1
     lead.opens_at = opens_at
+    lead.tally = None
     lead.qualified_at = None
     lead.trigger = None
     lead.closed = False

@@ -44,7 +44,9 @@ def phrase(model: ScoringModel, c: Contribution | RuleScore) -> str:
     if not label:
         return _plural(c.activity_type, c.count)
     if "{n}" in label:
-        return label.replace("{n}", str(c.count))
+        one = c.count == 1
+        text = label.replace("{n}", str(c.count)).replace("{s}", "" if one else "s")
+        return text.replace("{ies}", "y" if one else "ies")
     return label if c.count == 1 else f"{label} {_times(c.count)}"
 
 

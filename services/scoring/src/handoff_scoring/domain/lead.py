@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from handoff_scoring.domain.model import Props, ScoringModel, TraitFacts
+from handoff_scoring.domain.tally import Tally
 
 # One activity: (occurred_at, activity type, kept properties or None).
 Entry = tuple[float, str, Props | None]
@@ -50,6 +51,8 @@ class Lead:
     disqualified: str | None = None  # the reason code while disqualified
     dq_by_activity: bool = False  # an activity (unsubscribe) disqualified it: that stays
     emitted: tuple[float, int] | None = None  # the last score_changed: (at, score)
+    tally: Tally | None = None  # the current cycle's history folded, for `tally_model`
+    tally_model: str | None = None
     _facts: TraitFacts | None = field(default=None, repr=False)
     _fit: tuple[ScoringModel, Fit] | None = field(default=None, repr=False)
 
@@ -66,6 +69,18 @@ class Lead:
         if self._facts is None:
             self._facts = TraitFacts.of(self.traits)
         return self._facts
+
+    def tally_for(self, model: ScoringModel) -> Tally:
+        """The fold of this cycle's history under `model`, rebuilt when missing or stale."""
+        tally = self.tally
+        if tally is None or self.tally_model != model.version:
+            tally = Tally()
+            opens = self.opens_at
+            for at, kind, props in self.history:
+                if opens is None or at >= opens:
+                    tally.fold(model, at, kind, props)
+            self.tally, self.tally_model = tally, model.version
+        return tally
 
     def traits_changed(self) -> None:
         self._facts = None

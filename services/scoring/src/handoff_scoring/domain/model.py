@@ -187,6 +187,16 @@ class ScoreChanged:
     min_change: int
 
 
+@dataclass(frozen=True, slots=True)
+class Plan:
+    rules: tuple[int, ...]  # behaviour rules that score it
+    instant: str | None  # the instant trigger it fires
+    sequences: tuple[int, ...]  # sequences whose last step it is
+    criteria: tuple[int, ...]  # criteria that count it
+    counters: frozenset[str]  # counters that count it
+    disqualifier: int | None  # the activity disqualifier it matches
+
+
 @dataclass(frozen=True)
 class ScoringModel:
     version: str
@@ -212,9 +222,7 @@ class ScoringModel:
     max_activities: int = 1000
     _by_kind: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False, compare=False)
     _conditional: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
-    _cache: dict[tuple[Any, ...], tuple[int, ...]] = field(
-        default_factory=dict, repr=False, compare=False
-    )
+    _plans: dict[Any, Plan] = field(default_factory=dict, repr=False, compare=False)
     _known: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
     _all: tuple[BehaviourRule, ...] = field(default=(), repr=False, compare=False)
     _dq_kinds: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
@@ -242,24 +250,56 @@ class ScoringModel:
         """Index of the pseudo-rule that scores activity types no rule names."""
         return len(self.rules)
 
+    def plan_for(self, kind: str, props: Props | None) -> Plan:
+        """Everything one activity does under this model, worked out once per kind and
+        properties: the hot path looks it up instead of matching every rule again."""
+        key: Any = (kind, *(props.get(k) for k in KEPT_PROPERTIES)) if props else kind
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(kind, props)
+            if len(self._plans) < 50_000:
+                self._plans[key] = plan
+        return plan
+
+    def _plan(self, kind: str, props: Props | None) -> Plan:
+        rules = tuple(
+            n for n in self._by_kind.get(kind, ()) if self.rules[n].match.matches(kind, props)
+        )
+        if kind not in self._known and self.default_points:
+            rules = (self.default_rule,)
+        return Plan(
+            rules=rules,
+            instant=next((name for name, m in self.instant if m.matches(kind, props)), None),
+            sequences=tuple(
+                n for n, s in enumerate(self.sequences) if s.steps[-1].matches(kind, props)
+            ),
+            criteria=tuple(
+                n
+                for n, c in enumerate(self.criteria)
+                if any(
+                    m.matches(kind, props)
+                    for name in c.counters
+                    for m in self.counters[name].matches
+                )
+            ),
+            counters=frozenset(
+                name
+                for name, c in self.counters.items()
+                if any(m.matches(kind, props) for m in c.matches)
+            ),
+            disqualifier=next(
+                (
+                    n
+                    for n, d in enumerate(self.disqualifiers)
+                    if d.match and d.match.matches(kind, props)
+                ),
+                None,
+            ),
+        )
+
     def rules_for(self, kind: str, props: Props | None) -> tuple[int, ...]:
         """Indexes of the behaviour rules this activity earns points from (every match counts)."""
-        if kind not in self._conditional or not props:
-            found = self._by_kind.get(kind)
-            if found is None:
-                if kind in self._known or not self.default_points:
-                    return ()
-                return (self.default_rule,)
-            if kind not in self._conditional:
-                return found
-            return tuple(n for n in found if not self.rules[n].match.where)
-        key = (kind, *(props.get(k) for k in KEPT_PROPERTIES))
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = tuple(n for n in self._by_kind[kind] if self.rules[n].match.matches(kind, props))
-            if len(self._cache) < 50_000:
-                self._cache[key] = hit
-        return hit
+        return self.plan_for(kind, props).rules
 
     def rule(self, n: int) -> BehaviourRule:
         return self._all[n]
