@@ -3,6 +3,7 @@ in time order, cycles follow routing's recycles, and events land in the outbox."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from handoff.events import routing, scoring, signals
 from handoff.messaging.consumer import Inbound
 from handoff_scoring.adapters import repository
 from handoff_scoring.config import load_model
+from handoff_scoring.domain.model import ScoreChanged, ScoringModel
 from handoff_scoring.handlers import SignalHandler
 from tests.factories import T0, activity, identify, new_id
 
@@ -29,9 +31,9 @@ def inbound(events: list[Any]) -> list[Inbound[Any]]:
     ]
 
 
-async def apply(engine: AsyncEngine, events: list[Any]) -> None:
+async def apply(engine: AsyncEngine, events: list[Any], model: ScoringModel = MODEL) -> None:
     async with UnitOfWorkFactory(engine)() as uow:
-        await SignalHandler(MODEL)(uow, inbound(events))
+        await SignalHandler(model)(uow, inbound(events))
         await uow.commit()
 
 
@@ -106,7 +108,7 @@ async def test_disqualification_is_published_with_its_reason_and_blocks_the_mql(
     lead = new_id()
     await apply(engine, [identify(lead, email="someone@gmail.com"), activity(lead, "demo_request")])
     events = await published(engine, lead)
-    assert [type(e) for e in events] == [scoring.LeadDisqualified, scoring.LeadScoreChanged]
+    assert [type(e) for e in events] == [scoring.LeadDisqualified]
     assert events[0].data.reason_code == "free_mail" and events[0].data.rule == "free-mail"
     found = await stored(engine, lead)
     assert found is not None and found.lead.disqualified == "free_mail"
@@ -146,8 +148,10 @@ async def test_score_changes_are_published_at_most_once_an_hour_per_lead(
     engine: AsyncEngine,
 ) -> None:
     lead = new_id()
-    await apply(engine, [activity(lead, "content_download", at=T0)])
-    await apply(engine, [activity(lead, "content_download", at=T0 + timedelta(minutes=10))])
-    await apply(engine, [activity(lead, "content_download", at=T0 + timedelta(minutes=61))])
+    model = replace(MODEL, score_changed=ScoreChanged(every=3600, min_change=5))
+    for minutes in (0, 10, 61):
+        await apply(
+            engine, [activity(lead, "content_download", at=T0 + timedelta(minutes=minutes))], model
+        )
     changes = [e for e in await published(engine, lead) if isinstance(e, scoring.LeadScoreChanged)]
     assert [(c.data.score, c.data.previous_score) for c in changes] == [(8, None), (24, 8)]

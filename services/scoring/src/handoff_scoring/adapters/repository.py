@@ -4,7 +4,8 @@
 upsert cheap): {"h": [[occurred_at, activity_type, properties|null], ...], "t": traits,
 "ta": traits_at, "c": cycle, "o": opens_at, "x": closed, "q": qualified_at, "g": trigger,
 "d": disqualified, "da": by activity, "e": [at, score] of the last score_changed,
-"k": the running tally (domain/tally.py) and "kv": the model version it was folded under}.
+"k": the running tally (domain/tally.py) and "kv": the model version it was folded under,
+"f": [model version, fit points, grade, fit rules]}.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff_scoring.domain.lead import Lead
+from handoff_scoring.domain.lead import Fit, Lead
 from handoff_scoring.domain.tally import Tally
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -47,6 +48,9 @@ def encode(lead: Lead) -> bytes:
     if lead.tally is not None:
         state["k"] = lead.tally.dump()
         state["kv"] = lead.tally_model
+    if lead.fit_cache is not None:
+        version, fit = lead.fit_cache
+        state["f"] = [version, fit.points, fit.grade, fit.rules]
     return _dumps(state).encode()
 
 
@@ -54,6 +58,7 @@ def decode(lead_id: str, raw: bytes) -> Lead:
     s = _loads(raw)
     emitted = s.get("e")
     tally = s.get("k")
+    fit = s.get("f")
     return Lead(
         lead_id,
         history=s["h"],  # lists of three, read like (at, kind, props) tuples
@@ -69,6 +74,7 @@ def decode(lead_id: str, raw: bytes) -> Lead:
         emitted=None if emitted is None else (emitted[0], emitted[1]),
         tally=None if tally is None else Tally.load(tally),
         tally_model=s.get("kv"),
+        fit_cache=None if fit is None else (fit[0], Fit(fit[1], fit[2], tuple(fit[3]))),
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handoff_scoring.domain.lead import Entry, Fit, Lead, at_of
-from handoff_scoring.domain.model import DAY, Criterion, Props, ScoringModel, Sequence
+from handoff_scoring.domain.model import DAY, Criterion, Plan, Props, ScoringModel, Sequence
 from handoff_scoring.domain.tally import Tally
 
 OFFERED = (
@@ -93,12 +93,11 @@ def window_start(model: ScoringModel, lead: Lead, at: float) -> tuple[int, int]:
     return lo, hi
 
 
-def engagement_at(model: ScoringModel, lead: Lead, at: float) -> float:
-    """The engagement score at `at`, exactly: each counted activity's points decayed by its age,
-    each rule capped, then the engagement cap (see tally.py)."""
+def tally_at(model: ScoringModel, lead: Lead, at: float) -> Tally:
+    """The cycle's history folded up to `at`: the lead's running tally, or a fresh fold."""
     tally = lead.tally_for(model)
     if tally.last is None or at >= tally.last:
-        return tally.value(model, at)
+        return tally
     earlier = Tally()
     opens = lead.opens_at
     for t, kind, props in lead.history:
@@ -106,7 +105,13 @@ def engagement_at(model: ScoringModel, lead: Lead, at: float) -> float:
             break
         if opens is None or t >= opens:
             earlier.fold(model, t, kind, props)
-    return earlier.value(model, at)
+    return earlier
+
+
+def engagement_at(model: ScoringModel, lead: Lead, at: float) -> float:
+    """The engagement score at `at`, exactly: each counted activity's points decayed by its age,
+    each rule capped, then the engagement cap (see tally.py)."""
+    return tally_at(model, lead, at).value(model, at)
 
 
 def detailed(model: ScoringModel, lead: Lead, at: float, detail: dict[int, RuleScore]) -> float:
@@ -232,15 +237,7 @@ def _sequence_done(seq: Sequence, lead: Lead, j: int) -> bool:
 
 
 def counter_value(model: ScoringModel, lead: Lead, name: str, at: float) -> int:
-    counter = model.counters[name]
-    h = lead.history
-    start = at - counter.within
-    if lead.opens_at is not None:
-        start = max(start, lead.opens_at - 1e-9)
-    lo = bisect_right(h, start, key=at_of)
-    hi = bisect_right(h, at, key=at_of)
-    plan_for = model.plan_for
-    return sum(1 for t, kind, props in h[lo:hi] if name in plan_for(kind, props).counters)
+    return tally_at(model, lead, at).count(model, name, at)
 
 
 def criteria_context(
@@ -273,17 +270,22 @@ def criteria_context(
 
 
 def check(
-    model: ScoringModel, lead: Lead, at: float, index: int | None, traits_changed: bool
+    model: ScoringModel,
+    lead: Lead,
+    at: float,
+    index: int | None,
+    traits_changed: bool,
+    plan: Plan | None = None,
 ) -> Qualified | None:
     """Qualify the lead at `at` if a trigger fires; `index` is the activity at `at`, if any."""
     if lead.closed or lead.disqualified is not None or lead.qualified_at is not None:
         return None
     if lead.opens_at is not None and at < lead.opens_at:
         return None
-    plan = None
     if index is not None:
-        _, kind, props = lead.history[index]
-        plan = model.plan_for(kind, props)
+        if plan is None:
+            _, kind, props = lead.history[index]
+            plan = model.plan_for(kind, props)
         if plan.instant is not None:
             return _qualify(model, lead, at, "activity", plan.instant)
         for n in plan.sequences:
@@ -329,6 +331,7 @@ def apply_activity(
     """Add one activity at its occurred_at; a late one is checked as if it had come in order."""
     h = lead.history
     entry: Entry = (at, kind, props or None)
+    plan = model.plan_for(kind, entry[2])
     out: list[Outcome] = []
     # Ties in time keep a canonical order (by activity type), so the history is the same
     # whatever order the events arrived in.
@@ -342,21 +345,19 @@ def apply_activity(
             and lead.tally_model == model.version
             and (lead.opens_at is None or at >= lead.opens_at)
         ):
-            tally.fold(model, at, kind, entry[2])
+            tally.fold_plan(model, at, plan)
     else:
         j = bisect_right(h, (at, kind), key=_at_kind)
         h.insert(j, entry)
         late = True
         lead.tally = None
-    if kind in model._dq_kinds:
-        found = model.plan_for(kind, entry[2]).disqualifier
-        if found is not None:
-            d = model.disqualifiers[found]
-            if lead.disqualified is None:
-                out.append(Disqualified(lead.lead_id, lead.cycle, at, d.reason, d.name))
-            lead.disqualified, lead.dq_by_activity = d.reason, True
+    if plan.disqualifier is not None:
+        d = model.disqualifiers[plan.disqualifier]
+        if lead.disqualified is None:
+            out.append(Disqualified(lead.lead_id, lead.cycle, at, d.reason, d.name))
+        lead.disqualified, lead.dq_by_activity = d.reason, True
     if not late:
-        q = check(model, lead, at, j, False)
+        q = check(model, lead, at, j, False, plan)
     else:
         q = None
         for i in range(j, len(h)):

@@ -54,7 +54,7 @@ class Lead:
     tally: Tally | None = None  # the current cycle's history folded, for `tally_model`
     tally_model: str | None = None
     _facts: TraitFacts | None = field(default=None, repr=False)
-    _fit: tuple[ScoringModel, Fit] | None = field(default=None, repr=False)
+    fit_cache: tuple[str, Fit] | None = None  # the fit of these traits under a model version
 
     @property
     def last_at(self) -> float | None:
@@ -84,11 +84,11 @@ class Lead:
 
     def traits_changed(self) -> None:
         self._facts = None
-        self._fit = None
+        self.fit_cache = None
 
     def fit(self, model: ScoringModel) -> Fit:
-        cached = self._fit
-        if cached is not None and cached[0] is model:
+        cached = self.fit_cache
+        if cached is not None and cached[0] == model.version:
             return cached[1]
         facts = self.facts
         matched = [r for r in model.fit_rules if r.test.holds(facts)]
@@ -96,5 +96,5 @@ class Lead:
         if model.fit_cap is not None:
             points = min(points, model.fit_cap)
         fit = Fit(points, model.grade(points), tuple(r.name for r in matched))
-        self._fit = (model, fit)
+        self.fit_cache = (model.version, fit)
         return fit

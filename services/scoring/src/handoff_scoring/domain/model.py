@@ -253,7 +253,10 @@ class ScoringModel:
     def plan_for(self, kind: str, props: Props | None) -> Plan:
         """Everything one activity does under this model, worked out once per kind and
         properties: the hot path looks it up instead of matching every rule again."""
-        key: Any = (kind, *(props.get(k) for k in KEPT_PROPERTIES)) if props else kind
+        key: Any = kind
+        if props:
+            get = props.get
+            key = (kind, get("url"), get("asset"), get("campaign"), get("form"), get("source"))
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plan(kind, props)

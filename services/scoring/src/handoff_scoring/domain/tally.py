@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from handoff_scoring.domain.model import DAY, Props, ScoringModel
+from handoff_scoring.domain.model import DAY, Plan, Props, ScoringModel
 
 REBASE = 500.0  # half-lives between the reference time and an activity before rebasing
 
@@ -26,9 +26,13 @@ class Tally:
     once: set[int] = field(default_factory=set)
     days: dict[int, tuple[int, int]] = field(default_factory=dict)  # per_day -> (day, count)
     windows: dict[int, list[float]] = field(default_factory=dict)  # per_window -> counted times
+    counts: dict[str, list[float]] = field(default_factory=dict)  # counter -> times in its window
 
     def fold(self, model: ScoringModel, at: float, kind: str, props: Props | None) -> None:
         """Add the next activity in time order (at >= self.last)."""
+        self.fold_plan(model, at, model.plan_for(kind, props))
+
+    def fold_plan(self, model: ScoringModel, at: float, plan: Plan) -> None:
         half = model.half_life
         last = self.last
         if last is not None and model.reset_after is not None and at - last >= model.reset_after:
@@ -41,7 +45,15 @@ class Tally:
                 self.weights[n] *= shrink
             self.ref = at
         self.last = at
-        matched = model.rules_for(kind, props)
+        for name in plan.counters:
+            times = self.counts.get(name)
+            if times is None:
+                times = self.counts[name] = []
+            times.append(at)
+            within = model.counters[name].within
+            if times[0] <= at - within:
+                del times[: sum(1 for t in times if t <= at - within)]
+        matched = plan.rules
         if not matched:
             return
         rules = model._all
@@ -92,8 +104,14 @@ class Tally:
         times.append(t)
         return True
 
+    def count(self, model: ScoringModel, name: str, at: float) -> int:
+        """Activities the counter counts in (at - within, at], at >= self.last."""
+        start = at - model.counters[name].within
+        return sum(1 for t in self.counts.get(name, ()) if t > start)
+
     def clear(self) -> None:
         self.ref = None
+        self.counts.clear()
         self.weights.clear()
         self.live.clear()
         self.once.clear()
@@ -126,7 +144,8 @@ class Tally:
         return total
 
     def dump(self) -> list[Any]:
-        return [
+        """A compact list for the state column; empty parts at the end are left out."""
+        raw = [
             self.ref,
             self.last,
             list(self.weights.items()),
@@ -134,11 +153,15 @@ class Tally:
             list(self.once),
             [(n, d, c) for n, (d, c) in self.days.items()],
             list(self.windows.items()),
+            list(self.counts.items()),
         ]
+        while len(raw) > 2 and not raw[-1]:
+            raw.pop()
+        return raw
 
     @classmethod
     def load(cls, raw: list[Any]) -> Tally:
-        ref, last, weights, live, once, days, windows = raw
+        ref, last, weights, live, once, days, windows, counts = raw + [()] * (8 - len(raw))
         return cls(
             ref,
             last,
@@ -147,6 +170,7 @@ class Tally:
             set(once),
             {n: (d, c) for n, d, c in days},
             {n: t for n, t in windows},
+            {n: t for n, t in counts},
         )
 
 
