@@ -122,6 +122,7 @@ def test_disqualifying_traits_stop_mqls_and_say_why_once() -> None:
 def test_competitor_student_and_unsubscribe_disqualify() -> None:
     for traits, code in [
         ({"email": "spy@funnelforge.example"}, "competitor"),
+        ({"email": "spy@mail.funnelforge.example"}, "competitor"),
         ({"email": "hanako@keio.ac.jp"}, "student"),
         ({"title": "Student"}, "student"),
     ]:

@@ -194,7 +194,7 @@ class TraitsIn(Strict):
             region=folded(self.region),
             email_domain=None
             if self.email_domain is None
-            else tuple(d.strip().lower() for d in self.email_domain),
+            else frozenset(d.strip().lower() for d in self.email_domain),
         )
 
 

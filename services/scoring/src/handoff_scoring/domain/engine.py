@@ -245,7 +245,6 @@ def criteria_context(
 ) -> dict[str, Any]:
     """The variables the criterion names, and only those (converting values costs time)."""
     fit = lead.fit(model)
-    facts = lead.facts
     ctx: dict[str, Any] = {}
     for name in crit.condition.variables:
         if name == "count":
@@ -263,7 +262,7 @@ def criteria_context(
         elif name == "traits":
             ctx[name] = lead.traits
         else:
-            value = getattr(facts, name, None)
+            value = getattr(lead.facts, name, None)
             if value is not None:
                 ctx[name] = value
     return ctx
@@ -282,6 +281,8 @@ def check(
         return None
     if lead.opens_at is not None and at < lead.opens_at:
         return None
+    if index is None and lead.tally_for(model).last is None:
+        return None  # no activity in this cycle yet: nothing has earned an MQL
     if index is not None:
         if plan is None:
             _, kind, props = lead.history[index]

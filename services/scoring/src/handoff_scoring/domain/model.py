@@ -60,7 +60,7 @@ class TraitTest:
     title: re.Pattern[str] | None = None
     country: frozenset[str] | None = None  # case-folded
     region: frozenset[str] | None = None  # case-folded
-    email_domain: tuple[str, ...] | None = None  # "gmail.com" or a suffix ".ac.jp"
+    email_domain: frozenset[str] | None = None  # "gmail.com" or a suffix ".ac.jp"
 
     def holds(self, facts: TraitFacts) -> bool:
         if self.company_size is not None:
@@ -81,15 +81,21 @@ class TraitTest:
             return False
         if self.email_domain is not None:
             domain = facts.email_domain
-            if domain is None or not any(domain_matches(domain, d) for d in self.email_domain):
+            if domain is None or not any(d in self.email_domain for d in facts.domain_keys):
                 return False
         return True
 
 
-def domain_matches(domain: str, pattern: str) -> bool:
-    if pattern.startswith("."):
-        return domain.endswith(pattern) or domain == pattern[1:]
-    return domain == pattern or domain.endswith("." + pattern)
+def domain_keys(domain: str) -> tuple[str, ...]:
+    """What a domain matches: itself, each parent domain, and each suffix written with a
+    leading dot. mail.keio.ac.jp -> mail.keio.ac.jp, keio.ac.jp, .keio.ac.jp, ac.jp, .ac.jp,
+    jp, .jp (a pattern "example.com" also matches mail.example.com; ".ac.jp" any *.ac.jp)."""
+    labels = domain.split(".")
+    keys = [domain, "." + domain]
+    for i in range(1, len(labels)):
+        parent = ".".join(labels[i:])
+        keys += [parent, "." + parent]
+    return tuple(keys)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +109,7 @@ class TraitFacts:
     country: str | None
     region: str | None
     email_domain: str | None
+    domain_keys: tuple[str, ...]
 
     @classmethod
     def of(cls, traits: dict[str, Any]) -> TraitFacts:
@@ -123,6 +130,7 @@ class TraitFacts:
             country=_fold(company.get("country")),
             region=_fold(company.get("region")),
             email_domain=domain,
+            domain_keys=domain_keys(domain) if domain else (),
         )
 
 

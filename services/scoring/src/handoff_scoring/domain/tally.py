@@ -151,7 +151,7 @@ class Tally:
             list(self.weights.items()),
             list(self.live.items()),
             list(self.once),
-            [(n, d, c) for n, (d, c) in self.days.items()],
+            list(self.days.items()),
             list(self.windows.items()),
             list(self.counts.items()),
         ]
@@ -163,14 +163,7 @@ class Tally:
     def load(cls, raw: list[Any]) -> Tally:
         ref, last, weights, live, once, days, windows, counts = raw + [()] * (8 - len(raw))
         return cls(
-            ref,
-            last,
-            {n: w for n, w in weights},
-            {n: t for n, t in live},
-            set(once),
-            {n: (d, c) for n, d, c in days},
-            {n: t for n, t in windows},
-            {n: t for n, t in counts},
+            ref, last, dict(weights), dict(live), set(once), dict(days), dict(windows), dict(counts)
         )
 
 
