@@ -62,6 +62,7 @@ KINDS: list[tuple[str, dict[str, str]]] = [
     ("webinar_attended", {"campaign": "q4-webinar"}),
     ("video_watched", {"asset": "demo-tour"}),
 ]
+FETCH_WAIT_MS = 5  # HANDOFF_KAFKA_FETCH_MAX_WAIT_MS for the latency run
 TITLES = ["部長", "本部長", "課長", "CTO", "VP Sales", "Marketing Manager", "Engineer"]
 SIZES = [12, 45, 120, 300, 800, 2500]
 
@@ -241,7 +242,7 @@ async def _generate(bootstrap: str, topic: str, rate: float, seconds: float) -> 
     settings = HandoffSettings(kafka_bootstrap_servers=bootstrap)
     kafka = make_producer(settings, "bench-latency")
     await kafka.start()
-    watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=5)
     await watcher.start()
     parts = watcher.partitions_for_topic(scoring.TOPIC) or set()
     tps = [TopicPartition(scoring.TOPIC, p) for p in parts]
@@ -376,7 +377,13 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def bench(
-    stack: DevStack, events: int, leads: int, rounds: int, partitions: int, seconds: float
+    stack: DevStack,
+    events: int,
+    leads: int,
+    rounds: int,
+    partitions: int,
+    seconds: float,
+    latency_rate: float = 0,
 ) -> None:
     assert stack.database_url and stack.bootstrap
     settings = HandoffSettings(
@@ -411,10 +418,15 @@ async def bench(
     )
     if seconds <= 0:
         return
-    result = await latency(settings, scoring_rate / 2, seconds, partitions)
+    rate = latency_rate or scoring_rate / 2
+    # The scoring consumer asks the broker not to hold fetches (see kafka_fetch_max_wait_ms).
+    fast = settings.model_copy(update={"kafka_fetch_max_wait_ms": FETCH_WAIT_MS})
+    result = await latency(fast, rate, seconds, partitions)
     lat = result["latencies"]
+    which = f"half of {scoring_rate:,.0f}" if not latency_rate else "as asked"
+    which += f", fetch wait {FETCH_WAIT_MS} ms"
     print(
-        f"latency at {result['rate']:,.0f} signals/s (half of {scoring_rate:,.0f}) for {seconds:.0f} s: "
+        f"latency at {result['rate']:,.0f} signals/s ({which}) for {seconds:.0f} s: "
         f"{len(lat)} of {result['mqls_expected']} MQLs seen; publication -> MQL event "
         f"p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
         f"max {max(lat, default=float('nan')) * 1000:.1f} ms (goal p99 < 50 ms)"
@@ -430,6 +442,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--latency-seconds", type=float, default=15, help="0 skips the latency measurement"
     )
+    parser.add_argument(
+        "--latency-rate", type=float, default=0, help="signals/s (default: half the measured rate)"
+    )
     args = parser.parse_args(argv)
     configure_logging("console", "warning")
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
@@ -440,7 +455,13 @@ def main(argv: list[str] | None = None) -> None:
         stack.create_topics()
         asyncio.run(
             bench(
-                stack, args.events, args.leads, args.rounds, args.partitions, args.latency_seconds
+                stack,
+                args.events,
+                args.leads,
+                args.rounds,
+                args.partitions,
+                args.latency_seconds,
+                args.latency_rate,
             )
         )
     finally:
