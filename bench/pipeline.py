@@ -1,17 +1,22 @@
-"""Scoring pipeline throughput beside the null pipeline, on the same broker and database, same run.
+"""Scoring pipeline throughput beside the null pipeline, on the same broker and database, same run,
+then the latency from a signal's publication to its MQL event at half the measured rate.
 
 The null pipeline is DESIGN.md's baseline: consume, parse, one upsert per batch, commit.
-The scoring pipeline is the real BatchConsumer with the real SignalHandler (inbox, lead
-state, MQLs to the outbox). Both read the same freshly produced signals; rounds alternate
-so machine noise hits both. The last line is the ratio (project goal: at least 0.5).
+The scoring pipeline is the real BatchConsumer with the real SignalHandler and the shipped
+model (config/scoring.yaml: 18 behaviour rules, 9 fit rules, decay, a CEL criterion, a
+sequence trigger, disqualifiers, score_changed): inbox, lead history, MQLs to the outbox.
+Both read the same freshly produced signals (activities with properties, and an identify per
+lead); rounds alternate so machine noise hits both. Goals: ratio >= 0.5, p99 < 50 ms.
 
-    make bench            # or: uv run python -m bench.pipeline --events 100000 --rounds 2
+    make bench            # or: uv run python -m bench pipeline
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import multiprocessing
 import os
 import random
 import shutil
@@ -22,27 +27,69 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import text
 
-from handoff.db import UnitOfWork, UnitOfWorkFactory, create_engine
+from handoff.db import UnitOfWork, UnitOfWorkFactory, asyncpg_dsn, create_engine
 from handoff.devstack.ports import free_port
 from handoff.devstack.stack import DevStack
-from handoff.events import dlq_topic, signals
+from handoff.events import dlq_topic, scoring, signals
 from handoff.logs import configure_logging
 from handoff.messaging.consumer import BatchConsumer, Inbound
+from handoff.messaging.outbox import OutboxRelay
 from handoff.messaging.producer import Message, Producer, make_producer
 from handoff.settings import HandoffSettings
 from handoff_scoring.config import load_model
 from handoff_scoring.handlers import SignalHandler
 
 REPO = Path(__file__).resolve().parent.parent
-KINDS = (
-    ["page_view"] * 6
-    + ["email_open"] * 3
-    + ["email_click", "content_download", "pricing_page_view"]
-)
+# (activity type, properties): a plausible mix for a B2B site and its emails.
+KINDS: list[tuple[str, dict[str, str]]] = [
+    ("page_view", {"url": "/"}),
+    ("page_view", {"url": "/product/scoring"}),
+    ("page_view", {"url": "/blog/lead-scoring-101"}),
+    ("page_view", {"url": "/ja/pricing"}),
+    ("page_view", {"url": "/features"}),
+    ("page_view", {"url": "/about"}),
+    ("email_open", {"campaign": "newsletter-11"}),
+    ("email_open", {"campaign": "nurture-2"}),
+    ("email_open", {"campaign": "newsletter-11"}),
+    ("email_click", {"campaign": "nurture-2"}),
+    ("content_download", {"asset": "roi-guide"}),
+    ("content_download", {"asset": "case-study-sakura"}),
+    ("pricing_page_view", {"url": "/pricing"}),
+    ("webinar_attended", {"campaign": "q4-webinar"}),
+    ("video_watched", {"asset": "demo-tour"}),
+]
+FETCH_WAIT_MS = 5  # HANDOFF_KAFKA_FETCH_MAX_WAIT_MS for the latency run
+TITLES = ["部長", "本部長", "課長", "CTO", "VP Sales", "Marketing Manager", "Engineer"]
+SIZES = [12, 45, 120, 300, 800, 2500]
+
+
+def identify_event(lead: str, n: int, at: datetime, prefix: str) -> signals.IdentifySignal:
+    rng = random.Random(n)
+    return signals.IdentifySignal(
+        id=f"bench-{prefix}-id-{n}",
+        source="/bench",
+        subject=lead,
+        data=signals.IdentifyData(
+            lead_id=lead,
+            occurred_at=at,
+            traits=signals.Traits.model_validate(
+                {
+                    "email": f"p{n}@example-{n % 50}.co.jp",
+                    "title": rng.choice(TITLES),
+                    "company": {
+                        "size": rng.choice(SIZES),
+                        "industry": rng.choice(["Software", "Retail", "Manufacturing"]),
+                        "country": rng.choice(["JP", "US"]),
+                        "region": rng.choice(["Tokyo", "Osaka", "California"]),
+                    },
+                }
+            ),
+        ),
+    )
 
 
 async def produce(settings: HandoffSettings, topic: str, events: int, leads: int) -> None:
@@ -52,21 +99,27 @@ async def produce(settings: HandoffSettings, topic: str, events: int, leads: int
     rng = random.Random(7)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     prefix = os.urandom(4).hex()
+    known: set[int] = set()
     try:
         batch: list[Message] = []
         for n in range(events):
-            lead = f"B-{prefix}-{rng.randrange(leads)}"
-            event = signals.ActivitySignal(
-                id=f"bench-{prefix}-{n}",
-                source="/bench",
-                subject=lead,
-                data=signals.ActivityData(
-                    lead_id=lead,
-                    activity_type=rng.choice(KINDS),
-                    occurred_at=start + timedelta(seconds=n),
-                    properties={"url": "/pricing"} if n % 10 == 0 else {},
-                ),
-            )
+            k = rng.randrange(leads)
+            lead = f"B-{prefix}-{k}"
+            at = start + timedelta(seconds=n)
+            event: signals.ActivitySignal | signals.IdentifySignal
+            if k not in known and rng.random() < 0.5:
+                known.add(k)
+                event = identify_event(lead, k, at, prefix)
+            else:
+                kind, props = rng.choice(KINDS)
+                event = signals.ActivitySignal(
+                    id=f"bench-{prefix}-{n}",
+                    source="/bench",
+                    subject=lead,
+                    data=signals.ActivityData(
+                        lead_id=lead, activity_type=kind, occurred_at=at, properties=props
+                    ),
+                )
             batch.append(Message.of(topic, event))
             if len(batch) == 5000:
                 await producer.send_all(batch)
@@ -179,7 +232,159 @@ async def scoring_pipeline(settings: HandoffSettings, topic: str, total: int, gr
         await engine.dispose()
 
 
-async def bench(stack: DevStack, events: int, leads: int, rounds: int, partitions: int) -> None:
+def load_generator(bootstrap: str, topic: str, rate: float, seconds: float, out: Any) -> None:
+    """In its own process (an MA tool and a downstream reader): publish at `rate` for `seconds`,
+    every 20th signal a demo request from a new lead, and time each until its MQL arrives."""
+    out.put(asyncio.run(_generate(bootstrap, topic, rate, seconds)))
+
+
+async def _generate(bootstrap: str, topic: str, rate: float, seconds: float) -> dict[str, Any]:
+    settings = HandoffSettings(kafka_bootstrap_servers=bootstrap)
+    kafka = make_producer(settings, "bench-latency")
+    await kafka.start()
+    watcher = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, fetch_max_wait_ms=5)
+    await watcher.start()
+    parts = watcher.partitions_for_topic(scoring.TOPIC) or set()
+    tps = [TopicPartition(scoring.TOPIC, p) for p in parts]
+    watcher.assign(tps)
+    await watcher.seek_to_end(*tps)
+    for tp in tps:
+        await watcher.position(tp)
+    sent: dict[bytes, float] = {}
+    got: dict[bytes, float] = {}
+    prefix = os.urandom(3).hex()
+    rng = random.Random(11)
+    done = False
+
+    async def watch() -> None:
+        while not done or len(got) < len(sent):
+            batches = await watcher.getmany(timeout_ms=50)
+            now = time.perf_counter()
+            for records in batches.values():
+                for r in records:
+                    if (
+                        r.key in sent
+                        and r.key not in got
+                        and b'"handoff.lead.mql"' in (r.value or b"")
+                    ):
+                        got[r.key] = now
+
+    watching = asyncio.create_task(watch())
+    start = time.perf_counter()
+    n = 0
+    tick = 0.01
+    try:
+        while time.perf_counter() - start < seconds:
+            due = int((time.perf_counter() - start) * rate) - n
+            batch = []
+            for _ in range(max(due, 0)):
+                n += 1
+                at = datetime.now(UTC)
+                if n % 20 == 0:
+                    lead, kind, props = f"LAT-{prefix}-{n}", "demo_request", {"url": "/demo"}
+                else:
+                    kind, props = rng.choice(KINDS)
+                    lead = f"LB-{prefix}-{rng.randrange(20_000)}"
+                event = signals.ActivitySignal(
+                    id=f"lat-{prefix}-{n}",
+                    source="/bench",
+                    subject=lead,
+                    data=signals.ActivityData(
+                        lead_id=lead, activity_type=kind, occurred_at=at, properties=props
+                    ),
+                )
+                batch.append(Message.of(topic, event))
+            stamp = time.perf_counter()
+            futures = [await kafka.send(m.topic, m.value, key=m.key) for m in batch]
+            for m in batch:
+                if m.key.startswith(b"LAT-"):
+                    sent[m.key] = stamp
+            await asyncio.gather(*futures)
+            await asyncio.sleep(max(0.0, tick - (time.perf_counter() - stamp)))
+        done = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(watching, 10)
+    finally:
+        watching.cancel()
+        await watcher.stop()
+        await kafka.stop()
+    elapsed = time.perf_counter() - start
+    return {
+        "latencies": sorted(got[k] - sent[k] for k in got),
+        "mqls_expected": len(sent),
+        "sent": n,
+        "rate": n / elapsed,
+    }
+
+
+async def latency(
+    settings: HandoffSettings, rate: float, seconds: float, partitions: int
+) -> dict[str, Any]:
+    """The scoring service's consumer and outbox relay in this process; load in another."""
+    assert settings.kafka_bootstrap_servers
+    topic = f"bench.latency.{os.urandom(3).hex()}"
+    await create_topic(settings.kafka_bootstrap_servers, topic, partitions)
+    engine = create_engine(settings.database_url)
+    kafka = make_producer(settings, "bench-scoring")
+    await kafka.start()
+    producer = Producer(kafka)
+    consumer = BatchConsumer(
+        name=f"bench-latency-{topic}",
+        schema="scoring",
+        adapters={topic: signals.signal_adapter},
+        handler=SignalHandler(load_model(REPO / "config" / "scoring.yaml")),
+        uow_factory=UnitOfWorkFactory(engine),
+        producer=producer,
+        settings=settings,
+    )
+    relay = OutboxRelay(asyncpg_dsn(settings.database_url), "scoring", producer, poll_seconds=1.0)
+    tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(relay.run())]
+    try:
+        while not (consumer.holds_assignment() and relay.active):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        while True:  # let the relay publish what the throughput rounds left behind
+            async with engine.connect() as conn:
+                left = await conn.scalar(
+                    text("SELECT count(*) FROM scoring.outbox WHERE published_at IS NULL")
+                )
+            if not left:
+                break
+            await asyncio.sleep(0.2)
+        ctx = multiprocessing.get_context("spawn")
+        out = ctx.Queue()
+        child = ctx.Process(
+            target=load_generator,
+            args=(settings.kafka_bootstrap_servers, topic, rate, seconds, out),
+        )
+        child.start()
+        while child.is_alive() and out.empty():  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        result: dict[str, Any] = out.get(timeout=30)
+        child.join(5)
+        return result
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await kafka.stop()
+        await engine.dispose()
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
+
+
+async def bench(
+    stack: DevStack,
+    events: int,
+    leads: int,
+    rounds: int,
+    partitions: int,
+    seconds: float,
+    latency_rate: float = 0,
+) -> None:
     assert stack.database_url and stack.bootstrap
     settings = HandoffSettings(
         database_url=stack.database_url, kafka_bootstrap_servers=stack.bootstrap
@@ -208,7 +413,23 @@ async def bench(stack: DevStack, events: int, leads: int, rounds: int, partition
     print(f"scoring pipeline (best of {rounds}): {scoring_rate:,.0f} events/s")
     print(
         f"scoring/null = {scoring_rate / null_rate:.2f}  "
-        f"(scoring {scoring_rate:,.0f} events/s, null {null_rate:,.0f} events/s; goal >= 0.50)"
+        f"(scoring {scoring_rate:,.0f} events/s, null {null_rate:,.0f} events/s; goal >= 0.50)",
+        flush=True,
+    )
+    if seconds <= 0:
+        return
+    rate = latency_rate or scoring_rate / 2
+    # The scoring consumer asks the broker not to hold fetches (see kafka_fetch_max_wait_ms).
+    fast = settings.model_copy(update={"kafka_fetch_max_wait_ms": FETCH_WAIT_MS})
+    result = await latency(fast, rate, seconds, partitions)
+    lat = result["latencies"]
+    which = f"half of {scoring_rate:,.0f}" if not latency_rate else "as asked"
+    which += f", fetch wait {FETCH_WAIT_MS} ms"
+    print(
+        f"latency at {result['rate']:,.0f} signals/s ({which}) for {seconds:.0f} s: "
+        f"{len(lat)} of {result['mqls_expected']} MQLs seen; publication -> MQL event "
+        f"p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
+        f"max {max(lat, default=float('nan')) * 1000:.1f} ms (goal p99 < 50 ms)"
     )
 
 
@@ -218,6 +439,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--leads", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=12)
+    parser.add_argument(
+        "--latency-seconds", type=float, default=15, help="0 skips the latency measurement"
+    )
+    parser.add_argument(
+        "--latency-rate", type=float, default=0, help="signals/s (default: half the measured rate)"
+    )
     args = parser.parse_args(argv)
     configure_logging("console", "warning")
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
@@ -225,7 +452,18 @@ def main(argv: list[str] | None = None) -> None:
     try:
         stack.start_infrastructure()
         stack.migrate()
-        asyncio.run(bench(stack, args.events, args.leads, args.rounds, args.partitions))
+        stack.create_topics()
+        asyncio.run(
+            bench(
+                stack,
+                args.events,
+                args.leads,
+                args.rounds,
+                args.partitions,
+                args.latency_seconds,
+                args.latency_rate,
+            )
+        )
     finally:
         stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

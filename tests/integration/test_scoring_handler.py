@@ -1,76 +1,157 @@
-"""The scoring handler on real PostgreSQL: scores persist, one MQL per cycle lands in the outbox."""
+"""The scoring handler on real PostgreSQL: state persists between batches, late events count
+in time order, cycles follow routing's recycles, and events land in the outbox."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import UnitOfWorkFactory
-from handoff.events import scoring
+from handoff.events import routing, scoring, signals
 from handoff.messaging.consumer import Inbound
 from handoff_scoring.adapters import repository
-from handoff_scoring.domain.model import ScoringModel
+from handoff_scoring.config import load_model
+from handoff_scoring.domain.model import ScoreChanged, ScoringModel
 from handoff_scoring.handlers import SignalHandler
-from tests.factories import activity, identify, new_id
+from tests.factories import T0, activity, identify, new_id
 
-MODEL = ScoringModel(version="it", threshold=60, points={"pricing_page_view": 15, "page_view": 1})
+REPO = Path(__file__).resolve().parents[2]
+MODEL = load_model(REPO / "config" / "scoring.yaml")
 
 
 def inbound(events: list[Any]) -> list[Inbound[Any]]:
-    return [Inbound(e, "handoff.signals.v1", 0, n) for n, e in enumerate(events)]
+    return [
+        Inbound(e, routing.TOPIC if e.type.startswith("handoff.lead") else signals.TOPIC, 0, n)
+        for n, e in enumerate(events)
+    ]
 
 
-async def apply(engine: AsyncEngine, events: list[Any]) -> None:
+async def apply(engine: AsyncEngine, events: list[Any], model: ScoringModel = MODEL) -> None:
     async with UnitOfWorkFactory(engine)() as uow:
-        await SignalHandler(MODEL)(uow, inbound(events))
+        await SignalHandler(model)(uow, inbound(events))
         await uow.commit()
 
 
-async def mqls_for(engine: AsyncEngine, lead_id: str) -> list[scoring.LeadMql]:
+async def published(engine: AsyncEngine, lead_id: str) -> list[Any]:
     async with engine.connect() as conn:
         rows = await conn.execute(
             text("SELECT value FROM scoring.outbox WHERE key = :k ORDER BY id"),
             {"k": lead_id.encode()},
         )
-        return [scoring.scoring_event_adapter.validate_json(r.value) for r in rows]  # type: ignore[misc]
+        return [scoring.scoring_event_adapter.validate_json(r.value) for r in rows]
 
 
-async def test_scores_accumulate_across_batches_and_qualify_once(engine: AsyncEngine) -> None:
+async def mqls_for(engine: AsyncEngine, lead_id: str) -> list[scoring.LeadMql]:
+    return [e for e in await published(engine, lead_id) if isinstance(e, scoring.LeadMql)]
+
+
+async def stored(engine: AsyncEngine, lead_id: str) -> repository.Stored | None:
+    async with engine.connect() as conn:
+        return await repository.get(conn, lead_id)
+
+
+def recycled(lead_id: str, until_days: int) -> routing.LeadRecycled:
+    return routing.LeadRecycled(
+        id=new_id("evt"),
+        subject=lead_id,
+        data=routing.RecycledData(
+            lead_id=lead_id,
+            handoff_id="h-1",
+            rep_id="rep-1",
+            at=T0 + timedelta(days=1),
+            until=T0 + timedelta(days=until_days),
+        ),
+    )
+
+
+async def test_scores_persist_across_batches_and_the_mql_explains_itself(
+    engine: AsyncEngine,
+) -> None:
     lead = new_id()
     await apply(engine, [identify(lead, title="本部長", company={"size": 300, "country": "JP"})])
-    await apply(engine, [activity(lead, "pricing_page_view") for _ in range(3)])
+    await apply(
+        engine,
+        [activity(lead, "pricing_page_view", at=T0 + timedelta(minutes=i)) for i in range(1)],
+    )
     assert await mqls_for(engine, lead) == []
-    await apply(engine, [activity(lead, "pricing_page_view") for _ in range(3)])
-    await apply(engine, [activity(lead, "pricing_page_view")])
-    mqls = await mqls_for(engine, lead)
-    assert len(mqls) == 1
-    data = mqls[0].data
-    assert data.score == 60 and data.cycle == 1 and data.model_version == "it"
-    assert data.trigger.kind == "threshold"
-    assert "本部長" in data.reason and "4 pricing page views" in data.reason
-    assert data.contributions[0].activity_type == "pricing_page_view"
-    assert mqls[0].id == data.mql_id
-    async with engine.connect() as conn:
-        found = await repository.get(conn, lead)
-    assert found is not None and found[0].score == 105 and found[1] == data.mql_id
+    await apply(engine, [activity(lead, "pricing_page_view", at=T0 + timedelta(minutes=5))])
+    (mql,) = await mqls_for(engine, lead)
+    data = mql.data
+    assert (data.score, data.engagement_score, data.fit_score, data.fit_grade) == (70, 30, 40, "A")
+    assert data.cycle == 1 and data.model_version == MODEL.version and mql.id == data.mql_id
+    assert (data.trigger.kind, data.trigger.rule) == ("threshold", "score >= 60")
+    assert data.reason == "Visited pricing twice today; 本部長 at a 300-person company in JP."
+    assert data.contributions[0].rule == "pricing-page" and data.contributions[0].count == 2
+    found = await stored(engine, lead)
+    assert found is not None and found.score == 70 and found.mql_id == data.mql_id
+
+
+async def test_a_late_event_in_a_later_batch_counts_as_if_in_order(engine: AsyncEngine) -> None:
+    lead = new_id()
+    await apply(engine, [activity(lead, "content_download", at=T0 + timedelta(days=40))])
+    await apply(engine, [activity(lead, "content_download", at=T0)])
+    found = await stored(engine, lead)
+    assert found is not None
+    # 8 now + 8 halved after 40 days of a 30-day half-life = 8 + 3.17
+    assert found.score == 11
+    assert [e[0] for e in found.lead.history] == sorted(e[0] for e in found.lead.history)
+
+
+async def test_disqualification_is_published_with_its_reason_and_blocks_the_mql(
+    engine: AsyncEngine,
+) -> None:
+    lead = new_id()
+    await apply(engine, [identify(lead, email="someone@gmail.com"), activity(lead, "demo_request")])
+    events = await published(engine, lead)
+    assert [type(e) for e in events] == [scoring.LeadDisqualified]
+    assert events[0].data.reason_code == "free_mail" and events[0].data.rule == "free-mail"
+    found = await stored(engine, lead)
+    assert found is not None and found.lead.disqualified == "free_mail"
+
+
+async def test_a_recycled_lead_can_qualify_again_in_a_new_cycle(engine: AsyncEngine) -> None:
+    lead = new_id()
+    await apply(engine, [activity(lead, "demo_request")])
+    await apply(engine, [recycled(lead, until_days=30)])
+    await apply(engine, [activity(lead, "demo_request", at=T0 + timedelta(days=10))])
+    assert len(await mqls_for(engine, lead)) == 1  # still in the recycle period
+    await apply(engine, [activity(lead, "demo_request", at=T0 + timedelta(days=31))])
+    first, second = await mqls_for(engine, lead)
+    assert (first.data.cycle, second.data.cycle) == (1, 2)
+    assert first.data.mql_id != second.data.mql_id
+    found = await stored(engine, lead)
+    assert found is not None and found.mql_id == second.data.mql_id
 
 
 async def test_an_alias_folds_anonymous_activity_into_the_lead(engine: AsyncEngine) -> None:
     anonymous, known = new_id("anon"), new_id()
-    await apply(engine, [activity(anonymous, "pricing_page_view") for _ in range(4)])
-    from handoff.events import signals
-
+    await apply(engine, [activity(anonymous, "pricing_page_view") for _ in range(3)])
     alias = signals.AliasSignal(
         id=new_id("evt"),
         source="/tests",
         subject=known,
         data=signals.AliasData(lead_id=known, previous_id=anonymous),
     )
-    await apply(engine, [activity(known, "page_view"), alias])
-    async with engine.connect() as conn:
-        assert await repository.get(conn, anonymous) is None
-        found = await repository.get(conn, known)
-    assert found is not None and found[0].score == 61
+    await apply(engine, [activity(known, "pricing_page_view"), alias])
+    assert await stored(engine, anonymous) is None
+    found = await stored(engine, known)
+    assert found is not None and found.score == 60 and len(found.lead.history) == 4
     assert len(await mqls_for(engine, known)) == 1
+
+
+async def test_score_changes_are_published_at_most_once_an_hour_per_lead(
+    engine: AsyncEngine,
+) -> None:
+    lead = new_id()
+    model = replace(MODEL, score_changed=ScoreChanged(every=3600, min_change=5))
+    for minutes in (0, 10, 61):
+        await apply(
+            engine, [activity(lead, "content_download", at=T0 + timedelta(minutes=minutes))], model
+        )
+    changes = [e for e in await published(engine, lead) if isinstance(e, scoring.LeadScoreChanged)]
+    assert [(c.data.score, c.data.previous_score) for c in changes] == [(8, None), (24, 8)]

@@ -1,4 +1,5 @@
-"""The `handoff` command: `dev` (the whole stack on one machine), `migrate` and `topics`."""
+"""The `handoff` command: `dev` (the whole stack on one machine), `migrate`, `topics`, and
+`scoring rescore` (which runs code from the scoring package)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,17 @@ def cmd_topics(args: argparse.Namespace) -> int:
         return _fail(f"creating topics on {bootstrap} failed: {exc}")
     print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
     return 0
+
+
+def cmd_scoring_rescore(args: argparse.Namespace) -> int:
+    url = args.database_url or os.environ.get("HANDOFF_DATABASE_URL")
+    if not url:
+        return _fail("set HANDOFF_DATABASE_URL or pass --database-url")
+    try:
+        from handoff_scoring.entrypoints.rescore import main as rescore  # installed with scoring
+    except ImportError:
+        return _fail("the scoring service (handoff_scoring) is not installed here")
+    return rescore(args.model, url, args.dry_run)
 
 
 def _raise_interrupt(*_: Any) -> None:
@@ -175,6 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--partitions", type=int, default=12)
     top.add_argument("--replication", type=int, default=1)
     top.set_defaults(func=cmd_topics)
+
+    scoring = sub.add_parser("scoring", help="scoring operations")
+    scoring_sub = scoring.add_subparsers(dest="scoring_command", required=True)
+    rescore = scoring_sub.add_parser(
+        "rescore",
+        help="replay every lead's history under another model: how many MQLs, which leads change",
+    )
+    rescore.add_argument("--model", required=True, help="the scoring.yaml to try")
+    rescore.add_argument("--dry-run", action="store_true", help="report only, write nothing")
+    rescore.add_argument("--database-url", default=None)
+    rescore.set_defaults(func=cmd_scoring_rescore)
     return parser
 
 

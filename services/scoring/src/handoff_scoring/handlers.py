@@ -1,60 +1,107 @@
-"""Apply a batch of signals: load the batch's leads once, score in order, save once, outbox the MQLs."""
+"""Apply a batch of signals and routing outcomes: load the batch's leads once, apply in
+occurred_at order, save once, and put MQL, disqualified and score_changed events in the outbox."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 
 from handoff.db import UnitOfWork
+from handoff.events import routing
 from handoff.events import scoring as ev
 from handoff.events.envelope import fact_id
-from handoff.events.signals import ActivitySignal, AliasSignal, IdentifySignal, Signal, Traits
+from handoff.events.signals import ActivitySignal, AliasSignal, IdentifySignal, Traits
 from handoff.messaging import outbox
 from handoff.messaging.consumer import Inbound
 from handoff.messaging.producer import Message
 from handoff_scoring.adapters import repository
 from handoff_scoring.adapters.tables import SCHEMA
-from handoff_scoring.domain.model import (
-    Activity,
-    LeadScore,
-    Qualified,
-    ScoringModel,
-    apply_activity,
-    apply_identify,
-    merge_alias,
-)
+from handoff_scoring.domain import engine
+from handoff_scoring.domain.engine import Disqualified, Outcome, Qualified, Score
+from handoff_scoring.domain.explain import contributions, reason
+from handoff_scoring.domain.lead import Lead, instant, seconds
+from handoff_scoring.domain.model import KEPT_PROPERTIES, Props, ScoringModel
 
 log = structlog.get_logger("handoff.scoring")
+SALES_OUTCOMES = (routing.LeadRecycled, routing.LeadDispositioned)
+_LAST = datetime.max.replace(tzinfo=UTC)
 
 
-def mql_event(q: Qualified) -> ev.LeadMql:
-    mql_id = fact_id("mql", q.lead_id, str(q.cycle))
+def mql_id(lead_id: str, cycle: int) -> str:
+    return fact_id("mql", lead_id, str(cycle))
+
+
+def mql_event(model: ScoringModel, lead: Lead, q: Qualified) -> ev.LeadMql:
+    the_id = mql_id(q.lead_id, q.cycle)
+    top = contributions(model, lead, q.at, limit=5)
+    label = model.trigger_labels.get(q.rule) if q.kind != "threshold" else None
     return ev.LeadMql(
-        id=mql_id,
+        id=the_id,
         subject=q.lead_id,
-        time=q.qualified_at,
+        time=instant(q.at),
         data=ev.MqlData(
             lead_id=q.lead_id,
-            mql_id=mql_id,
+            mql_id=the_id,
             cycle=q.cycle,
-            score=q.score,
-            engagement_score=q.score,
-            fit_score=0,
-            model_version=q.model_version,
-            trigger=ev.Trigger(kind="threshold", rule=q.rule),
-            reason=q.reason,
+            score=q.engagement + q.fit.points,
+            engagement_score=q.engagement,
+            fit_score=q.fit.points,
+            fit_grade=q.fit.grade,
+            model_version=model.version,
+            trigger=ev.Trigger(kind=q.kind, rule=q.rule),
+            reason=reason(model, lead, q.at, top, label),
             contributions=[
                 ev.Contribution(
                     activity_type=c.activity_type,
                     count=c.count,
                     points=c.points,
-                    last_seen=c.last_seen,
+                    last_seen=instant(c.last_seen),
+                    rule=c.rule,
                 )
-                for c in q.contributions
+                for c in top
             ],
-            qualified_at=q.qualified_at,
-            traits=Traits.model_validate(q.traits) if q.traits else None,
+            qualified_at=instant(q.at),
+            traits=Traits.model_validate(lead.traits) if lead.traits else None,
+        ),
+    )
+
+
+def disqualified_event(model: ScoringModel, d: Disqualified) -> ev.LeadDisqualified:
+    return ev.LeadDisqualified(
+        id=fact_id("disqualified", d.lead_id, str(d.cycle), d.reason),
+        subject=d.lead_id,
+        time=instant(d.at),
+        data=ev.DisqualifiedData(
+            lead_id=d.lead_id,
+            reason=f"Disqualified: {d.reason.replace('_', ' ')} (rule {d.rule}).",
+            reason_code=d.reason,
+            rule=d.rule,
+            cycle=d.cycle,
+            model_version=model.version,
+            at=instant(d.at),
+        ),
+    )
+
+
+def score_changed_event(
+    model: ScoringModel, lead_id: str, score: Score, previous: int | None
+) -> ev.LeadScoreChanged:
+    assert score.at is not None
+    return ev.LeadScoreChanged(
+        id=fact_id("score_changed", lead_id, repr(score.at), str(score.total)),
+        subject=lead_id,
+        time=instant(score.at),
+        data=ev.ScoreChangedData(
+            lead_id=lead_id,
+            score=score.total,
+            engagement_score=score.engagement,
+            fit_score=score.fit.points,
+            fit_grade=score.fit.grade,
+            previous_score=previous,
+            model_version=model.version,
+            at=instant(score.at),
         ),
     )
 
@@ -63,62 +110,136 @@ def _traits(traits: Traits | None) -> dict[str, Any]:
     return traits.model_dump(exclude_none=True) if traits is not None else {}
 
 
+def kept(properties: dict[str, Any], source: str) -> Props | None:
+    """The properties rules can test, as text; the rest are not kept in the history."""
+    props = {k: str(properties[k]) for k in KEPT_PROPERTIES if properties.get(k) is not None}
+    if source != "api":
+        props["source"] = source
+    return props or None
+
+
+def _order(item: Inbound[Any]) -> datetime:
+    at: datetime | None = getattr(item.event.data, "occurred_at", None)
+    return at if at is not None else _LAST
+
+
 class SignalHandler:
-    """The scoring consumer's batch handler."""
+    """The scoring consumer's batch handler: signals, and routing's recycle and dispositions."""
 
     def __init__(self, model: ScoringModel) -> None:
         self.model = model
 
-    async def __call__(self, uow: UnitOfWork, items: list[Inbound[Signal]]) -> None:
-        wanted: set[str] = set()
-        for item in items:
-            wanted.add(item.event.data.lead_id)
-            if isinstance(item.event, AliasSignal):
-                wanted.add(item.event.data.previous_id)
+    async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+        model = self.model
+        outcomes_of_sales = [i for i in items if isinstance(i.event, SALES_OUTCOMES)]
+        signals = [i for i in items if not isinstance(i.event, SALES_OUTCOMES)]
+        # Time order inside the batch (stable for ties) spares late-event replays; the result
+        # is the same in any order. Aliases without a time apply after the batch's activity.
+        signals.sort(key=_order)
+        wanted = {i.event.data.lead_id for i in items}
+        wanted.update(i.event.data.previous_id for i in signals if isinstance(i.event, AliasSignal))
         leads = await repository.load(uow.conn, wanted)
-        touched: set[str] = set()
+        touched: dict[str, Lead] = {}
         merged_away: set[str] = set()
-        mqls: list[Qualified] = []
-        for item in items:
-            event = item.event
-            lead_id = event.data.lead_id
+        events: list[ev.LeadMql | ev.LeadDisqualified | ev.LeadScoreChanged] = []
+        new_mqls: dict[str, str] = {}
+
+        def lead_of(lead_id: str) -> Lead:
             lead = leads.get(lead_id)
             if lead is None:
-                lead = leads[lead_id] = LeadScore(lead_id)
-            touched.add(lead_id)
-            qualified: Qualified | None = None
+                lead = leads[lead_id] = Lead(lead_id)
+            touched[lead_id] = lead
+            merged_away.discard(lead_id)
+            return lead
+
+        # Sales' outcomes first: a recycle opens the next cycle for this batch's later signals.
+        for item in outcomes_of_sales:
+            event = item.event
+            lead = lead_of(event.data.lead_id)
+            if isinstance(event, routing.LeadRecycled):
+                until = event.data.until
+                if until.tzinfo is None:
+                    until = until.replace(tzinfo=UTC)
+                if engine.recycle(lead, seconds(until)):
+                    log.info("scoring.cycle.recycled", lead_id=lead.lead_id, event_id=event.id,
+                             cycle=lead.cycle)  # fmt: skip
+            elif isinstance(event, routing.LeadDispositioned):
+                engine.disposition(model, lead, event.data.outcome, seconds(event.data.at))
+
+        for item in signals:
+            event = item.event
+            lead_id = event.data.lead_id
+            lead = lead_of(lead_id)
+            outcomes: list[Outcome]
             if isinstance(event, ActivitySignal):
                 data = event.data
+                at = seconds(data.occurred_at)
+                outcomes = []
                 if data.traits is not None:
-                    apply_identify(lead, _traits(data.traits))
-                qualified = apply_activity(
-                    lead, Activity(lead_id, data.activity_type, data.occurred_at), self.model
+                    outcomes += engine.apply_identify(model, lead, _traits(data.traits), at)
+                outcomes += engine.apply_activity(
+                    model, lead, at, data.activity_type, kept(data.properties, data.source)
                 )
             elif isinstance(event, IdentifySignal):
-                apply_identify(lead, _traits(event.data.traits))
-            elif isinstance(event, AliasSignal):
-                anonymous = leads.pop(event.data.previous_id, None)
-                if anonymous is not None and event.data.previous_id != lead_id:
-                    merged_away.add(anonymous.lead_id)
-                    touched.discard(anonymous.lead_id)
-                    qualified = merge_alias(lead, anonymous, self.model)
-            if qualified is not None:
-                mqls.append(qualified)
-                log.info(
-                    "scoring.mql",
-                    lead_id=lead_id,
-                    event_id=event.id,
-                    score=qualified.score,
-                    topic=item.topic,
-                    partition=item.partition,
-                    offset=item.offset,
+                outcomes = engine.apply_identify(
+                    model, lead, _traits(event.data.traits), seconds(event.data.occurred_at)
                 )
-        events = [mql_event(q) for q in mqls]
-        await repository.save(
-            uow.conn,
-            (leads[i] for i in touched if i in leads),
-            {e.data.lead_id: e.data.mql_id for e in events},
-            self.model.version,
-        )
+            elif isinstance(event, AliasSignal):
+                previous = event.data.previous_id
+                anonymous = leads.pop(previous, None) if previous != lead_id else None
+                touched.pop(previous, None)
+                if anonymous is None:
+                    continue
+                merged_away.add(previous)
+                outcomes = engine.merge_alias(model, lead, anonymous)
+            else:
+                continue
+            for outcome in outcomes:
+                if isinstance(outcome, Qualified):
+                    mql = mql_event(model, lead, outcome)
+                    events.append(mql)
+                    new_mqls[lead_id] = mql.data.mql_id
+                    log.info(
+                        "scoring.mql",
+                        lead_id=lead_id,
+                        event_id=event.id,
+                        mql_id=mql.data.mql_id,
+                        trigger=f"{outcome.kind}:{outcome.rule}",
+                        score=mql.data.score,
+                        topic=item.topic,
+                        partition=item.partition,
+                        offset=item.offset,
+                    )
+                else:
+                    events.append(disqualified_event(model, outcome))
+                    log.info(
+                        "scoring.disqualified",
+                        lead_id=lead_id,
+                        event_id=event.id,
+                        reason=outcome.reason,
+                        topic=item.topic,
+                        partition=item.partition,
+                        offset=item.offset,
+                    )
+
+        rows = []
+        for lead_id, lead in touched.items():
+            if lead_id in merged_away:
+                continue
+            before = lead.emitted[1] if lead.emitted is not None else None
+            changed = engine.score_change_due(model, lead)
+            if changed is not None:
+                events.append(score_changed_event(model, lead_id, changed, before))
+            score = changed or engine.score_at(model, lead)
+            rows.append(
+                repository.Row(
+                    lead,
+                    score.total,
+                    score.fit.grade,
+                    new_mqls.get(lead_id),
+                    None if score.at is None else instant(score.at),
+                )
+            )
+        await repository.save(uow.conn, rows, model.version)
         await repository.delete(uow.conn, merged_away)
         await outbox.append(uow.conn, SCHEMA, [Message.of(ev.TOPIC, e) for e in events])

@@ -23,6 +23,7 @@ class Contribution(EventData):
     count: int
     points: int
     last_seen: AwareDatetime | None = None
+    rule: str | None = None  # the behaviour rule that earned the points
 
 
 class MqlData(EventData):
@@ -46,6 +47,9 @@ class DisqualifiedData(EventData):
     reason: str
     model_version: str
     at: AwareDatetime
+    reason_code: str | None = None  # e.g. competitor, free_mail, student, unsubscribed
+    rule: str | None = None  # the model's disqualifier that matched
+    cycle: int | None = None
 
 
 class ScoreChangedData(EventData):
@@ -54,6 +58,9 @@ class ScoreChangedData(EventData):
     engagement_score: int
     fit_score: int
     at: AwareDatetime
+    fit_grade: Literal["A", "B", "C", "D"] | None = None
+    previous_score: int | None = None
+    model_version: str | None = None
 
 
 class LeadMql(CloudEvent[MqlData]):

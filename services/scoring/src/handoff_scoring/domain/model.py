@@ -1,186 +1,322 @@
-"""A lead's running score and the rule that makes it an MQL, once per cycle."""
+"""The scoring model marketing ops write: behaviour and fit rules, decay, MQL triggers,
+disqualifiers and cycles. Built from config/scoring.yaml by config.py; pure data plus matching."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
+from handoff.expressions import Condition
+from handoff_scoring.domain.titles import seniority
+
+# Activity properties kept in a lead's history, and the ones a rule may test with `where`.
+KEPT_PROPERTIES = ("url", "asset", "campaign", "form", "source")
+DAY = 86_400.0
+
+Props = dict[str, str]
+
 
 @dataclass(frozen=True, slots=True)
-class ScoringModel:
-    """What marketing ops configure: points per activity type and the MQL threshold."""
+class Match:
+    """An activity type plus optional conditions on its properties (each a compiled glob)."""
 
-    version: str
-    threshold: int
-    points: dict[str, int]
-    default_points: int = 0
+    activity: str
+    where: tuple[tuple[str, re.Pattern[str]], ...] = ()
 
-    def points_for(self, activity_type: str) -> int:
-        return self.points.get(activity_type, self.default_points)
+    def matches(self, kind: str, props: Props | None) -> bool:
+        if kind != self.activity:
+            return False
+        for key, pattern in self.where:
+            value = props.get(key) if props else None
+            if value is None or pattern.fullmatch(value) is None:
+                return False
+        return True
 
 
-@dataclass(slots=True)
-class Tally:
-    count: int
+@dataclass(frozen=True, slots=True)
+class BehaviourRule:
+    """Points for an activity. repeat: every, once (per cycle), per_day or per_window (at most
+    `limit` counted activities per UTC day or per rolling `window` seconds)."""
+
+    name: str
+    match: Match
     points: int
-    last_seen: datetime
+    repeat: str = "every"
+    limit: int = 0
+    window: float = 0.0
+    cap: int | None = None  # the most this rule can add (or take away, for negative points)
+    lifespan: float | None = None  # seconds after which one activity's points are gone
+    label: str | None = None  # how the rep's sentence says it, e.g. "visited pricing"
 
 
 @dataclass(frozen=True, slots=True)
-class Activity:
-    lead_id: str
-    activity_type: str
-    occurred_at: datetime
+class TraitTest:
+    """Conditions on traits; all given ones must hold. Used by fit rules and disqualifiers."""
+
+    company_size: tuple[int | None, int | None] | None = None
+    industry: frozenset[str] | None = None  # case-folded
+    seniority: frozenset[str] | None = None
+    title: re.Pattern[str] | None = None
+    country: frozenset[str] | None = None  # case-folded
+    region: frozenset[str] | None = None  # case-folded
+    email_domain: frozenset[str] | None = None  # "gmail.com" or a suffix ".ac.jp"
+
+    def holds(self, facts: TraitFacts) -> bool:
+        if self.company_size is not None:
+            lo, hi = self.company_size
+            if facts.size is None or (lo is not None and facts.size < lo):
+                return False
+            if hi is not None and facts.size > hi:
+                return False
+        if self.industry is not None and facts.industry not in self.industry:
+            return False
+        if self.seniority is not None and facts.seniority not in self.seniority:
+            return False
+        if self.title is not None and (facts.title is None or not self.title.search(facts.title)):
+            return False
+        if self.country is not None and facts.country not in self.country:
+            return False
+        if self.region is not None and facts.region not in self.region:
+            return False
+        if self.email_domain is not None:
+            domain = facts.email_domain
+            if domain is None or not any(d in self.email_domain for d in facts.domain_keys):
+                return False
+        return True
+
+
+def domain_keys(domain: str) -> tuple[str, ...]:
+    """What a domain matches: itself, each parent domain, and each suffix written with a
+    leading dot. mail.keio.ac.jp -> mail.keio.ac.jp, keio.ac.jp, .keio.ac.jp, ac.jp, .ac.jp,
+    jp, .jp (a pattern "example.com" also matches mail.example.com; ".ac.jp" any *.ac.jp)."""
+    labels = domain.split(".")
+    keys = [domain, "." + domain]
+    for i in range(1, len(labels)):
+        parent = ".".join(labels[i:])
+        keys += [parent, "." + parent]
+    return tuple(keys)
 
 
 @dataclass(frozen=True, slots=True)
-class Contribution:
-    activity_type: str
-    count: int
-    points: int
-    last_seen: datetime
+class TraitFacts:
+    """The traits fit rules look at, normalised once per change of traits."""
 
+    size: int | None
+    industry: str | None
+    seniority: str | None
+    title: str | None
+    country: str | None
+    region: str | None
+    email_domain: str | None
+    domain_keys: tuple[str, ...]
 
-@dataclass(frozen=True, slots=True)
-class Qualified:
-    """The lead became an MQL: what a rep needs to see why."""
-
-    lead_id: str
-    cycle: int
-    score: int
-    model_version: str
-    rule: str
-    reason: str
-    contributions: tuple[Contribution, ...]
-    qualified_at: datetime
-    traits: dict[str, Any]
-
-
-@dataclass(slots=True)
-class LeadScore:
-    """The state of one lead. The handler owns it for one batch; `apply_*` update it in place."""
-
-    lead_id: str
-    score: int = 0
-    tallies: dict[str, Tally] = field(default_factory=dict)
-    traits: dict[str, Any] = field(default_factory=dict)
-    cycle: int = 1
-    qualified_at: datetime | None = None
-    updated_at: datetime | None = None
-
-    @property
-    def is_mql(self) -> bool:
-        return self.qualified_at is not None
-
-    def contributions(self, limit: int | None = None) -> tuple[Contribution, ...]:
-        ranked = sorted(self.tallies.items(), key=lambda kv: (-abs(kv[1].points), kv[0]))
-        return tuple(
-            Contribution(kind, t.count, t.points, t.last_seen) for kind, t in ranked[:limit]
+    @classmethod
+    def of(cls, traits: dict[str, Any]) -> TraitFacts:
+        company = traits.get("company") or {}
+        email = traits.get("email")
+        domain = (
+            email.rsplit("@", 1)[1].strip().lower()
+            if isinstance(email, str) and "@" in email
+            else None
+        )
+        size = company.get("size")
+        title = traits.get("title")
+        return cls(
+            size=size if isinstance(size, int) else None,
+            industry=_fold(company.get("industry")),
+            seniority=seniority(title if isinstance(title, str) else None),
+            title=title if isinstance(title, str) else None,
+            country=_fold(company.get("country")),
+            region=_fold(company.get("region")),
+            email_domain=domain,
+            domain_keys=domain_keys(domain) if domain else (),
         )
 
 
-def apply_activity(lead: LeadScore, activity: Activity, model: ScoringModel) -> Qualified | None:
-    """Add the activity's points; return the MQL if this crossed the threshold in this cycle."""
-    points = model.points_for(activity.activity_type)
-    tally = lead.tallies.get(activity.activity_type)
-    if tally is None:
-        lead.tallies[activity.activity_type] = Tally(1, points, activity.occurred_at)
-    else:
-        tally.count += 1
-        tally.points += points
-        if activity.occurred_at > tally.last_seen:
-            tally.last_seen = activity.occurred_at
-    lead.score += points
-    if lead.updated_at is None or activity.occurred_at > lead.updated_at:
-        lead.updated_at = activity.occurred_at
-    return _qualify_if_crossed(lead, model, activity.occurred_at)
+def _fold(value: Any) -> str | None:
+    return value.strip().casefold() if isinstance(value, str) and value.strip() else None
 
 
-def _qualify_if_crossed(lead: LeadScore, model: ScoringModel, at: datetime) -> Qualified | None:
-    if lead.is_mql or lead.score < model.threshold:
-        return None
-    lead.qualified_at = at
-    contributions = lead.contributions(limit=5)
-    return Qualified(
-        lead_id=lead.lead_id,
-        cycle=lead.cycle,
-        score=lead.score,
-        model_version=model.version,
-        rule=f"score >= {model.threshold}",
-        reason=explain(lead.score, model.threshold, contributions, lead.traits),
-        contributions=contributions,
-        qualified_at=at,
-        traits=dict(lead.traits),
-    )
+@dataclass(frozen=True, slots=True)
+class FitRule:
+    name: str
+    test: TraitTest
+    points: int
 
 
-def apply_identify(lead: LeadScore, traits: dict[str, Any]) -> None:
-    """Merge traits; a later identify overrides earlier values, missing values are kept."""
-    for key, value in traits.items():
-        if value is None:
-            continue
-        if isinstance(value, dict) and isinstance(lead.traits.get(key), dict):
-            lead.traits[key] = {
-                **lead.traits[key],
-                **{k: v for k, v in value.items() if v is not None},
-            }
-        else:
-            lead.traits[key] = value
+@dataclass(frozen=True, slots=True)
+class Disqualifier:
+    """A disqualifying signal: traits (competitor or free-mail domain, a student) or an activity
+    (unsubscribe). An activity disqualifies for good; traits only while they hold."""
+
+    name: str
+    reason: str
+    test: TraitTest | None = None
+    match: Match | None = None
 
 
-def merge_alias(known: LeadScore, anonymous: LeadScore, model: ScoringModel) -> Qualified | None:
-    """Fold an anonymous visitor's earlier activity into the known lead."""
-    for kind, tally in anonymous.tallies.items():
-        mine = known.tallies.get(kind)
-        if mine is None:
-            known.tallies[kind] = Tally(tally.count, tally.points, tally.last_seen)
-        else:
-            mine.count += tally.count
-            mine.points += tally.points
-            mine.last_seen = max(mine.last_seen, tally.last_seen)
-        known.score += tally.points
-    for key, value in anonymous.traits.items():
-        known.traits.setdefault(key, value)
-    latest = max((t.last_seen for t in known.tallies.values()), default=None)
-    if latest is not None and (known.updated_at is None or latest > known.updated_at):
-        known.updated_at = latest
-    return _qualify_if_crossed(known, model, latest) if latest is not None else None
+@dataclass(frozen=True, slots=True)
+class Counter:
+    """Activities counted within a window, offered to criteria as count.<name>."""
+
+    name: str
+    matches: tuple[Match, ...]
+    within: float
 
 
-def _plural(kind: str, count: int) -> str:
-    words = kind.replace("_", " ")
-    return f"{count} {words}{'s' if count != 1 and not words.endswith('s') else ''}"
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    """Each step in order, the last within `within` seconds of the first."""
+
+    name: str
+    steps: tuple[Match, ...]
+    within: float
 
 
-def explain(
-    score: int, threshold: int, contributions: tuple[Contribution, ...], traits: dict[str, Any]
-) -> str:
-    """One plain sentence a rep can read."""
-    positive = [c for c in contributions if c.points > 0][:3]
-    parts = [_plural(c.activity_type, c.count) for c in positive]
-    if len(parts) > 1:
-        what = ", ".join(parts[:-1]) + " and " + parts[-1]
-    else:
-        what = parts[0] if parts else "engagement"
-    sentence = f"Scored {score} (threshold {threshold}) from {what}"
-    who = describe_person(traits)
-    return f"{sentence}; {who}." if who else f"{sentence}."
+@dataclass(frozen=True, slots=True)
+class Criterion:
+    name: str
+    condition: Condition
+    counters: tuple[str, ...]  # the counters it reads: checked when one of them counts
+    reads_scores: bool  # names score, engagement or fit: checked at every activity
 
 
-def describe_person(traits: dict[str, Any]) -> str:
-    company = traits.get("company") or {}
-    title = traits.get("title")
-    size = company.get("size")
-    industry = company.get("industry")
-    where = company.get("region") or company.get("country")
-    bits = []
-    if size:
-        bits.append(f"{size}-person")
-    if industry:
-        bits.append(str(industry))
-    org = " ".join([*bits, "company"]) if bits else (company.get("name") or "")
-    text = f"{title} at a {org}" if title and org else (title or org or "")
-    if where and text:
-        text += f" in {where}"
-    return str(text)
+@dataclass(frozen=True, slots=True)
+class Reopen:
+    """What a sales disposition does to the MQL cycle: reopen after `after` seconds, or never."""
+
+    after: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreChanged:
+    every: float  # at most one event per lead per this many seconds of event time
+    min_change: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    rules: tuple[int, ...]  # behaviour rules that score it
+    instant: str | None  # the instant trigger it fires
+    sequences: tuple[int, ...]  # sequences whose last step it is
+    criteria: tuple[int, ...]  # criteria that count it
+    counters: frozenset[str]  # counters that count it
+    disqualifier: int | None  # the activity disqualifier it matches
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    version: str
+    threshold: int
+    rules: tuple[BehaviourRule, ...]
+    default_points: int = 0
+    engagement_cap: int | None = None
+    half_life: float | None = None
+    reset_after: float | None = None
+    fit_rules: tuple[FitRule, ...] = ()
+    fit_cap: int | None = None
+    grades: tuple[tuple[str, int], ...] = (("A", 40), ("B", 25), ("C", 10))
+    instant: tuple[tuple[str, Match], ...] = ()
+    sequences: tuple[Sequence, ...] = ()
+    trigger_labels: dict[str, str] = field(default_factory=dict)  # trigger name -> phrase
+    criteria: tuple[Criterion, ...] = ()
+    counters: dict[str, Counter] = field(default_factory=dict)
+    disqualifiers: tuple[Disqualifier, ...] = ()
+    nurture: Reopen = Reopen(90 * DAY)
+    sales_disqualified: Reopen = Reopen(None)
+    score_changed: ScoreChanged | None = None
+    retention: float = 365 * DAY
+    max_activities: int = 1000
+    _by_kind: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False, compare=False)
+    _conditional: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    _plans: dict[Any, Plan] = field(default_factory=dict, repr=False, compare=False)
+    _known: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    _all: tuple[BehaviourRule, ...] = field(default=(), repr=False, compare=False)
+    _dq_kinds: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_kind: dict[str, list[int]] = {}
+        for n, rule in enumerate(self.rules):
+            by_kind.setdefault(rule.match.activity, []).append(n)
+        self._by_kind.update({k: tuple(v) for k, v in by_kind.items()})
+        conditional = {r.match.activity for r in self.rules if r.match.where}
+        known = set(by_kind)
+        known.update(m.activity for _, m in self.instant)
+        known.update(m.activity for s in self.sequences for m in s.steps)
+        known.update(m.activity for c in self.counters.values() for m in c.matches)
+        known.update(d.match.activity for d in self.disqualifiers if d.match)
+        object.__setattr__(self, "_conditional", frozenset(conditional))
+        object.__setattr__(self, "_known", frozenset(known))
+        dq_kinds = frozenset(d.match.activity for d in self.disqualifiers if d.match)
+        object.__setattr__(self, "_dq_kinds", dq_kinds)
+        default = BehaviourRule("default", Match("*"), self.default_points)
+        object.__setattr__(self, "_all", (*self.rules, default))
+
+    @property
+    def default_rule(self) -> int:
+        """Index of the pseudo-rule that scores activity types no rule names."""
+        return len(self.rules)
+
+    def plan_for(self, kind: str, props: Props | None) -> Plan:
+        """Everything one activity does under this model, worked out once per kind and
+        properties: the hot path looks it up instead of matching every rule again."""
+        key: Any = kind
+        if props:
+            get = props.get
+            key = (kind, get("url"), get("asset"), get("campaign"), get("form"), get("source"))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(kind, props)
+            if len(self._plans) < 50_000:
+                self._plans[key] = plan
+        return plan
+
+    def _plan(self, kind: str, props: Props | None) -> Plan:
+        rules = tuple(
+            n for n in self._by_kind.get(kind, ()) if self.rules[n].match.matches(kind, props)
+        )
+        if kind not in self._known and self.default_points:
+            rules = (self.default_rule,)
+        return Plan(
+            rules=rules,
+            instant=next((name for name, m in self.instant if m.matches(kind, props)), None),
+            sequences=tuple(
+                n for n, s in enumerate(self.sequences) if s.steps[-1].matches(kind, props)
+            ),
+            criteria=tuple(
+                n
+                for n, c in enumerate(self.criteria)
+                if any(
+                    m.matches(kind, props)
+                    for name in c.counters
+                    for m in self.counters[name].matches
+                )
+            ),
+            counters=frozenset(
+                name
+                for name, c in self.counters.items()
+                if any(m.matches(kind, props) for m in c.matches)
+            ),
+            disqualifier=next(
+                (
+                    n
+                    for n, d in enumerate(self.disqualifiers)
+                    if d.match and d.match.matches(kind, props)
+                ),
+                None,
+            ),
+        )
+
+    def rules_for(self, kind: str, props: Props | None) -> tuple[int, ...]:
+        """Indexes of the behaviour rules this activity earns points from (every match counts)."""
+        return self.plan_for(kind, props).rules
+
+    def rule(self, n: int) -> BehaviourRule:
+        return self._all[n]
+
+    def grade(self, fit: int) -> str:
+        for grade, minimum in self.grades:
+            if fit >= minimum:
+                return grade
+        return "D"

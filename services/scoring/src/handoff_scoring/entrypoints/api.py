@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,6 +20,11 @@ from handoff.messaging.producer import Message
 from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
 from handoff_scoring.adapters import repository
+from handoff_scoring.domain import engine
+from handoff_scoring.domain.explain import contributions, reason
+from handoff_scoring.domain.lead import instant
+from handoff_scoring.domain.model import ScoringModel
+from handoff_scoring.handlers import mql_id
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
 API_SOURCE = "/handoff/api"
@@ -164,29 +170,64 @@ async def post_signals(request: Request) -> Accepted:
 
 
 class ContributionOut(BaseModel):
+    rule: str
     activity_type: str
     count: int
     points: int
     last_seen: datetime
 
 
+class TriggerOut(BaseModel):
+    kind: str = Field(description="threshold, activity, sequence or criteria")
+    rule: str
+
+
 class MqlState(BaseModel):
-    state: str = Field(description='"mql" once qualified in the current cycle, else "open"')
+    state: str = Field(
+        description='"mql" once qualified in the current cycle; "disqualified"; "closed" when '
+        'sales closed the cycle for good; "waiting" until a recycled cycle opens; else "open"'
+    )
     cycle: int
     mql_id: str | None
     qualified_at: datetime | None
+    trigger: TriggerOut | None = None
+    cycle_opens_at: datetime | None = None
+    disqualified: str | None = Field(default=None, description="the reason code")
+
+
+class FitOut(BaseModel):
+    score: int
+    grade: str
+    rules: list[str] = Field(description="the fit rules the lead's traits match")
+
+
+class ActivityOut(BaseModel):
+    activity_type: str
+    occurred_at: datetime
+    rules: list[str] = Field(description="the behaviour rules it matches")
+    properties: dict[str, str]
 
 
 class LeadScoreOut(BaseModel):
     lead_id: str
-    score: int
+    score: int = Field(description="engagement + fit as of the latest activity (`as_of`)")
     engagement_score: int
     fit_score: int
+    fit_grade: str
     threshold: int
-    model_version: str | None
+    model_version: str
+    as_of: datetime | None
+    score_now: int = Field(description="the same score decayed to the time of this request")
+    engagement_now: int
     mql: MqlState
+    reason: str = Field(description="the sentence a rep would read, as of `as_of`")
+    fit: FitOut
     contributions: list[ContributionOut]
+    recent: list[ActivityOut] = Field(description="the latest activities, newest first")
     updated_at: datetime | None
+
+
+RECENT = 20
 
 
 @router.get("/leads/{lead_id}/score", response_model=LeadScoreOut, summary="A lead's score and why")
@@ -198,26 +239,69 @@ async def get_score(
         found = await repository.get(conn, lead_id)
     if found is None:
         raise Problem(404, f"No signals have been scored for lead {lead_id!r}.")
-    lead, mql_id, version = found
-    model = rt.state["model"]
+    lead = found.lead
+    model: ScoringModel = rt.state["model"]
+    score = engine.score_at(model, lead)
+    now = engine.score_at(model, lead, max(time.time(), lead.last_at or 0.0))
+    top = contributions(model, lead)
+    trigger = None
+    if lead.trigger and ":" in lead.trigger:
+        kind, rule = lead.trigger.split(":", 1)
+        trigger = TriggerOut(kind=kind, rule=rule)
+    if lead.disqualified is not None:
+        state = "disqualified"
+    elif lead.is_mql:
+        state = "mql"
+    elif lead.closed:
+        state = "closed"
+    elif (
+        lead.opens_at is not None
+        and (lead.last_at or 0.0) < lead.opens_at
+        and time.time() < lead.opens_at
+    ):
+        state = "waiting"
+    else:
+        state = "open"
     return LeadScoreOut(
         lead_id=lead.lead_id,
-        score=lead.score,
-        engagement_score=lead.score,
-        fit_score=0,
+        score=score.total,
+        engagement_score=score.engagement,
+        fit_score=score.fit.points,
+        fit_grade=score.fit.grade,
         threshold=model.threshold,
-        model_version=version,
+        model_version=model.version,
+        as_of=None if score.at is None else instant(score.at),
+        score_now=now.total,
+        engagement_now=now.engagement,
         mql=MqlState(
-            state="mql" if lead.is_mql else "open",
+            state=state,
             cycle=lead.cycle,
-            mql_id=mql_id,
-            qualified_at=lead.qualified_at,
+            mql_id=mql_id(lead.lead_id, lead.cycle) if lead.is_mql else None,
+            qualified_at=None if lead.qualified_at is None else instant(lead.qualified_at),
+            trigger=trigger,
+            cycle_opens_at=None if lead.opens_at is None else instant(lead.opens_at),
+            disqualified=lead.disqualified,
         ),
+        reason=reason(model, lead, score.at or 0.0, top[:5]),
+        fit=FitOut(score=score.fit.points, grade=score.fit.grade, rules=list(score.fit.rules)),
         contributions=[
             ContributionOut(
-                activity_type=c.activity_type, count=c.count, points=c.points, last_seen=c.last_seen
+                rule=c.rule,
+                activity_type=c.activity_type,
+                count=c.count,
+                points=c.points,
+                last_seen=instant(c.last_seen),
             )
-            for c in lead.contributions()
+            for c in top
         ],
-        updated_at=lead.updated_at,
+        recent=[
+            ActivityOut(
+                activity_type=kind,
+                occurred_at=instant(at),
+                rules=[model.rule(n).name for n in model.rules_for(kind, props)],
+                properties=dict(props or {}),
+            )
+            for at, kind, props in reversed(lead.history[-RECENT:])
+        ],
+        updated_at=None if score.at is None else instant(score.at),
     )

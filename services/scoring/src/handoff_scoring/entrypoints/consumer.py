@@ -1,15 +1,29 @@
-"""What the scoring consumer reads: handoff.signals.v1, applied by the SignalHandler."""
+"""What the scoring consumer reads: handoff.signals.v1, and from handoff.routing.v1 the
+recycles and dispositions that open or close MQL cycles; both applied by the SignalHandler."""
 
 from __future__ import annotations
 
-from handoff.events import signals
+from typing import Annotated
+
+from pydantic import Field, TypeAdapter
+
+from handoff.events import routing, signals
 from handoff.messaging.consumer import Handler
 from handoff.runtime import Consumes, Runtime
 from handoff_scoring.handlers import SignalHandler
+
+# Only the routing events scoring acts on; the others are skipped unparsed (not dead letters).
+CycleEvent = Annotated[
+    routing.LeadRecycled | routing.LeadDispositioned, Field(discriminator="type")
+]
+cycle_event_adapter: TypeAdapter[CycleEvent] = TypeAdapter(CycleEvent)
 
 
 def signal_handler(rt: Runtime) -> Handler:
     return SignalHandler(rt.state["model"])
 
 
-CONSUMES = Consumes(adapters={signals.TOPIC: signals.signal_adapter}, handler=signal_handler)
+CONSUMES = Consumes(
+    adapters={signals.TOPIC: signals.signal_adapter, routing.TOPIC: cycle_event_adapter},
+    handler=signal_handler,
+)

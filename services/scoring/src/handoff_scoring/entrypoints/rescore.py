@@ -1,0 +1,114 @@
+"""`handoff scoring rescore --model FILE [--dry-run]`: replay every lead's recorded history
+under another model and report how many MQLs it would make and which leads change, before
+anyone deploys it. Without --dry-run it also stores the new scores (no events are sent)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from handoff.config_file import ConfigError
+from handoff.db import create_engine
+from handoff_scoring.adapters import repository
+from handoff_scoring.config import load_model
+from handoff_scoring.domain.lead import instant
+from handoff_scoring.domain.model import ScoringModel
+from handoff_scoring.domain.replay import replay
+
+SHOWN = 20
+
+
+@dataclass
+class Report:
+    model_version: str
+    leads: int = 0
+    mqls_now: int = 0
+    mqls_new: int = 0
+    gained: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    changed: list[tuple[str, int, int]] = field(default_factory=list)  # lead, before, after
+    disqualified: int = 0
+    triggers: dict[str, int] = field(default_factory=dict)
+
+    def write(self, out: TextIO, dry_run: bool) -> None:
+        def some(ids: list[str]) -> str:
+            more = f" ... and {len(ids) - SHOWN} more" if len(ids) > SHOWN else ""
+            return ", ".join(ids[:SHOWN]) + more
+
+        print(f"rescored {self.leads} leads under model {self.model_version}", file=out)
+        print(
+            f"MQLs in the current cycle: {self.mqls_now} now, {self.mqls_new} under the new model",
+            file=out,
+        )
+        for trigger, n in sorted(self.triggers.items(), key=lambda kv: -kv[1]):
+            print(f"  {n:>7}  {trigger}", file=out)
+        print(
+            f"would become MQLs: {len(self.gained)}"
+            + (f": {some(self.gained)}" if self.gained else ""),
+            file=out,
+        )
+        print(
+            f"would no longer be MQLs: {len(self.lost)}"
+            + (f": {some(self.lost)}" if self.lost else ""),
+            file=out,
+        )
+        print(f"disqualified under the new model: {self.disqualified}", file=out)
+        print(f"scores that change: {len(self.changed)}", file=out)
+        for lead_id, before, after in sorted(self.changed, key=lambda c: -abs(c[2] - c[1]))[:SHOWN]:
+            print(f"  {lead_id}: {before} -> {after}", file=out)
+        print(
+            "dry run: nothing was written"
+            if dry_run
+            else "stored the new scores; restart scoring with the new model to use it",
+            file=out,
+        )
+
+
+async def rescore(database_url: str, model: ScoringModel, dry_run: bool) -> Report:
+    report = Report(model.version)
+    engine = create_engine(database_url, pool_size=2)
+    try:
+        async with engine.connect() as conn:
+            pending: list[repository.Row] = []
+            async for stored in repository.every_lead(conn):
+                verdict = replay(model, stored.lead)
+                report.leads += 1
+                report.mqls_now += stored.lead.is_mql
+                report.mqls_new += verdict.qualified
+                report.disqualified += verdict.disqualified is not None
+                if verdict.trigger is not None and verdict.qualified:
+                    name = verdict.trigger
+                    report.triggers[name] = report.triggers.get(name, 0) + 1
+                if verdict.qualified and not stored.lead.is_mql:
+                    report.gained.append(stored.lead.lead_id)
+                elif stored.lead.is_mql and not verdict.qualified:
+                    report.lost.append(stored.lead.lead_id)
+                if verdict.score != stored.score:
+                    report.changed.append((stored.lead.lead_id, stored.score, verdict.score))
+                if not dry_run:
+                    # Keep the lead's cycle and MQL as they are; only its scores change.
+                    lead = stored.lead
+                    lead.tally, lead.tally_model = verdict.lead.tally, verdict.lead.tally_model
+                    last = None if lead.last_at is None else instant(lead.last_at)
+                    pending.append(repository.Row(lead, verdict.score, verdict.grade, None, last))
+            if pending:
+                for start in range(0, len(pending), 2000):
+                    await repository.save(conn, pending[start : start + 2000], model.version)
+                await conn.commit()
+    finally:
+        await engine.dispose()
+    return report
+
+
+def main(model_file: str, database_url: str, dry_run: bool, out: TextIO | None = None) -> int:
+    try:
+        model = load_model(Path(model_file))
+    except ConfigError as exc:
+        print(f"handoff: invalid model: {exc}", file=sys.stderr)
+        return 2
+    report = asyncio.run(rescore(database_url, model, dry_run))
+    report.write(out or sys.stdout, dry_run)
+    return 0
