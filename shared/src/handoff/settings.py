@@ -46,9 +46,10 @@ class HandoffSettings(BaseSettings):
     kafka_request_timeout_ms: int = Field(default=10_000, ge=100)
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
     consumer_batch_max: int = Field(default=2000, ge=1)
-    # How long the broker may hold a fetch while it has nothing new (Kafka's default, 500 ms).
-    # A broker that waits out the whole time adds up to this much to every hop's latency.
-    kafka_fetch_max_wait_ms: int = Field(default=500, ge=1)
+    # How long the broker may hold a fetch while it has nothing new. Kafka's default is 500 ms,
+    # but a broker that waits out the whole time (the embedded one does) adds that much to
+    # every hop; 50 ms keeps a hop in milliseconds for the cost of a few idle fetches a second.
+    kafka_fetch_max_wait_ms: int = Field(default=50, ge=1)
     consumer_max_dead_letters_in_row: int = Field(default=100, ge=1)
     outbox_batch_size: int = Field(default=1000, ge=1)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
