@@ -3,14 +3,15 @@
 Concurrent requests are gathered into one transaction: insert their delivery ids (ON CONFLICT DO
 NOTHING RETURNING), publish the signals of the new ones, wait for the broker's acknowledgement,
 and only then commit. A publish failure rolls the claims back, so the sender's retry is not taken
-for a duplicate; another instance inserting the same id waits on the row lock until we commit or
-roll back, so 50 copies at once still publish once. The signals' CloudEvent ids are stable, so the
+for a duplicate; another transaction inserting the same id (another lane or instance) waits on the row lock until
+we commit or roll back, so 50 copies at once still publish once. The signals' CloudEvent ids are stable, so the
 consumer's inbox also drops a signal published again after a commit that failed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from handoff.http.limits import retry_after
 from handoff.http.problem import Problem
@@ -81,8 +82,38 @@ def _database_down() -> Problem:
     )
 
 
+class _Lane:
+    """One worker's own connection: a pool checkout per batch costs more than the batch."""
+
+    def __init__(self, engine: AsyncEngine, lock_timeout_ms: int) -> None:
+        self.engine, self.lock_timeout_ms = engine, lock_timeout_ms
+        self.conn: AsyncConnection | None = None
+
+    async def connection(self) -> AsyncConnection:
+        if self.conn is None or self.conn.closed or self.conn.invalidated:
+            conn = await self.engine.connect()
+            try:
+                # No fsync wait on commit: a claim lost in a crash only means a retry is published
+                # again with the same CloudEvent ids, which the consumer's inbox drops. The lock
+                # timeout bounds the wait for another instance's claim of the same id.
+                await conn.execute(text("SET synchronous_commit = off"))
+                await conn.execute(text(f"SET lock_timeout = {int(self.lock_timeout_ms)}"))
+                await conn.commit()
+            except BaseException:
+                await conn.close()
+                raise
+            self.conn = conn
+        return self.conn
+
+    async def drop(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
 class DeliveryDesk:
-    """Takes claims from many concurrent requests and settles them in batches (one at a time)."""
+    """Takes claims from many concurrent requests and settles them in batches, a few at once."""
 
     def __init__(
         self,
@@ -91,40 +122,45 @@ class DeliveryDesk:
         *,
         retention_seconds: float = 7 * 86400,
         max_batch: int = 2000,
+        lanes: int = 4,
         lock_timeout_ms: int = 10_000,
     ) -> None:
         self.engine, self.publish = engine, publish
         self.retention_seconds, self.max_batch = retention_seconds, max_batch
-        self.lock_timeout_ms = lock_timeout_ms
-        self._pending: list[_Claim] = []
-        self._wake = asyncio.Event()
+        self.lanes, self.lock_timeout_ms = lanes, lock_timeout_ms
+        self._queue: asyncio.Queue[_Claim] = asyncio.Queue()
         self._pruned_at = 0.0
 
     async def record(self, source: str, signals: Mapping[str, Sequence[Any]]) -> Outcome:
         """Settle one request's deliveries; raises Problem(503) when nothing could be stored."""
         claim = _Claim(source, signals, asyncio.get_running_loop().create_future())
         claim.keys = [(source, d) for d in signals]
-        self._pending.append(claim)
-        self._wake.set()
+        self._queue.put_nowait(claim)
         return await claim.future
 
     async def run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                batch = self._pending[: self.max_batch]
-                del self._pending[: self.max_batch]
-                await self._settle(batch)
-            if time.monotonic() - self._pruned_at > 600:
-                await self._prune()
+        await asyncio.gather(*(self._lane(n) for n in range(self.lanes)))
 
-    async def _settle(self, batch: list[_Claim]) -> None:
-        keys = list(dict.fromkeys(k for c in batch for k in c.keys))
+    async def _lane(self, n: int) -> None:
+        lane = _Lane(self.engine, self.lock_timeout_ms)
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < self.max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                await self._settle(batch, lane)
+                if n == 0 and time.monotonic() - self._pruned_at > 600:
+                    await self._prune()
+        finally:
+            await lane.drop()
+
+    async def _settle(self, batch: list[_Claim], lane: _Lane) -> None:
+        # Sorted, so two lanes (or instances) lock shared ids in the same order: no deadlock.
+        keys = sorted({k for c in batch for k in c.keys})
         new: set[tuple[str, str]] | None = None
         try:
-            async with self.engine.connect() as conn, conn.begin():
-                await conn.execute(text(f"SET LOCAL lock_timeout = {int(self.lock_timeout_ms)}"))
+            conn = await lane.connection()
+            async with conn.begin():
                 rows = await conn.execute(
                     _CLAIM, {"sources": [k[0] for k in keys], "ids": [k[1] for k in keys]}
                 )
@@ -145,6 +181,7 @@ class DeliveryDesk:
             return
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             log.warning("ingress.deliveries.database_error", error=type(exc).__name__)
+            await lane.drop()
             self._fail(batch, new, _database_down())
             return
         except Exception as exc:  # never leave a request waiting forever
