@@ -360,3 +360,28 @@ async def test_broker_down_is_503_and_the_retry_is_not_taken_for_a_duplicate(
     retry = await hooks.post("standard", request)
     assert retry.status_code == 202 and retry.json()["accepted"] == 1
     assert [e.data.activity_type for e in await hooks.topic(lead, 1)] == ["demo_request"]
+
+
+async def test_database_down_is_503_and_nothing_is_published(
+    bootstrap: str, config_dir: Path, ingress_yaml: Path, hooks: Hooks
+) -> None:
+    app = make_app(
+        ingress_yaml,
+        env(datetime.now(UTC) + timedelta(hours=1)),
+        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/postgres",
+        kafka_bootstrap_servers=bootstrap,
+        config_dir=config_dir,
+    )
+    lead = new_id()
+    request = standard_request(signal(lead, "demo_request"))
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url=BASE) as c,
+    ):
+        down = await c.post("/v1/webhooks/standard", content=request[0], headers=request[1])
+    assert down.status_code == 503 and down.headers["retry-after"] == "5"
+    assert "database" in down.json()["detail"]
+    retry = await hooks.post("standard", request)
+    assert retry.status_code == 202
+    assert [e.data.activity_type for e in await hooks.topic(lead, 1)] == ["demo_request"]
