@@ -9,7 +9,7 @@
 2. Batch POST /v1/signals with 1000 signals a request: signals/s acknowledged by the broker
    (goal >= 20,000).
 
-    make bench        # or: uv run python -m bench.ingress --seconds 5 --rounds 2
+    make bench        # or: uv run python -m bench.ingress --seconds 5 --rounds 3
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import shutil
 import subprocess
 import sys
@@ -151,7 +152,7 @@ def start_bare(port: int) -> subprocess.Popen[bytes]:
         "access_log=False, lifespan='on')"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
-    if not wait_for_port(port, 15):
+    if not wait_for_port(port, 60):
         proc.kill()
         raise RuntimeError("the bare ASGI server did not start")
     return proc
@@ -205,7 +206,7 @@ def batch_signals(seconds: float, url: str, key: str, clients: int) -> tuple[flo
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--batch-clients", type=int, default=4)
     args = parser.parse_args(argv)
@@ -230,6 +231,9 @@ def main(argv: list[str] | None = None) -> None:
         stack.start_services(ports={"scoring": scoring_port}, only=["scoring"])
         bare = start_bare(bare_port)
         path = "/v1/webhooks/standard"
+        print(
+            f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True
+        )
         best_bare = best_hook = 0.0
         for r in range(1, args.rounds + 1):
             bare_rate, bare_codes = load(bare_port, path, args.connections, args.seconds)
@@ -250,6 +254,7 @@ def main(argv: list[str] | None = None) -> None:
             f"batch POST /v1/signals, 1000 a request: {rate:,.0f} signals/s acknowledged by the "
             f"broker, {errors} failed requests  (goal >= 20,000)"
         )
+        print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         if bare is not None:
             bare.terminate()

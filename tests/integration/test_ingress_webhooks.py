@@ -204,6 +204,13 @@ async def test_fifty_copies_at_once_publish_once(hooks: Hooks) -> None:
     assert [e.data.activity_type for e in events] == ["demo_request", "email_open"]
 
 
+async def test_a_message_repeated_inside_one_batch_counts_once(hooks: Hooks) -> None:
+    lead = new_id()
+    message = {"type": "track", "messageId": new_id("m"), "userId": lead, "event": "Email Opened"}
+    resp = await hooks.post("segment", segment_request({"batch": [message, message]}))
+    assert resp.status_code == 202 and resp.json()["accepted"] == 1
+
+
 @pytest.mark.parametrize("skew", [-301, 301])
 async def test_an_old_or_future_timestamp_is_refused(hooks: Hooks, skew: int) -> None:
     request = standard_request(signal(new_id(), "page_view"), at=time.time() + skew)

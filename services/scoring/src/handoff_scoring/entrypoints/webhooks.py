@@ -157,7 +157,11 @@ def _mapped_signals(src: Source, body: bytes) -> tuple[dict[str, list[Any]], int
         UNMAPPED.labels(src.name).inc(len(result.unmapped))
         log.info("ingress.events.unmapped", source=src.name, events=sorted(set(result.unmapped)))
     deliveries: dict[str, list[Any]] = {e.delivery_id: [] for e in events}
+    seen: set[str] = set()
     for m in result.signals:
+        if m.event_key in seen:  # the same message twice in one batch counts once
+            continue
+        seen.add(m.event_key)
         event_id = fact_id(src.ce_source, m.event_key)
         try:
             signal = api.SignalIn(
