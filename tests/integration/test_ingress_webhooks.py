@@ -211,7 +211,9 @@ async def test_a_message_repeated_inside_one_batch_counts_once(hooks: Hooks) -> 
     assert resp.status_code == 202 and resp.json()["accepted"] == 1
 
 
-@pytest.mark.parametrize("skew", [-301, 301])
+# Well past the 5 minutes: a loaded machine may take seconds between signing and checking.
+# The exact boundary is tested with a fixed clock in the unit tests.
+@pytest.mark.parametrize("skew", [-400, 400])
 async def test_an_old_or_future_timestamp_is_refused(hooks: Hooks, skew: int) -> None:
     request = standard_request(signal(new_id(), "page_view"), at=time.time() + skew)
     assert (await hooks.post("standard", request)).status_code == 401
