@@ -12,6 +12,7 @@ import pytest
 from handoff.devstack.ports import free_port
 from handoff.devstack.processes import ServiceProcess
 from handoff.devstack.stack import DevStack
+from tests.ingress_senders import WEBHOOK_ENV
 
 ACCEPT_WITHIN_SECONDS = 3
 
@@ -52,6 +53,7 @@ def system(
             "HANDOFF_SLA_CONFIG_FILE": str(sla_file),
             "HANDOFF_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "HANDOFF_OUTBOX_POLL_SECONDS": "0.5",
+            **WEBHOOK_ENV,  # test secrets, so the webhook sources are enabled
         }
     )
     ports = {"scoring": free_port(), "routing": free_port(), "sla-watch": free_port()}

@@ -6,23 +6,26 @@ from fastapi import FastAPI
 
 from handoff.runtime import Runtime, build_app
 from handoff_scoring.config import load_model
-from handoff_scoring.entrypoints import api
+from handoff_scoring.entrypoints import api, webhooks
 from handoff_scoring.entrypoints.consumer import CONSUMES
+from handoff_scoring.ingress.config import load_ingress
 from handoff_scoring.service import SERVICE
 from handoff_scoring.settings import ScoringSettings
 
 
 def create_app(settings: ScoringSettings) -> FastAPI:
     model = load_model(settings.model_path)  # fail at start, before any port is bound
+    ingress = load_ingress(settings.ingress_path)
 
     async def setup(rt: Runtime) -> None:
         rt.state["model"] = model
         rt.state["publish_timeout"] = settings.publish_timeout_seconds
+        await webhooks.setup(rt, ingress)
 
     return build_app(
         SERVICE,
         settings,
-        routers=[api.router],
+        routers=[api.router, webhooks.router],
         consumes=CONSUMES,
         setup=setup,
         description="Scores behaviour signals and declares MQLs, with the reason.",

@@ -19,7 +19,14 @@ class ScoringSettings(HandoffSettings):
     publish_timeout_seconds: float = Field(
         default=5.0, gt=0, validation_alias="HANDOFF_SCORING_PUBLISH_TIMEOUT_SECONDS"
     )
+    ingress_config_file: Path | None = Field(
+        default=None, validation_alias="HANDOFF_INGRESS_CONFIG_FILE"
+    )
 
     @property
     def model_path(self) -> Path:
         return self.scoring_config_file or self.config_dir / "scoring.yaml"
+
+    @property
+    def ingress_path(self) -> Path:
+        return self.ingress_config_file or self.config_dir / "ingress.yaml"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -60,14 +61,17 @@ class Accepted(BaseModel):
     accepted: int
 
 
-def to_event(s: SignalIn) -> sig.ActivitySignal | sig.IdentifySignal | sig.AliasSignal:
+def to_event(
+    s: SignalIn, *, ce_source: str = API_SOURCE, event_id: str | None = None
+) -> sig.ActivitySignal | sig.IdentifySignal | sig.AliasSignal:
+    """The CloudEvent for a signal; webhooks pass their own CloudEvents source and a stable id."""
     source = s.source or "api"
     if s.type == "identify":
         if s.traits is None:
             raise ValueError("traits")
         return sig.IdentifySignal(
-            id=s.id,
-            source=API_SOURCE,
+            id=event_id or s.id,
+            source=ce_source,
             subject=s.lead_id,
             data=sig.IdentifyData(
                 lead_id=s.lead_id, occurred_at=s.occurred_at, source=source, traits=s.traits
@@ -77,8 +81,8 @@ def to_event(s: SignalIn) -> sig.ActivitySignal | sig.IdentifySignal | sig.Alias
         if s.previous_id is None:
             raise ValueError("previous_id")
         return sig.AliasSignal(
-            id=s.id,
-            source=API_SOURCE,
+            id=event_id or s.id,
+            source=ce_source,
             subject=s.lead_id,
             data=sig.AliasData(
                 lead_id=s.lead_id,
@@ -88,8 +92,8 @@ def to_event(s: SignalIn) -> sig.ActivitySignal | sig.IdentifySignal | sig.Alias
             ),
         )
     return sig.ActivitySignal(
-        id=s.id,
-        source=API_SOURCE,
+        id=event_id or s.id,
+        source=ce_source,
         subject=s.lead_id,
         data=sig.ActivityData(
             lead_id=s.lead_id,
@@ -154,7 +158,12 @@ async def post_signals(request: Request) -> Accepted:
         raise Problem(
             422, "The signal is not valid: " + errors[0]["field"] + " is missing.", errors=errors
         )
-    rt: Runtime = request.app.state.runtime
+    await publish(request.app.state.runtime, events)
+    return Accepted(accepted=len(events))
+
+
+async def publish(rt: Runtime, events: Sequence[sig.Signal]) -> None:
+    """Send signals to handoff.signals.v1 and return once the broker acknowledged all; else 503."""
     try:
         await asyncio.wait_for(
             rt.producer.send_all([Message.of(sig.TOPIC, e) for e in events]),
@@ -166,7 +175,6 @@ async def post_signals(request: Request) -> Accepted:
             "The broker did not acknowledge the signals; nothing was accepted. Retry later.",
             headers=retry_after(5),
         ) from None
-    return Accepted(accepted=len(events))
 
 
 class ContributionOut(BaseModel):

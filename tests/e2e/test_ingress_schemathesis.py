@@ -1,0 +1,36 @@
+"""Schemathesis over the scoring service's OpenAPI, against the running process: never a 5xx."""
+
+from __future__ import annotations
+
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+
+from tests.e2e.conftest import System
+
+EXAMPLES_PER_OPERATION = 8  # bounded: the whole run takes a few seconds
+
+
+def test_no_input_makes_the_scoring_service_answer_5xx(system: System) -> None:
+    url = system.scoring.url
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    failures: list[str] = []
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy())
+        def run(case: schemathesis.Case) -> None:
+            response = case.call(base_url=url, headers=system.headers, timeout=15)
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path}: {response.status_code}")
+
+        run()
+    assert operations >= 5  # healthz, readyz, metrics, signals, webhooks, score
+    assert failures == []
