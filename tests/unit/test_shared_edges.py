@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from handoff.config_file import ConfigError, load_yaml
 from handoff.events import signals
 from handoff.events.envelope import UnknownEventType, fact_id, parse_event
+from handoff.http.problem import install_problem_handlers
 from handoff.logs import redact
 from handoff.settings import load_settings
 from handoff_scoring.settings import ScoringSettings
@@ -96,3 +98,37 @@ def test_logs_never_carry_emails_or_keys() -> None:
     assert out["note"] == "mail <email> now"
     assert out["authorization"] == "<redacted>"
     assert out["traits"] == {"email": "<redacted>", "title": "CTO"}
+
+
+async def test_a_client_that_hangs_up_mid_body_is_not_logged_as_an_error() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict[str, int]:
+        return {"size": len(await request.body())}
+
+    sent: list[dict[str, object]] = []
+    incoming = iter(
+        [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
+    )
+
+    async def receive() -> dict[str, object]:
+        return next(incoming)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/echo",
+        "headers": [],
+        "query_string": b"",
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("t", 80),
+        "root_path": "",
+    }
+    await app(scope, receive, send)  # an unhandled error would raise here
+    assert sent[0]["status"] == 499

@@ -9,8 +9,9 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 PROBLEM_JSON = "application/problem+json"
 log = structlog.get_logger("handoff.http")
@@ -113,6 +114,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(
             exc.status_code, detail, headers=dict(exc.headers or {}), instance=request.url.path
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The caller hung up mid-body (a timeout, a shutdown): nothing was accepted, nobody
+        # reads the answer, and it is not our fault, so no error log and no traceback.
+        log.info("http.client_disconnected", path=request.url.path)
+        return Response(status_code=499)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
