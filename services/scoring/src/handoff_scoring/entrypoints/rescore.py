@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from handoff.config_file import ConfigError
 from handoff.db import create_engine
 from handoff_scoring.adapters import repository
@@ -109,6 +111,13 @@ def main(model_file: str, database_url: str, dry_run: bool, out: TextIO | None =
     except ConfigError as exc:
         print(f"handoff: invalid model: {exc}", file=sys.stderr)
         return 2
-    report = asyncio.run(rescore(database_url, model, dry_run))
+    try:
+        report = asyncio.run(rescore(database_url, model, dry_run))
+    except (OSError, SQLAlchemyError) as exc:
+        print(
+            f"handoff: cannot read the lead history: {exc.__class__.__name__}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
     report.write(out or sys.stdout, dry_run)
     return 0
