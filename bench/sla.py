@@ -7,8 +7,8 @@ baseline that only claims the same due rows with FOR UPDATE SKIP LOCKED and dele
 - steady rate: timers falling due evenly (`--rate` per second for `--seconds`), lag p50/p99;
 - burst: `--burst` timers due at the same instant, time until the last one is fired.
 
-Both loops are the real Firer (sleep until the next due time, batch of 1000); only what a
-claimed batch does differs. Targets (issue 6): p99 lag under 250 ms, burst drained in 3 s.
+Both loops are the real Firer (sleep until the next due time, same batch size and
+connections, `--batch`, `--workers`); only what a claimed batch does differs. Targets (issue 6): p99 lag under 250 ms, burst drained in 3 s.
 
     uv run python -m bench sla         # or: uv run python -m bench.sla --pending 1000000
 """
