@@ -7,8 +7,8 @@ baseline that only claims the same due rows with FOR UPDATE SKIP LOCKED and dele
 - steady rate: timers falling due evenly (`--rate` per second for `--seconds`), lag p50/p99;
 - burst: `--burst` timers due at the same instant, time until the last one is fired.
 
-Both loops are the real Firer (sleep until the next due time, batch of 1000); only what a
-claimed batch does differs. Targets (issue 6): p99 lag under 250 ms, burst drained in 3 s.
+Both loops are the real Firer (sleep until the next due time, same batch size and
+connections, `--batch`, `--workers`); only what a claimed batch does differs. Targets (issue 6): p99 lag under 250 ms, burst drained in 3 s.
 
     uv run python -m bench sla         # or: uv run python -m bench.sla --pending 1000000
 """
@@ -37,7 +37,7 @@ from handoff.logs import configure_logging
 from handoff_sla_watch.alarm import Alarm
 from handoff_sla_watch.domain.firing import Fired
 from handoff_sla_watch.domain.model import Timer, TimerState
-from handoff_sla_watch.entrypoints.firer import Firer
+from handoff_sla_watch.entrypoints.firer import FIRE_BATCH, FIRE_WORKERS, Firer
 from handoff_sla_watch.handlers import Firing
 
 INSERT = (
@@ -106,12 +106,16 @@ async def insert(engine: AsyncEngine, count: int, due_sql: str, **params: object
     return tag
 
 
+# The firer's settings (HANDOFF_SLA_FIRE_BATCH, HANDOFF_SLA_FIRE_WORKERS), for both loops.
+TUNING = {"batch": FIRE_BATCH, "workers": FIRE_WORKERS}
+
+
 async def run_firer(
     engine: AsyncEngine, make: Callable[[Recorder], Firing], until: Callable[[Recorder], bool]
 ) -> Recorder:
     recorder = Recorder()
     dsn = asyncpg_dsn(engine.url.render_as_string(hide_password=False))
-    firer = Firer(dsn, make(recorder), Alarm(), max_sleep_seconds=1.0)
+    firer = Firer(dsn, make(recorder), Alarm(), max_sleep_seconds=1.0, **TUNING)
     task = asyncio.create_task(firer.run())
     try:
         while not until(recorder):
@@ -203,7 +207,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=int, default=1000, help="timers falling due per second")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--burst", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=FIRE_BATCH, help="timers per transaction")
+    parser.add_argument("--workers", type=int, default=FIRE_WORKERS, help="connections draining")
     args = parser.parse_args(argv)
+    TUNING.update(batch=args.batch, workers=args.workers)
     configure_logging("console", "error")
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
     stack = DevStack.from_env(data_dir, pg_port=free_port(), broker_port=free_port())

@@ -18,9 +18,10 @@ from handoff.events import routing, sla
 from handoff.messaging.consumer import Inbound
 from handoff_sla_watch.adapters import repository
 from handoff_sla_watch.config import load_policies
+from handoff_sla_watch.domain.firing import fire
 from handoff_sla_watch.domain.model import Timer, TimerState
 from handoff_sla_watch.entrypoints.firer import fire_due
-from handoff_sla_watch.handlers import Firing, RoutingHandler
+from handoff_sla_watch.handlers import Firing, RoutingHandler, fired_event
 from handoff_sla_watch.metrics import MET
 from tests.factories import new_id
 
@@ -193,6 +194,26 @@ async def test_warning_breach_and_the_escalation_chain_fire_once_each_in_order(
     assert all(e.data.due_at == t0 + timedelta(hours=4) for e in events)
     timer = (await timers_of(engine, handoff))["accept"]
     assert (timer.state, timer.escalation_level, timer.next_at) == (TimerState.BREACHED, 3, None)
+
+
+async def test_the_json_postgresql_writes_is_the_event_the_models_describe(
+    engine: AsyncEngine, pg: asyncpg.Connection, tmp_path: Path
+) -> None:
+    ps = policies(tmp_path)
+    handler, firing = RoutingHandler(ps), Firing(ps)
+    lead, handoff = new_id() + '-"quoted\\ é', new_id("H")  # escaped as JSON must
+    t0 = datetime.now(UTC) - timedelta(hours=13, microseconds=1)
+    await apply(engine, handler, [assigned(lead, handoff, t0)])
+    async with engine.begin() as conn:  # absent fields are left out, as the models' JSON does
+        await conn.execute(
+            text("UPDATE sla.timers SET rep_id = NULL WHERE handoff_id = :h"), {"h": handoff}
+        )
+    timer = (await timers_of(engine, handoff))["accept"]
+    now = datetime.now(UTC)
+    await fire_due(pg, firing, now=now)
+    expected = [fired_event(timer, step) for step in fire(timer, firing.by_name[timer.policy], now)]
+    assert [e.type.rsplit(".", 1)[1] for e in expected] == ["breached", *["escalated"] * 3]
+    assert await sla_events(engine, lead) == expected
 
 
 async def test_after_downtime_an_overdue_timer_fires_its_missed_steps_once_marked_late(

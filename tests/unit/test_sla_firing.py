@@ -158,15 +158,15 @@ def test_the_firers_fast_json_is_the_event_the_models_describe() -> None:
     from handoff.events import sla
     from handoff.events.envelope import fact_id
     from handoff_sla_watch.adapters.events import fact_id as fast_fact_id
-    from handoff_sla_watch.adapters.events import fired_message
+    from handoff_sla_watch.adapters.events import fired_json
     from handoff_sla_watch.handlers import fired_event
 
     assert fast_fact_id("breached", "t-1", "2026") == fact_id("breached", "t-1", "2026")
     timer = armed()
     timer.rep_id = None  # absent fields are left out, as the models' JSON does
-    steps = fire(timer, CHAIN, T0 + timedelta(hours=9))
+    timer.lead_id = 'L-"1\\ é\n'  # escaped as JSON must
+    steps = fire(timer, CHAIN, T0 + timedelta(hours=9, microseconds=7))
     assert [s.kind for s in steps] == ["breached", "escalated", "escalated"]
     for step in steps:
-        message = fired_message(timer, step)
-        assert message.key == b"L-1"
-        assert sla.sla_event_adapter.validate_json(message.value) == fired_event(timer, step)
+        event = sla.sla_event_adapter.validate_json(fired_json(timer, step))
+        assert event == fired_event(timer, step)

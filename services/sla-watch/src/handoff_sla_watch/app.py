@@ -31,6 +31,7 @@ def create_app(settings: SlaSettings) -> FastAPI:
                 alarm,
                 settings.max_sleep_seconds,
                 settings.fire_batch,
+                settings.fire_workers,
             ).run,
         )
 

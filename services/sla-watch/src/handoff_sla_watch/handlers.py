@@ -18,7 +18,6 @@ from handoff.messaging import outbox
 from handoff.messaging.consumer import Inbound
 from handoff.messaging.producer import Message
 from handoff_sla_watch.adapters import firing_store, repository
-from handoff_sla_watch.adapters.events import fired_message
 from handoff_sla_watch.adapters.tables import SCHEMA
 from handoff_sla_watch.domain.calendar import WALL_CLOCK, Clock
 from handoff_sla_watch.domain.firing import Fired, fire
@@ -279,11 +278,9 @@ class Firing:
         if not timers:
             return []
         assert at is not None
-        done = [(t, fire(t, self.by_name.get(t.policy), at)) for t in timers]
-        await firing_store.save_fired(conn, timers)
-        await firing_store.append_outbox(
-            conn, [fired_message(t, step) for t, steps in done for step in steps]
-        )
+        by_name = self.by_name
+        done = [(t, fire(t, by_name.get(t.policy), at)) for t in timers]
+        await firing_store.save_fired(conn, at, done)
         return done
 
     def observe(self, done: list[tuple[Timer, list[Fired]]]) -> None:

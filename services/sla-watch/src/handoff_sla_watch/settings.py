@@ -25,6 +25,9 @@ class SlaSettings(HandoffSettings):
         default=1000, ge=1, le=10_000, validation_alias="HANDOFF_SLA_FIRE_BATCH"
     )
 
+    # Connections that drain a backlog together (each fires its own batches; SKIP LOCKED).
+    fire_workers: int = Field(default=2, ge=1, le=16, validation_alias="HANDOFF_SLA_FIRE_WORKERS")
+
     @property
     def policies_path(self) -> Path:
         return self.sla_config_file or self.config_dir / "sla.yaml"

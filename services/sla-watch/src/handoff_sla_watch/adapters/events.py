@@ -1,21 +1,21 @@
-"""The firer's hot path: fired steps encoded straight to CloudEvents JSON, no pydantic round trip.
+"""The firer's hot path: fired steps written straight to CloudEvents JSON by string templates.
 
-A burst of a hundred thousand breaches spends most of its Python time building and
-serialising event models; this writes the same JSON directly. A unit test holds it
+A burst of a hundred thousand breaches spent most of its Python time building event
+models and serialising dicts (json.dumps), and about as long again when PostgreSQL built
+the same JSON with json_build_object; filling a template, with only the strings escaped
+(by json's own C escaper), costs a fraction of either. A unit test holds the result
 equal to the `handoff.events.sla` models, which stay the schema.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from json.encoder import encode_basestring as quote
 
 from handoff.events import sla as ev
 from handoff.events.envelope import NAMESPACE
-from handoff.messaging.producer import Message
 from handoff_sla_watch.domain.firing import Fired
 from handoff_sla_watch.domain.model import Timer
 
@@ -33,48 +33,49 @@ def fact_id(*parts: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-@lru_cache(maxsize=8192)  # a batch shares its fired_at, a burst its due and start times
-def _iso(moment: datetime) -> str:
+@lru_cache(maxsize=8192)  # a batch shares its fired_at
+def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=8192)  # a burst shares its start times
 def _arming(started_at: datetime) -> str:
     return started_at.isoformat()
 
 
-def fired_message(t: Timer, step: Fired) -> Message:
-    """The outbox message of one fired step (warning, breached or escalated)."""
-    assert t.due_at is not None and t.started_at is not None
-    arming = _arming(t.started_at)
-    data: dict[str, Any] = {
-        "lead_id": t.lead_id,
-        "handoff_id": t.handoff_id,
-        "timer_id": t.timer_id,
-        "policy": t.policy,
-        "stage": t.stage,
-        "due_at": _iso(t.due_at),
-        "fired_at": _iso(step.fired_at),
-        "late_by_seconds": step.late_by_seconds,
-    }
-    if t.rep_id is not None:
-        data["rep_id"] = t.rep_id
+def event_id(t: Timer, step: Fired) -> str:
+    """The fired step's CloudEvent id, as handlers.fired_event computes it."""
+    assert t.started_at is not None
     if step.kind == "escalated":
-        event_id = fact_id("escalated", t.timer_id, arming, str(step.level))
-        data["level"] = step.level
-        data["action"] = step.action
+        return fact_id("escalated", t.timer_id, _arming(t.started_at), str(step.level))
+    return fact_id(step.kind, t.timer_id, _arming(t.started_at))
+
+
+_HEAD = (
+    '{"specversion":"1.0","id":"%s","source":' + quote(ev.SOURCE) + ',"type":"handoff.sla.%s",'
+    '"subject":%s,"time":"%s","datacontenttype":"application/json","data":{'
+)
+
+
+def fired_json(t: Timer, step: Fired) -> bytes:
+    """The CloudEvent of one fired step (warning, breached or escalated), as JSON bytes.
+
+    The same JSON the models write, absent fields (rep_id, target) left out as theirs are.
+    """
+    assert t.due_at is not None
+    lead = quote(t.lead_id)
+    fired = iso(step.fired_at)
+    out = [
+        _HEAD % (event_id(t, step), step.kind, lead, fired),
+        f'"lead_id":{lead},"handoff_id":{quote(t.handoff_id)},"timer_id":{quote(t.timer_id)},'
+        f'"policy":{quote(t.policy)},"stage":{quote(t.stage)},"due_at":"{iso(t.due_at)}",'
+        f'"fired_at":"{fired}","late_by_seconds":{step.late_by_seconds!r}',
+    ]
+    if t.rep_id is not None:
+        out.append(f',"rep_id":{quote(t.rep_id)}')
+    if step.kind == "escalated":
+        out.append(f',"level":{step.level},"action":{quote(step.action or "")}')
         if step.target is not None:
-            data["target"] = step.target
-    else:
-        event_id = fact_id(step.kind, t.timer_id, arming)
-    event = {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": ev.SOURCE,
-        "type": f"handoff.sla.{step.kind}",
-        "subject": t.lead_id,
-        "time": _iso(step.fired_at),
-        "datacontenttype": "application/json",
-        "data": data,
-    }
-    return Message(ev.TOPIC, t.lead_id.encode(), json.dumps(event, separators=(",", ":")).encode())
+            out.append(f',"target":{quote(step.target)}')
+    out.append("}}")
+    return "".join(out).encode()

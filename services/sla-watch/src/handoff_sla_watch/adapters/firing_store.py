@@ -2,8 +2,9 @@
 
 This is the hot path of a burst (a hundred thousand timers due at once); SQLAlchemy's
 per-row result handling cost six times the query itself here, so the firer speaks to
-asyncpg directly, inside a transaction its caller opens. The SQL is the same shape as
-the repository's: SKIP LOCKED claim, set-based write back, one outbox insert.
+asyncpg directly, inside a transaction its caller opens: a SKIP LOCKED claim, then one
+statement that writes the batch back and inserts its events into the outbox, their
+JSON filled into templates (adapters.events).
 """
 
 from __future__ import annotations
@@ -13,42 +14,30 @@ from datetime import datetime
 
 import asyncpg
 
-from handoff.messaging.producer import Message
+from handoff.events import sla as ev
+from handoff_sla_watch.adapters.events import fired_json
+from handoff_sla_watch.domain.firing import Fired
 from handoff_sla_watch.domain.model import Timer, TimerState
 
-_CLAIMED = (
-    "timer_id",
-    "lead_id",
-    "handoff_id",
-    "rep_id",
-    "pool",
-    "policy",
-    "stage",
-    "started_at",
-    "due_at",
-    "state",
-    "fired_at",
-    "stopped_at",
-    "next_at",
-    "escalation_level",
-    "attempts",
-    "manager_id",
-)
+# In Timer's positional order, so a row builds a Timer without keyword matching.
 CLAIM = (
-    f"SELECT {', '.join(_CLAIMED)}, coalesce($1::timestamptz, now()) AS used_now "
+    "SELECT timer_id, lead_id, handoff_id, policy, stage, state, rep_id, pool, started_at, "
+    "due_at, fired_at, stopped_at, next_at, escalation_level, attempts, manager_id, "
+    "coalesce($1::timestamptz, now()) AS used_now "
     "FROM sla.timers WHERE next_at <= coalesce($1::timestamptz, now()) "
     "ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED"
 )
-SAVE = (
-    "UPDATE sla.timers AS t SET state = s.state, fired_at = s.fired_at, next_at = s.next_at, "
-    "escalation_level = s.escalation_level, attempts = s.attempts "
-    "FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[], "
-    "$6::int[]) AS s(timer_id, state, fired_at, next_at, escalation_level, attempts) "
-    "WHERE t.timer_id = s.timer_id"
-)
-OUTBOX = (
-    "INSERT INTO sla.outbox (topic, key, value) "
-    "SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[])"
+# One statement per batch: write back what firing changed and outbox every fired step.
+FIRE = (
+    "WITH saved AS ("
+    " UPDATE sla.timers AS t SET state = s.state, fired_at = s.fired_at, next_at = s.next_at,"
+    " escalation_level = s.escalation_level, attempts = s.attempts"
+    " FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[],"
+    " $6::int[]) AS s(timer_id, state, fired_at, next_at, escalation_level, attempts)"
+    " WHERE t.timer_id = s.timer_id"
+    ") INSERT INTO sla.outbox (topic, key, value)"
+    " SELECT $7, m.key, m.value FROM unnest($8::bytea[], $9::bytea[]) WITH ORDINALITY"
+    " AS m(key, value, n) ORDER BY m.n"
 )
 NEXT_DUE = (
     "SELECT EXTRACT(EPOCH FROM (SELECT min(next_at) FROM sla.timers "
@@ -66,23 +55,24 @@ async def claim_due(
     `now` defaults to the database's clock, so instances on several hosts agree.
     """
     rows = await conn.fetch(CLAIM, now, limit)
+    state = TimerState
     timers = [
         Timer(
-            timer_id=r[0],
-            lead_id=r[1],
-            handoff_id=r[2],
-            rep_id=r[3],
-            pool=r[4],
-            policy=r[5],
-            stage=r[6],
-            started_at=r[7],
-            due_at=r[8],
-            state=TimerState(r[9]),
-            fired_at=r[10],
-            stopped_at=r[11],
-            next_at=r[12],
-            escalation_level=r[13],
-            attempts=r[14],
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            state(r[5]),
+            r[6],
+            r[7],
+            r[8],
+            r[9],
+            r[10],
+            r[11],
+            r[12],
+            r[13],
+            r[14],
             manager_id=r[15],
         )
         for r in rows
@@ -90,29 +80,26 @@ async def claim_due(
     return timers, (rows[0][-1] if rows else now)
 
 
-async def save_fired(conn: asyncpg.Connection, timers: Sequence[Timer]) -> None:
-    """Write back what firing changed, for timers `claim_due` locked."""
-    if timers:
-        await conn.execute(
-            SAVE,
-            [t.timer_id for t in timers],
-            [t.state.value for t in timers],
-            [t.fired_at for t in timers],
-            [t.next_at for t in timers],
-            [t.escalation_level for t in timers],
-            [t.attempts for t in timers],
-        )
-
-
-async def append_outbox(conn: asyncpg.Connection, messages: Sequence[Message]) -> None:
-    """handoff.messaging.outbox.append, on this connection (the relay's NOTIFY trigger fires)."""
-    if messages:
-        await conn.execute(
-            OUTBOX,
-            [m.topic for m in messages],
-            [m.key for m in messages],
-            [m.value for m in messages],
-        )
+async def save_fired(
+    conn: asyncpg.Connection, at: datetime, done: Sequence[tuple[Timer, list[Fired]]]
+) -> None:
+    """Write back what firing changed, for timers `claim_due` locked, and outbox every step."""
+    if not done:
+        return
+    timers = [t for t, _ in done]
+    steps = [(t, step) for t, fired in done for step in fired]
+    await conn.execute(
+        FIRE,
+        [t.timer_id for t in timers],
+        [t.state.value for t in timers],
+        [t.fired_at for t in timers],
+        [t.next_at for t in timers],
+        [t.escalation_level for t in timers],
+        [t.attempts for t in timers],
+        ev.TOPIC,
+        [t.lead_id.encode() for t, _ in steps],
+        [fired_json(t, step) for t, step in steps],
+    )
 
 
 async def seconds_until_next_due(conn: asyncpg.Connection) -> float | None:

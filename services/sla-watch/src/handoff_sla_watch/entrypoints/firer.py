@@ -22,6 +22,9 @@ from handoff_sla_watch.metrics import TIMERS_PENDING
 log = structlog.get_logger("handoff.sla")
 
 FIRE_BATCH = 1000
+# Connections that drain a backlog together: while one waits on PostgreSQL, another's
+# batch is built in Python, and both cores write. Safe as several instances are: SKIP LOCKED.
+FIRE_WORKERS = 2
 GAUGE_EVERY_SECONDS = 15.0
 # When a due timer is locked elsewhere (another instance, or a stop in flight), do not spin on it.
 MIN_NAP_SECONDS = 0.05
@@ -54,27 +57,39 @@ class Firer:
         alarm: Alarm,
         max_sleep_seconds: float,
         batch: int = FIRE_BATCH,
+        workers: int = FIRE_WORKERS,
     ) -> None:
         self.dsn, self.firing, self.alarm = dsn, firing, alarm
-        self.max_sleep, self.batch = max_sleep_seconds, batch
+        self.max_sleep, self.batch, self.workers = max_sleep_seconds, batch, workers
 
     async def run(self) -> None:
         """Fire until cancelled on one connection of its own; a database error ends the run
         (the caller restarts it, with a new connection)."""
-        conn = await asyncpg.connect(self.dsn)
+        conns = [await asyncpg.connect(self.dsn)]
         # Counting a million pending rows takes long enough to delay due timers: not in this loop.
         gauge = asyncio.create_task(self._refresh_gauge())
         try:
             log.info("sla.firer.started", max_sleep_seconds=self.max_sleep)
             while True:
-                fired = await fire_due(conn, self.firing, limit=self.batch)
+                fired = await fire_due(conns[0], self.firing, limit=self.batch)
                 if fired >= self.batch:
-                    continue
-                await self.alarm.nap(await self._seconds_to_nap(conn, fired))
+                    # A backlog (a burst, or catching up after downtime): drain it on
+                    # every connection at once, until a batch comes back short.
+                    while len(conns) < self.workers:
+                        conns.append(await asyncpg.connect(self.dsn))
+                    fired = max(await asyncio.gather(*(self._drain(c) for c in conns)))
+                await self.alarm.nap(await self._seconds_to_nap(conns[0], fired))
         finally:
             gauge.cancel()
-            with contextlib.suppress(Exception):
-                await asyncio.shield(conn.close(timeout=2))
+            for conn in conns:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(conn.close(timeout=2))
+
+    async def _drain(self, conn: asyncpg.Connection) -> int:
+        """Fire full batches on `conn` until one comes back short; return its size."""
+        while (fired := await fire_due(conn, self.firing, limit=self.batch)) >= self.batch:
+            pass
+        return fired
 
     async def _seconds_to_nap(self, conn: asyncpg.Connection, fired: int) -> float:
         hint = self.alarm.take_hint()
@@ -118,6 +133,7 @@ async def _run_alone() -> None:
         Alarm(),
         settings.max_sleep_seconds,
         settings.fire_batch,
+        settings.fire_workers,
     )
     while True:
         try:
