@@ -16,7 +16,7 @@ import structlog
 
 from handoff.db import UnitOfWork
 from handoff.events import routing as ev
-from handoff.events.envelope import CloudEvent, fact_id
+from handoff.events.envelope import CloudEvent
 from handoff.events.scoring import MqlData
 from handoff.messaging import outbox
 from handoff.messaging.producer import Message
@@ -39,8 +39,8 @@ QUEUE_BATCH = 500
 def handoff_id_for(mql_id: str, attempt: int = 1) -> str:
     """Handoff ids anyone can recompute from the MQL: the first, then one per reassignment."""
     if attempt == 1:
-        return fact_id("handoff", mql_id)
-    return fact_id("handoff", mql_id, str(attempt))
+        return announce.fast_fact_id("handoff", mql_id)
+    return announce.fast_fact_id("handoff", mql_id, str(attempt))
 
 
 def facts_of(mql: MqlData) -> LeadFacts:
