@@ -168,14 +168,14 @@ def _unnest(names: Sequence[str]) -> str:
     return ", ".join(f"CAST(:{n} AS {_TYPES.get(n, 'text')}[])" for n in names)
 
 
-async def known_mql_ids(conn: AsyncConnection, mql_ids: Iterable[str]) -> set[str]:
-    """The MQLs that already have a handoff: a replayed MQL is never routed twice."""
-    ids = list(set(mql_ids))
+async def existing_ids(conn: AsyncConnection, handoff_ids: Iterable[str]) -> set[str]:
+    """Those of the handoff ids given that exist (an index lookup each, on the primary key)."""
+    ids = list(set(handoff_ids))
     if not ids:
         return set()
     result = await conn.execute(
         text(
-            "SELECT DISTINCT mql_id FROM routing.handoffs WHERE mql_id = ANY(CAST(:ids AS text[]))"
+            "SELECT handoff_id FROM routing.handoffs WHERE handoff_id = ANY(CAST(:ids AS text[]))"
         ),
         {"ids": ids},
     )
@@ -191,6 +191,13 @@ async def lock_pointers(conn: AsyncConnection, pools: Iterable[str]) -> dict[str
     names = sorted(set(pools))
     if not names:
         return {}
+    select = text(
+        "SELECT pool, position FROM routing.pool_pointers "
+        "WHERE pool = ANY(CAST(:names AS text[])) ORDER BY pool FOR UPDATE"
+    )
+    found = {row.pool: row.position for row in await conn.execute(select, {"names": names})}
+    if len(found) == len(names):
+        return found  # the usual case: one statement per batch
     await conn.execute(
         text(
             "INSERT INTO routing.pool_pointers (pool, position) "
@@ -198,14 +205,7 @@ async def lock_pointers(conn: AsyncConnection, pools: Iterable[str]) -> dict[str
         ),
         {"names": names},
     )
-    result = await conn.execute(
-        text(
-            "SELECT pool, position FROM routing.pool_pointers "
-            "WHERE pool = ANY(CAST(:names AS text[])) ORDER BY pool FOR UPDATE"
-        ),
-        {"names": names},
-    )
-    return {row.pool: row.position for row in result}
+    return {row.pool: row.position for row in await conn.execute(select, {"names": names})}
 
 
 async def save_pointers(conn: AsyncConnection, pointers: Mapping[str, int]) -> None:
