@@ -46,6 +46,10 @@ class HandoffSettings(BaseSettings):
     kafka_request_timeout_ms: int = Field(default=10_000, ge=100)
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
     consumer_batch_max: int = Field(default=2000, ge=1)
+    # How long the broker may hold a fetch that finds nothing new. Tansu (the embedded broker)
+    # does not answer a waiting fetch as soon as records arrive (at 500 ms a record waited
+    # 130 ms at the median, up to 240 ms), so a latency-bound consumer lowers it.
+    consumer_fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
     consumer_max_dead_letters_in_row: int = Field(default=100, ge=1)
     outbox_batch_size: int = Field(default=1000, ge=1)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)

@@ -267,13 +267,19 @@ class Work:
 
     async def finish(self) -> None:
         conn = self.uow.conn
-        inserted = await repository.insert_new(conn, self.created)
         await repository.update_many(conn, list(self.changed.values()))
-        if self.pointers is not None:
-            await repository.save_pointers(conn, self.pointers)
+        if self.created:
+            # New handoffs, pointers and events in one statement, the usual case per batch.
+            inserted = await repository.insert_with_events(
+                conn, self.created, self.pointers or {}, self.events
+            )
+        else:
+            inserted = set()
+            if self.pointers is not None:
+                await repository.save_pointers(conn, self.pointers)
+            await outbox.append(conn, SCHEMA, [e for _, e in self.events])
         # A handoff that another instance inserted first is not announced twice.
         events = [e for hid, e in self.events if hid is None or hid in inserted]
-        await outbox.append(conn, SCHEMA, events)
         for h in self.created:
             if h.handoff_id in inserted:
                 log.debug(

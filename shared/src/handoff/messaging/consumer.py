@@ -109,6 +109,7 @@ class BatchConsumer:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=self.settings.consumer_batch_max,
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=max(1000, self.settings.kafka_session_timeout_ms // 4),
         )
