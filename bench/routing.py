@@ -7,7 +7,7 @@ handoff.lead.assigned from handoff.routing.v1, so the path measured is consumer,
 decision, commit, outbox relay and broker. The null pipeline reads the same MQLs in this
 process (consume, parse, one upsert per batch, commit): the floor any consumer pays here.
 
-    make bench            # or: uv run python -m bench routing --mqls 30000 --seconds 10
+    make bench            # or: uv run python -m bench.routing --mqls 30000 --seconds 10
 """
 
 from __future__ import annotations
