@@ -7,7 +7,7 @@ handoff.lead.assigned from handoff.routing.v1, so the path measured is consumer,
 decision, commit, outbox relay and broker. The null pipeline reads the same MQLs in this
 process (consume, parse, one upsert per batch, commit): the floor any consumer pays here.
 
-    make bench            # or: uv run python -m bench routing --mqls 30000 --seconds 10
+    make bench            # or: uv run python -m bench.routing --mqls 30000 --seconds 10
 """
 
 from __future__ import annotations
@@ -153,8 +153,18 @@ class Arrivals:
             await consumer.stop()
 
 
-async def max_rate(stack: DevStack, settings: HandoffSettings, total: int) -> tuple[float, float]:
-    """Publish a backlog first, then start routing: first to last assignment event."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def max_rate(
+    stack: DevStack, settings: HandoffSettings, total: int
+) -> tuple[float, float, float]:
+    """Publish a backlog first, then start routing: first to last assignment event, and the
+    routing process's CPU time per MQL over the same span (what the shared machine's load
+    does not change much)."""
     prefix = os.urandom(3).hex()
     kafka = make_producer(settings, "bench-routing")
     await kafka.start()
@@ -169,10 +179,15 @@ async def max_rate(stack: DevStack, settings: HandoffSettings, total: int) -> tu
     await arrivals.ready.wait()
     try:
         await asyncio.to_thread(stack.start_services, None, ["routing"])
+        process = stack.services["routing"].process
+        assert process is not None
+        await arrivals.wait_for(1, within=600)
+        cpu, first = cpu_seconds(process.pid), len(arrivals.at)
         await arrivals.wait_for(total, within=600)
+        cpu_per_mql = (cpu_seconds(process.pid) - cpu) / max(1, total - first)
         times = sorted(arrivals.at.values())
         decided = sorted(arrivals.decided.values())
-        return total / (times[-1] - times[0]), total / (decided[-1] - decided[0])
+        return total / (times[-1] - times[0]), total / (decided[-1] - decided[0]), cpu_per_mql
     finally:
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
@@ -316,7 +331,7 @@ async def bench(stack: DevStack, mqls: int, seconds: float, rates: list[float]) 
     settings = HandoffSettings(
         database_url=stack.database_url, kafka_bootstrap_servers=stack.bootstrap
     )
-    rate, decisions = await max_rate(stack, settings, mqls)
+    rate, decisions, cpu_per_mql = await max_rate(stack, settings, mqls)
     print(
         f"routing decisions alone (consumer and commit, first to last assigned_at): "
         f"{decisions:,.0f}/s",
@@ -324,6 +339,12 @@ async def bench(stack: DevStack, mqls: int, seconds: float, rates: list[float]) 
     )
     print(
         f"max: {rate:,.0f} assignments/s ({mqls:,} MQLs, 3 pools, {REPS} reps; target >= {TARGET_RATE:,.0f})",
+        flush=True,
+    )
+    print(
+        f"routing process CPU per MQL: {cpu_per_mql * 1e6:,.0f} us "
+        f"(one free core would route at most {1 / cpu_per_mql:,.0f}/s; Postgres and the broker "
+        "need CPU of their own)",
         flush=True,
     )
     published = 0

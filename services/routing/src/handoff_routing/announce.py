@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import hashlib
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_json
+
 from handoff.events import routing as ev
-from handoff.events.envelope import fact_id
+from handoff.events.envelope import NAMESPACE, fact_id
 from handoff.messaging.producer import Message
 from handoff_routing.domain.decision import DecisionStep
 from handoff_routing.domain.handoff import Handoff
@@ -50,6 +52,20 @@ def _steps_json(steps: tuple[DecisionStep, ...]) -> list[dict[str, Any]]:
     return out
 
 
+_NAMESPACE = NAMESPACE.bytes
+
+
+def fast_fact_id(*parts: str) -> str:
+    """`fact_id` without building uuid.UUID objects: the same UUID 5 (a unit test compares them),
+    at a third of the cost; routing computes two per MQL."""
+    name = "\x1f".join(parts).encode()
+    b = bytearray(hashlib.sha1(_NAMESPACE + name, usedforsecurity=False).digest()[:16])
+    b[6] = (b[6] & 0x0F) | 0x50  # version 5
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def _rfc3339(at: datetime) -> str:
     """As the pydantic models write it: UTC with a Z."""
     return at.isoformat().replace("+00:00", "Z")
@@ -68,8 +84,7 @@ def _cloudevent(
         "datacontenttype": "application/json",
         "data": {k: v for k, v in data.items() if v is not None},
     }
-    value = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return Message(ev.TOPIC, h.lead_id.encode(), value)
+    return Message(ev.TOPIC, h.lead_id.encode(), to_json(body))
 
 
 def assignment(h: Handoff, roster: Roster) -> Message:
@@ -83,7 +98,7 @@ def assignment(h: Handoff, roster: Roster) -> Message:
         rep = roster.reps.get(h.rep_id)
         return _cloudevent(
             "handoff.lead.assigned",
-            fact_id("assigned", h.handoff_id),
+            fast_fact_id("assigned", h.handoff_id),
             h,
             h.assigned_at,
             {
@@ -104,7 +119,7 @@ def assignment(h: Handoff, roster: Roster) -> Message:
     reason = next((s.note for s in reversed(h.decision) if s.note), "no rep available")
     return _cloudevent(
         "handoff.lead.unassigned",
-        fact_id("unassigned", h.handoff_id),
+        fast_fact_id("unassigned", h.handoff_id),
         h,
         h.updated_at,
         {

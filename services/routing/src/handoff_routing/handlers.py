@@ -125,7 +125,10 @@ class RoutingHandler:
 
 
 async def _known(uow: UnitOfWork, mqls: dict[str, LeadMql]) -> set[str]:
-    return await repository.known_mql_ids(uow.conn, mqls)
+    """The MQLs that already have a handoff: a replayed MQL is never routed twice. Every MQL's
+    first handoff has an id derived from it, so this is a primary key lookup."""
+    first = {handoff_id_for(mql_id): mql_id for mql_id in mqls}
+    return {first[h] for h in await repository.existing_ids(uow.conn, first)}
 
 
 async def act(uow: UnitOfWork, routing: Routing, action: RepAction) -> tuple[Handoff, bool]:

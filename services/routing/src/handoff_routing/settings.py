@@ -17,6 +17,10 @@ class RoutingSettings(HandoffSettings):
         default=None, validation_alias="HANDOFF_ROUTING_CONFIG_FILE"
     )
 
+    # An MQL should reach its rep within 100 ms (issue 5), and the embedded broker does not
+    # answer a waiting fetch as soon as records arrive: routing asks it to wait only briefly.
+    kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=10_000)
+
     queue_sweep_seconds: float = Field(
         default=5.0, gt=0, le=3600, validation_alias="HANDOFF_ROUTING_QUEUE_SWEEP_SECONDS"
     )

@@ -16,7 +16,7 @@ import structlog
 
 from handoff.db import UnitOfWork
 from handoff.events import routing as ev
-from handoff.events.envelope import CloudEvent, fact_id
+from handoff.events.envelope import CloudEvent
 from handoff.events.scoring import MqlData
 from handoff.messaging import outbox
 from handoff.messaging.producer import Message
@@ -39,8 +39,8 @@ QUEUE_BATCH = 500
 def handoff_id_for(mql_id: str, attempt: int = 1) -> str:
     """Handoff ids anyone can recompute from the MQL: the first, then one per reassignment."""
     if attempt == 1:
-        return fact_id("handoff", mql_id)
-    return fact_id("handoff", mql_id, str(attempt))
+        return announce.fast_fact_id("handoff", mql_id)
+    return announce.fast_fact_id("handoff", mql_id, str(attempt))
 
 
 def facts_of(mql: MqlData) -> LeadFacts:
@@ -267,13 +267,19 @@ class Work:
 
     async def finish(self) -> None:
         conn = self.uow.conn
-        inserted = await repository.insert_new(conn, self.created)
         await repository.update_many(conn, list(self.changed.values()))
-        if self.pointers is not None:
-            await repository.save_pointers(conn, self.pointers)
+        if self.created:
+            # New handoffs, pointers and events in one statement, the usual case per batch.
+            inserted = await repository.insert_with_events(
+                conn, self.created, self.pointers or {}, self.events
+            )
+        else:
+            inserted = set()
+            if self.pointers is not None:
+                await repository.save_pointers(conn, self.pointers)
+            await outbox.append(conn, SCHEMA, [e for _, e in self.events])
         # A handoff that another instance inserted first is not announced twice.
         events = [e for hid, e in self.events if hid is None or hid in inserted]
-        await outbox.append(conn, SCHEMA, events)
         for h in self.created:
             if h.handoff_id in inserted:
                 log.debug(

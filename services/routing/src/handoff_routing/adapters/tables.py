@@ -12,7 +12,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
-    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -24,6 +23,7 @@ SCHEMA = "routing"
 metadata = MetaData(schema=SCHEMA)
 
 # One row per handoff: an MQL handed to one rep. A reassignment adds a row (attempt + 1).
+# handoff_id is derived from (mql_id, attempt), so the primary key keeps those unique too.
 handoffs = Table(
     "handoffs",
     metadata,
@@ -51,7 +51,6 @@ handoffs = Table(
     Column("assigned_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("mql_id", "attempt", name="handoffs_mql_attempt"),
     Index("handoffs_lead_id", "lead_id", "created_at"),
     Index("handoffs_rep_assigned", "rep_id", "assigned_at"),
     Index("handoffs_open", "rep_id", postgresql_where=text("state = 'assigned'")),
