@@ -1,7 +1,10 @@
 """Load and save lead state for a whole batch in one statement each.
 
-`state` is compact JSON in a bytea column (PostgreSQL never parses it, which keeps the hot
-upsert cheap): {"h": [[occurred_at, activity_type, properties|null], ...], "t": traits,
+`state` is a bytea column PostgreSQL never parses, which keeps the hot upsert cheap. It holds
+b"M" followed by the state in Python's `marshal` format (plain lists, dicts, strings and
+numbers only: several times faster to write and read than JSON, and loading it runs no code),
+or, in rows written before that (migration 0002 and the first release), compact JSON starting
+with "{". Both hold the same structure: {"h": [[occurred_at, activity_type, properties|null], ...], "t": traits,
 "ta": traits_at, "c": cycle, "o": opens_at, "x": closed, "q": qualified_at, "g": trigger,
 "d": disqualified, "da": by activity, "e": [at, score] of the last score_changed,
 "k": the running tally (domain/tally.py) and "kv": the model version it was folded under,
@@ -11,6 +14,7 @@ upsert cheap): {"h": [[occurred_at, activity_type, properties|null], ...], "t": 
 from __future__ import annotations
 
 import json
+import marshal
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,8 +26,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from handoff_scoring.domain.lead import Fit, Lead
 from handoff_scoring.domain.tally import Tally
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_loads = json.loads
+MARSHAL = b"M"
+# Version 4 has been the format since Python 3.4; every later Python still reads it.
+MARSHAL_VERSION = 4
+
+
+def _dumps(state: dict[str, Any]) -> bytes:
+    try:
+        return MARSHAL + marshal.dumps(state, MARSHAL_VERSION)
+    except ValueError:  # a value marshal does not take (a subclass of str, say): plain JSON
+        return _json(state).encode()
+
+
+_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
+
+
+def _loads(raw: bytes) -> Any:
+    if raw[:1] == MARSHAL:
+        return marshal.loads(memoryview(raw)[1:])  # noqa: S302 (our own column; no code runs)
+    return json.loads(raw)
 
 
 def encode(lead: Lead) -> bytes:
@@ -51,7 +72,7 @@ def encode(lead: Lead) -> bytes:
     if lead.fit_cache is not None:
         version, fit = lead.fit_cache
         state["f"] = [version, fit.points, fit.grade, fit.rules]
-    return _dumps(state).encode()
+    return _dumps(state)
 
 
 def decode(lead_id: str, raw: bytes) -> Lead:

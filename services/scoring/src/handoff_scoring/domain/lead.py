@@ -14,6 +14,8 @@ from typing import Any
 from handoff_scoring.domain.model import Props, ScoringModel, TraitFacts
 from handoff_scoring.domain.tally import Tally
 
+NO_FACTS = TraitFacts.of({})  # a lead known only by its activity
+
 # One activity: (occurred_at, activity type, kept properties or None).
 Entry = tuple[float, str, Props | None]
 
@@ -67,7 +69,7 @@ class Lead:
     @property
     def facts(self) -> TraitFacts:
         if self._facts is None:
-            self._facts = TraitFacts.of(self.traits)
+            self._facts = TraitFacts.of(self.traits) if self.traits else NO_FACTS
         return self._facts
 
     def tally_for(self, model: ScoringModel) -> Tally:

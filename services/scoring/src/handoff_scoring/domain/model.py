@@ -81,7 +81,7 @@ class TraitTest:
             return False
         if self.email_domain is not None:
             domain = facts.email_domain
-            if domain is None or not any(d in self.email_domain for d in facts.domain_keys):
+            if domain is None or self.email_domain.isdisjoint(facts.domain_keys):
                 return False
         return True
 

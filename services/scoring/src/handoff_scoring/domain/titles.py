@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Checked in this order: the first level whose pattern appears in the title wins, so
 # "Vice President" is vp (not president) and "部長代理" is manager (a deputy), not director.
@@ -28,6 +29,7 @@ LEVELS: tuple[tuple[str, re.Pattern[str]], ...] = (
 SENIORITIES = frozenset({"executive", "vp", "director", "manager", "individual", "student"})
 
 
+@lru_cache(maxsize=8192)  # titles repeat a lot ("CTO", "部長"); the patterns are costly
 def seniority(title: str | None) -> str | None:
     """executive, vp, director, manager, student or individual; None when there is no title."""
     if not title or not title.strip():
