@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from handoff.events import signals as sig
+from handoff.http.problem import Problem
 from handoff.messaging.producer import Message
 from handoff_scoring.entrypoints import api
 
@@ -58,3 +59,27 @@ def test_to_message_names_the_missing_field() -> None:
     )
     with pytest.raises(ValueError, match="traits"):
         api.to_message(s)
+
+
+def test_a_batch_parses_to_the_same_signals_either_way() -> None:
+    items = [
+        {"id": f"e{n}", "lead_id": "L", "occurred_at": "2026-11-02T09:30:00+02:00"} | c
+        for n, c in enumerate(CASES)
+    ]
+    body = json.dumps({"signals": items}).encode()
+    assert api.parse_signals(body) == [api.SignalIn.model_validate(i) for i in items]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"signals": [{"id": "e", "lead_id": "L", "type": "Bad", "occurred_at": "x"}]}', "type"),
+        (b'{"signals": [{"id": "e", "lead_id": "L", "type": "a", "occurred_at": NaN}]}', "occ"),
+        (b'{"signals": [], "extra": 1}', "signals"),
+    ],
+)
+def test_a_refused_batch_still_names_the_field(body: bytes, field: str) -> None:
+    with pytest.raises(Problem) as caught:
+        api.parse_signals(body)
+    assert caught.value.status == 422
+    assert field in str(caught.value.detail)

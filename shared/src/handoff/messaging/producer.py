@@ -46,7 +46,7 @@ def _append(batch: BatchBuilder, m: Message) -> bool:
     return batch.append(timestamp=None, key=m.key, value=m.value, headers=headers) is not None
 
 
-BATCH_FROM = 16  # from this many messages in one call, send_all builds record batches itself
+BATCH_FROM = 128  # from this many messages in one call, send_all builds record batches itself
 
 
 class Producer:
@@ -58,9 +58,10 @@ class Producer:
     async def send_all(self, messages: Sequence[Message]) -> None:
         """Send every message; return once the broker acknowledged all of them, else raise.
 
-        A few messages go through `send`, joining whatever batch is lingering for their
-        partition. Many are grouped per partition (the producer's own partitioner, so a key lands
-        where `send` would put it) into record batches built in one pass: `send` costs tens of
+        A few messages (a webhook group commit) go through `send`, joining whatever batch is
+        lingering for their partition: a batch of our own would wait for that one to drain.
+        Many are grouped per partition (the producer's own partitioner, so a key lands where
+        `send` would put it) into record batches built in one pass: `send` costs tens of
         microseconds a message in Python, a batch append a fraction of that.
         """
         if len(messages) < BATCH_FROM:
@@ -71,11 +72,20 @@ class Producer:
             await asyncio.gather(*futures)
             return
         groups: dict[tuple[str, int], list[Message]] = {}
+        kafka = self.kafka
+        # What `send` asks its partitioner, with the partition lists read once per call rather
+        # than once per message (aiokafka's _partition copies both sets every time).
+        places: dict[str, tuple[list[int], list[int]]] = {}
         for topic in {m.topic for m in messages}:
-            await self.kafka.partitions_for(topic)  # metadata, as `send` would wait for it
-        partition = self.kafka._partition
+            await kafka.partitions_for(topic)  # metadata, as `send` would wait for it
+            places[topic] = (
+                list(kafka._metadata.partitions_for_topic(topic)),
+                list(kafka._metadata.available_partitions_for_topic(topic)),
+            )
+        partitioner = kafka._partitioner
         for m in messages:
-            p = partition(m.topic, None, None, None, m.key, m.value)
+            every, available = places[m.topic]
+            p = partitioner(m.key, every, available)
             groups.setdefault((m.topic, p), []).append(m)
         futures = []
         for (topic, p), group in groups.items():
