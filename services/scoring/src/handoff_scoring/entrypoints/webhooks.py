@@ -1,7 +1,7 @@
 """POST /v1/webhooks/{source}: verify the provider's way, map to signals, dedupe, publish.
 
 The route is thin: verification and mapping are the plain functions of handoff_scoring.ingress,
-the signal path (CloudEvents, publish and wait for the acknowledgement) is the one POST /v1/signals
+the signal path (CloudEvent records, publish and wait for the acknowledgement) is the one POST /v1/signals
 uses, and DeliveryDesk settles (source, delivery id) once.
 """
 
@@ -53,8 +53,8 @@ class Ingress:
 async def setup(rt: Runtime, config: IngressConfig) -> None:
     """Called from the app's setup: the delivery desk runs beside the consumer and the relay."""
 
-    async def publish(events: Any) -> None:
-        await api.publish(rt, events)
+    async def publish(messages: Any) -> None:
+        await api.publish(rt, messages)
 
     desk = DeliveryDesk(rt.engine, publish, retention_seconds=config.dedupe_retention_days * 86400)
     buckets = {n: TokenBucket(s.per_second, s.burst) for n, s in config.sources.items()}
@@ -131,7 +131,7 @@ def _standard_signals(src: Source, body: bytes, delivery: str) -> dict[str, list
     for n, s in enumerate(incoming):
         try:
             events.append(
-                api.to_event(s, ce_source=src.ce_source, event_id=fact_id(src.ce_source, s.id))
+                api.to_message(s, ce_source=src.ce_source, event_id=fact_id(src.ce_source, s.id))
             )
         except ValueError as missing:
             field = f"signals.{n}.{missing}" if len(incoming) > 1 else str(missing)
@@ -175,7 +175,7 @@ def _mapped_signals(src: Source, body: bytes) -> tuple[dict[str, list[Any]], int
                 previous_id=m.previous_id,
             )
             deliveries[m.delivery_id].append(
-                api.to_event(signal, ce_source=src.ce_source, event_id=event_id)
+                api.to_message(signal, ce_source=src.ce_source, event_id=event_id)
             )
         except ValidationError as exc:
             raise invalid(exc, f"{src.provider} event") from None
