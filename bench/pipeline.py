@@ -159,7 +159,18 @@ async def timed_until(total: int, counter: Callable[[], int], work: Awaitable[An
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def null_pipeline(settings: HandoffSettings, topic: str, total: int, group: str) -> float:
+def _signal_lead_id(value: bytes) -> str:
+    return signals.signal_adapter.validate_json(value).data.lead_id
+
+
+async def null_pipeline(
+    settings: HandoffSettings,
+    topic: str,
+    total: int,
+    group: str,
+    lead_id_of: Callable[[bytes], str] = _signal_lead_id,
+) -> float:
+    """DESIGN.md's baseline: consume, parse each value, one upsert per batch, commit; seconds."""
     engine = create_engine(settings.database_url)
     done = 0
 
@@ -182,8 +193,7 @@ async def null_pipeline(settings: HandoffSettings, topic: str, total: int, group
                 if not batches:
                     continue
                 records = [r for rs in batches.values() for r in rs]
-                parsed = [signals.signal_adapter.validate_json(r.value or b"") for r in records]
-                ids = [e.data.lead_id for e in parsed]
+                ids = [lead_id_of(r.value or b"") for r in records]
                 async with engine.begin() as conn:
                     await conn.execute(
                         text(

@@ -27,7 +27,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
 
-from bench.pipeline import timed_until
+from bench.pipeline import null_pipeline
 from handoff.db import create_engine
 from handoff.devstack.ports import free_port
 from handoff.devstack.stack import DevStack
@@ -277,49 +277,14 @@ async def null_rate(settings: HandoffSettings, total: int) -> float:
         await conn.execute(
             text("CREATE TABLE IF NOT EXISTS bench_null.sink (lead_id text PRIMARY KEY, n int)")
         )
-    done = 0
+    await engine.dispose()
+    group = f"bench-null-{os.urandom(3).hex()}"
+    seconds = await null_pipeline(settings, scoring.TOPIC, total, group, _mql_lead_id)
+    return total / seconds
 
-    async def run() -> None:
-        nonlocal done
-        consumer = AIOKafkaConsumer(
-            scoring.TOPIC,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=f"bench-null-{os.urandom(3).hex()}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=settings.consumer_batch_max,
-        )
-        await consumer.start()
-        try:
-            while True:
-                batches = await consumer.getmany(
-                    timeout_ms=200, max_records=settings.consumer_batch_max
-                )
-                if not batches:
-                    continue
-                records = [r for rs in batches.values() for r in rs]
-                ids = [
-                    scoring.scoring_event_adapter.validate_json(r.value or b"").data.lead_id
-                    for r in records
-                ]
-                async with engine.begin() as conn:
-                    await conn.execute(
-                        text(
-                            "INSERT INTO bench_null.sink (lead_id, n) "
-                            "SELECT id, count(*) FROM unnest(CAST(:ids AS text[])) AS id GROUP BY id "
-                            "ON CONFLICT (lead_id) DO UPDATE SET n = bench_null.sink.n + excluded.n"
-                        ),
-                        {"ids": ids},
-                    )
-                await consumer.commit({tp: rs[-1].offset + 1 for tp, rs in batches.items()})
-                done += len(records)
-        finally:
-            await consumer.stop()
 
-    try:
-        return total / await timed_until(total, lambda: done, run())
-    finally:
-        await engine.dispose()
+def _mql_lead_id(value: bytes) -> str:
+    return scoring.scoring_event_adapter.validate_json(value).data.lead_id
 
 
 def percentile(values: list[float], q: float) -> float:
