@@ -131,9 +131,7 @@ async def test_a_transactional_producer_is_refused(embedded: str) -> None:
         await producer.stop()
 
 
-async def test_a_restarted_broker_has_forgotten_every_topic(
-    embedded: str, tmp_path: Path
-) -> None:
+async def test_a_restarted_broker_has_forgotten_every_topic(embedded: str, tmp_path: Path) -> None:
     broker = EmbeddedBroker(free_port(), tmp_path / "broker.log")
     bootstrap = broker.start()
     try:
