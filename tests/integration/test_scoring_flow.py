@@ -1,5 +1,5 @@
 """Scoring through the broker and the database: the service's own consumer wiring (signals and
-routing's recycles, other routing events skipped), GET /v1/leads/{id}/score, and rescore."""
+routing's recycles and rejections, other routing events skipped), GET /v1/leads/{id}/score, and rescore."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ from tests.integration.test_scoring_handler import (
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def test_the_consumer_reads_signals_and_recycles_and_skips_other_routing_events(
+async def test_the_consumer_reads_signals_recycles_and_rejections_and_skips_other_events(
     engine: AsyncEngine, database_url: str, bootstrap: str
 ) -> None:
     suffix = os.urandom(3).hex()
@@ -91,6 +91,19 @@ async def test_the_consumer_reads_signals_and_recycles_and_skips_other_routing_e
             return found is not None and found.lead.cycle == 2
 
         assert await eventually(cycle_two)
+        # A rejection whose follow-up disqualifies is read off the topic and closes the cycle.
+        dropped = new_id()
+        await producer.send_all([Message.of(signal_topic, activity(dropped, "demo_request"))])
+        assert await eventually(lambda: _count_mqls(engine, dropped, 1))
+        await producer.send_all(
+            [Message.of(routing_topic, rejected(dropped, "do_not_call", "disqualified"))]
+        )
+
+        async def closed() -> bool:
+            found = await stored(engine, dropped)
+            return found is not None and found.lead.closed
+
+        assert await eventually(closed)
         later = activity(lead, "demo_request", at=T0 + timedelta(days=31))
         await producer.send_all([Message.of(signal_topic, later)])
         assert await eventually(lambda: _count_mqls(engine, lead, 2))
