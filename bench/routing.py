@@ -123,6 +123,17 @@ class Arrivals:
         self.target = 0
         self.reached = asyncio.Event()
 
+    async def start(self) -> asyncio.Task[None]:
+        """The reader, once it has read past what was on the topic (or its error)."""
+        reader = asyncio.create_task(self.run())
+        ready = asyncio.create_task(self.ready.wait())
+        await asyncio.wait({reader, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if reader.done():
+            ready.cancel()
+            reader.result()  # raises what stopped it
+            raise RuntimeError("the assignment reader stopped before it was ready")
+        return reader
+
     async def wait_for(self, count: int, within: float) -> None:
         self.target = count
         if len(self.at) >= count:
@@ -183,8 +194,7 @@ async def max_rate(
     finally:
         await kafka.stop()
     arrivals = Arrivals(settings.kafka_bootstrap_servers, prefix)
-    reader = asyncio.create_task(arrivals.run())
-    await arrivals.ready.wait()
+    reader = await arrivals.start()
     try:
         await asyncio.to_thread(stack.start_services, None, ["routing"])
         process = stack.services["routing"].process
@@ -210,8 +220,7 @@ async def latency(
     and how many MQLs were published."""
     prefix = os.urandom(3).hex()
     arrivals = Arrivals(settings.kafka_bootstrap_servers, prefix)
-    reader = asyncio.create_task(arrivals.run())
-    await arrivals.ready.wait()
+    reader = await arrivals.start()
     kafka = make_producer(settings, "bench-routing-latency")
     await kafka.start()
     sent: dict[str, float] = {}
