@@ -28,6 +28,7 @@ REASONS = ReasonCodes(
     [
         ReasonCode("no_budget", "No budget", "予算なし", FollowUp.RECYCLE, 90),
         ReasonCode("wrong_territory", "Wrong territory", "担当外", FollowUp.REASSIGN),
+        ReasonCode("do_not_call", "Do not call", "架電NG", FollowUp.DISQUALIFY),
     ]
 )
 

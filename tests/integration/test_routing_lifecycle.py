@@ -94,7 +94,11 @@ async def test_a_rejection_for_the_wrong_territory_goes_to_another_rep(engine: A
         routing.LeadReassigned,
         routing.LeadAssigned,
     ]
-    reassigned, assigned = events[2], events[3]
+    rejected, reassigned, assigned = events[1], events[2], events[3]
+    assert (rejected.data.reason_code, rejected.data.follow_up) == ("wrong_territory", "reassigned")
+    # rep_id is the rep the lead went to; previous_rep_id the one it was taken from
+    assert (reassigned.data.rep_id, reassigned.data.previous_rep_id) == ("kenji", "aiko")
+    assert not reassigned.data.queued
     assert reassigned.data.new_handoff_id == second.handoff_id
     assert reassigned.data.reason == "rejected: wrong_territory"
     assert (assigned.data.rep_id, assigned.data.handoff_id) == ("kenji", second.handoff_id)
@@ -110,7 +114,26 @@ async def test_a_rejection_with_nobody_else_leaves_the_lead_waiting(engine: Asyn
     )
     _, second = await all_handoffs(engine, lead)
     assert (second.state, second.rep_id) == ("unassigned", None)
-    assert isinstance((await outbox_of(engine, [lead]))[-1], routing.LeadUnassigned)
+    *_, reassigned, unassigned = await outbox_of(engine, [lead])
+    assert isinstance(unassigned, routing.LeadUnassigned)
+    # Nobody to hand it to: queued, and rep_id (required in v1) still names the last rep.
+    assert isinstance(reassigned, routing.LeadReassigned)
+    assert reassigned.data.queued and reassigned.data.new_handoff_id == second.handoff_id
+    assert (reassigned.data.rep_id, reassigned.data.previous_rep_id) == ("aiko", "aiko")
+
+
+async def test_a_do_not_call_rejection_says_the_lead_is_disqualified(engine: AsyncEngine) -> None:
+    roster = team(("aiko", True), ("kenji", True))
+    lead, handoff_id, _ = await first_handoff(engine, roster)
+    await act(
+        engine, roster, RepAction(Action.REJECT, handoff_id, "aiko", reason_code="do_not_call")
+    )
+    (only,) = await all_handoffs(engine, lead)
+    assert (only.state, only.follow_up) == ("rejected", "disqualified")
+    _, rejected = await outbox_of(engine, [lead])
+    assert isinstance(rejected, routing.LeadRejected)
+    # scoring reads this to close the lead's MQL cycle (tests/integration/test_scoring_handler)
+    assert (rejected.data.reason_code, rejected.data.follow_up) == ("do_not_call", "disqualified")
 
 
 async def test_an_sla_escalation_reassigns_an_unaccepted_lead_once(engine: AsyncEngine) -> None:
@@ -127,7 +150,7 @@ async def test_an_sla_escalation_reassigns_an_unaccepted_lead_once(engine: Async
     assert isinstance(reassigned, routing.LeadReassigned)
     assert reassigned.id == fact_id("reassigned", handoff_id)
     assert reassigned.data.reason == "sla escalation level 3"
-    assert reassigned.data.previous_rep_id == "aiko"
+    assert (reassigned.data.rep_id, reassigned.data.previous_rep_id) == ("kenji", "aiko")
 
 
 async def test_an_escalation_after_the_accept_changes_nothing(engine: AsyncEngine) -> None:

@@ -1,5 +1,5 @@
 """Scoring through the broker and the database: the service's own consumer wiring (signals and
-routing's recycles, other routing events skipped), GET /v1/leads/{id}/score, and rescore."""
+routing's recycles and rejections, other routing events skipped), GET /v1/leads/{id}/score, and rescore."""
 
 from __future__ import annotations
 
@@ -31,12 +31,20 @@ from handoff_scoring.handlers import SignalHandler
 from handoff_scoring.settings import ScoringSettings
 from tests.factories import T0, activity, identify, new_id
 from tests.integration.kafka_helpers import eventually
-from tests.integration.test_scoring_handler import MODEL, apply, mqls_for, recycled, stored
+from tests.integration.test_scoring_handler import (
+    MODEL,
+    apply,
+    dispositioned,
+    mqls_for,
+    recycled,
+    rejected,
+    stored,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-async def test_the_consumer_reads_signals_and_recycles_and_skips_other_routing_events(
+async def test_the_consumer_reads_signals_recycles_and_rejections_and_skips_other_events(
     engine: AsyncEngine, database_url: str, bootstrap: str
 ) -> None:
     suffix = os.urandom(3).hex()
@@ -83,6 +91,19 @@ async def test_the_consumer_reads_signals_and_recycles_and_skips_other_routing_e
             return found is not None and found.lead.cycle == 2
 
         assert await eventually(cycle_two)
+        # A rejection whose follow-up disqualifies is read off the topic and closes the cycle.
+        dropped = new_id()
+        await producer.send_all([Message.of(signal_topic, activity(dropped, "demo_request"))])
+        assert await eventually(lambda: _count_mqls(engine, dropped, 1))
+        await producer.send_all(
+            [Message.of(routing_topic, rejected(dropped, "do_not_call", "disqualified"))]
+        )
+
+        async def closed() -> bool:
+            found = await stored(engine, dropped)
+            return found is not None and found.lead.closed
+
+        assert await eventually(closed)
         later = activity(lead, "demo_request", at=T0 + timedelta(days=31))
         await producer.send_all([Message.of(signal_topic, later)])
         assert await eventually(lambda: _count_mqls(engine, lead, 2))
@@ -136,6 +157,30 @@ async def test_the_score_route_explains_the_lead_with_recent_history(engine: Asy
     assert body["score_now"] <= body["score"]
     assert body["reason"].endswith("CTO at a 120-person Software company.")
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("how", ["disposition", "do_not_call"])
+async def test_the_score_route_reports_closed_after_sales_disqualified_an_mql(
+    engine: AsyncEngine, how: str
+) -> None:
+    lead = new_id()
+    await apply(engine, [activity(lead, "demo_request")])
+    closing = dispositioned(lead, "disqualified") if how == "disposition" else None
+    await apply(engine, [closing or rejected(lead, "do_not_call", "disqualified")])
+    secret, record = new_api_key("reader", ["read"])
+    app = create_app(ScoringSettings(config_dir=REPO / "config"))
+    app.state.keyring = KeyRing([record])
+    app.state.runtime = SimpleNamespace(engine=engine, state={"model": MODEL})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app), base_url="http://scoring"
+    ) as client:
+        resp = await client.get(
+            f"/v1/leads/{lead}/score", headers={"Authorization": f"Bearer {secret}"}
+        )
+    assert resp.status_code == 200, resp.text
+    mql = resp.json()["mql"]
+    assert mql["state"] == "closed"
+    assert mql["cycle"] == 1 and mql["mql_id"] is not None  # the cycle's MQL still stands
 
 
 async def test_rescore_reports_what_another_model_would_change(

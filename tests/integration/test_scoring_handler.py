@@ -69,6 +69,35 @@ def recycled(lead_id: str, until_days: int) -> routing.LeadRecycled:
     )
 
 
+def rejected(lead_id: str, reason_code: str, follow_up: str | None) -> routing.LeadRejected:
+    return routing.LeadRejected(
+        id=new_id("evt"),
+        subject=lead_id,
+        data=routing.RejectedData(
+            lead_id=lead_id,
+            handoff_id="h-1",
+            rep_id="rep-1",
+            at=T0 + timedelta(days=1),
+            reason_code=reason_code,
+            follow_up=follow_up,  # type: ignore[arg-type]
+        ),
+    )
+
+
+def dispositioned(lead_id: str, outcome: str) -> routing.LeadDispositioned:
+    return routing.LeadDispositioned(
+        id=new_id("evt"),
+        subject=lead_id,
+        data=routing.DispositionedData(
+            lead_id=lead_id,
+            handoff_id="h-1",
+            rep_id="rep-1",
+            at=T0 + timedelta(days=1),
+            outcome=outcome,  # type: ignore[arg-type]
+        ),
+    )
+
+
 async def test_scores_persist_across_batches_and_the_mql_explains_itself(
     engine: AsyncEngine,
 ) -> None:
@@ -126,6 +155,33 @@ async def test_a_recycled_lead_can_qualify_again_in_a_new_cycle(engine: AsyncEng
     assert first.data.mql_id != second.data.mql_id
     found = await stored(engine, lead)
     assert found is not None and found.mql_id == second.data.mql_id
+
+
+async def test_a_do_not_call_rejection_closes_the_cycle_as_a_disqualified_disposition(
+    engine: AsyncEngine,
+) -> None:
+    lead, reassigned = new_id(), new_id()
+    await apply(engine, [activity(lead, "demo_request"), activity(reassigned, "demo_request")])
+    await apply(
+        engine,
+        [
+            rejected(lead, "do_not_call", "disqualified"),
+            rejected(reassigned, "wrong_territory", "reassigned"),
+        ],
+    )
+    found = await stored(engine, lead)
+    assert found is not None and found.lead.closed
+    other = await stored(engine, reassigned)
+    assert other is not None and not other.lead.closed and other.lead.is_mql
+    # closed for good (cycles.disqualified: never): no later activity makes it an MQL again
+    await apply(engine, [activity(lead, "demo_request", at=T0 + timedelta(days=400))])
+    assert len(await mqls_for(engine, lead)) == 1
+
+
+async def test_a_rejection_of_a_lead_scoring_never_saw_stores_nothing(engine: AsyncEngine) -> None:
+    lead = new_id()
+    await apply(engine, [rejected(lead, "wrong_territory", "reassigned")])
+    assert await stored(engine, lead) is None
 
 
 async def test_an_alias_folds_anonymous_activity_into_the_lead(engine: AsyncEngine) -> None:

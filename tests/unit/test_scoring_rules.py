@@ -227,6 +227,28 @@ def test_the_reason_is_one_sentence_a_rep_can_read() -> None:
     )
 
 
+def test_a_sequence_mql_says_each_thing_once() -> None:
+    lead = Lead("L-1")
+    engine.apply_activity(SHIPPED, lead, T0, "video_watched", {"asset": "demo-tour"})
+    engine.apply_activity(SHIPPED, lead, T0 + 60, "page_view", {"url": "https://x.example/pricing"})
+    engine.apply_activity(SHIPPED, lead, T0 + 90, "content_download", {"asset": "roi-guide"})
+    (q,) = engine.apply_activity(SHIPPED, lead, T0 + 120, "pricing_page_view", None)
+    assert (q.kind, q.rule) == ("sequence", "demo-video-then-pricing")
+    top = contributions(SHIPPED, lead, q.at, limit=5)
+    label = SHIPPED.trigger_labels[q.rule]
+    assert reason(SHIPPED, lead, q.at, top, label, q.rule) == (
+        "Watched the demo video, then visited pricing and downloaded 1 guide today."
+    )
+
+
+def test_rules_sharing_a_label_are_said_once_with_their_counts_added() -> None:
+    lead = Lead("L-1")
+    engine.apply_activity(SHIPPED, lead, T0, "pricing_page_view", None)
+    engine.apply_activity(SHIPPED, lead, T0 + 1, "page_view", {"url": "https://x.example/pricing"})
+    top = contributions(SHIPPED, lead, limit=5)
+    assert reason(SHIPPED, lead, T0 + 1, top).startswith("Visited pricing twice and ")
+
+
 def test_describe_person_without_size_names_the_company() -> None:
     assert describe_person({"title": "CTO", "company": {"name": "Sakura"}}) == "CTO at Sakura"
     assert describe_person({}) == ""

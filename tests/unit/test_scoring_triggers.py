@@ -180,6 +180,19 @@ def test_nurture_and_sales_disqualification_close_the_cycle_as_the_model_says() 
     engine.disposition(SHIPPED, dropped, "sql", T0 + DAY)  # sql changes nothing here
 
 
+def test_a_qualified_lead_that_sales_disqualified_is_closed_not_mql() -> None:
+    lead = Lead("L-1")
+    act(lead, T0, "demo_request")
+    assert engine.cycle_state(lead, T0 + 1) == "mql"
+    engine.disposition(SHIPPED, lead, "disqualified", T0 + DAY)
+    assert engine.cycle_state(lead, T0 + 2 * DAY) == "closed"
+    nurtured = Lead("L-2")
+    act(nurtured, T0, "demo_request")
+    engine.disposition(SHIPPED, nurtured, "nurture", T0 + DAY)
+    assert engine.cycle_state(nurtured, T0 + 2 * DAY) == "waiting"
+    assert engine.cycle_state(nurtured, T0 + 92 * DAY) == "open"
+
+
 def test_an_alias_folds_earlier_anonymous_activity_in_as_if_in_order() -> None:
     anonymous = Lead("anon-1")
     for i in range(3):

@@ -61,7 +61,7 @@ def test_a_config_error_names_an_unknown_key(tmp_path: Path) -> None:
     path.write_text("threshold: 10\nthreshhold: 3\n")
     with pytest.raises(ConfigError) as err:
         load_yaml(path, Sample)
-    assert str(err.value) == f"{path}:2: threshhold: Extra inputs are not permitted"
+    assert str(err.value) == f"{path}:2: threshhold: unknown key; did you mean 'threshold'?"
 
 
 def test_broken_yaml_names_the_line(tmp_path: Path) -> None:

@@ -151,7 +151,9 @@ def rejected(h: Handoff, at: datetime) -> ev.LeadRejected:
         id=fact_id("rejected", h.handoff_id),
         subject=h.lead_id,
         time=at,
-        data=ev.RejectedData(**base.model_dump(), reason_code=h.reason_code or "", note=h.note),
+        data=ev.RejectedData(
+            **base.model_dump(), reason_code=h.reason_code or "", note=h.note, follow_up=h.follow_up
+        ),
     )
 
 
@@ -187,15 +189,26 @@ def recycled(h: Handoff, at: datetime) -> ev.LeadRecycled:
     )
 
 
-def reassigned(h: Handoff, at: datetime, reason: str) -> ev.LeadReassigned:
+def reassigned(h: Handoff, following: Handoff, at: datetime, reason: str) -> ev.LeadReassigned:
+    """The lead taken from `h`'s rep and handed on as `following`: rep_id names the new rep.
+
+    When nobody else can take it, `following` waits in its pool's queue (its unassigned event
+    follows); v1 requires a rep_id, so it then names the rep it was taken from, and `queued`
+    says so. The handoff's later handoff.lead.assigned names whoever gets it.
+    """
+    assert h.rep_id is not None
     return ev.LeadReassigned(
         id=fact_id("reassigned", h.handoff_id),
         subject=h.lead_id,
         time=at,
         data=ev.ReassignedData(
-            **_action(h, at).model_dump(),
+            lead_id=h.lead_id,
+            handoff_id=h.handoff_id,
+            rep_id=following.rep_id or h.rep_id,
+            at=at,
             previous_rep_id=h.rep_id,
-            new_handoff_id=h.next_handoff_id,
+            new_handoff_id=following.handoff_id,
             reason=reason,
+            queued=following.rep_id is None,
         ),
     )

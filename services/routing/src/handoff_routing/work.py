@@ -171,7 +171,8 @@ class Work:
         following.decision = (why, *following.decision)
         self.created.append(following)
         self.changed[h.handoff_id] = h
-        self.events.append((None, Message.of(ev.TOPIC, announce.reassigned(h, self.now, reason))))
+        taken = announce.reassigned(h, following, self.now, reason)
+        self.events.append((None, Message.of(ev.TOPIC, taken)))
         self.events.append((following.handoff_id, announce.assignment(following, roster)))
         self.freed = True
         return following

@@ -25,7 +25,7 @@ from handoff_scoring.domain.lead import Lead, instant, seconds
 from handoff_scoring.domain.model import KEPT_PROPERTIES, Props, ScoringModel
 
 log = structlog.get_logger("handoff.scoring")
-SALES_OUTCOMES = (routing.LeadRecycled, routing.LeadDispositioned)
+SALES_OUTCOMES = (routing.LeadRecycled, routing.LeadDispositioned, routing.LeadRejected)
 _SALES_TYPES = frozenset(SALES_OUTCOMES)
 _LAST = datetime.max.replace(tzinfo=UTC)
 
@@ -52,7 +52,7 @@ def mql_event(model: ScoringModel, lead: Lead, q: Qualified) -> ev.LeadMql:
             fit_grade=q.fit.grade,
             model_version=model.version,
             trigger=ev.Trigger(kind=q.kind, rule=q.rule),
-            reason=reason(model, lead, q.at, top, label),
+            reason=reason(model, lead, q.at, top, label, q.rule),
             contributions=[
                 ev.Contribution(
                     activity_type=c.activity_type,
@@ -125,7 +125,8 @@ def _order(item: Inbound[Any]) -> datetime:
 
 
 class SignalHandler:
-    """The scoring consumer's batch handler: signals, and routing's recycle and dispositions."""
+    """The scoring consumer's batch handler: signals, and routing's recycles, dispositions and
+    rejections."""
 
     def __init__(self, model: ScoringModel) -> None:
         self.model = model
@@ -159,6 +160,8 @@ class SignalHandler:
         # Sales' outcomes first: a recycle opens the next cycle for this batch's later signals.
         for item in outcomes_of_sales:
             event = item.event
+            if type(event) is routing.LeadRejected and event.data.follow_up != "disqualified":
+                continue  # reassigned: the cycle goes on; recycled: its own event follows
             lead = lead_of(event.data.lead_id)
             if isinstance(event, routing.LeadRecycled):
                 until = event.data.until
@@ -169,6 +172,10 @@ class SignalHandler:
                              cycle=lead.cycle)  # fmt: skip
             elif isinstance(event, routing.LeadDispositioned):
                 engine.disposition(model, lead, event.data.outcome, seconds(event.data.at))
+            else:
+                # A rejection whose reason disqualifies (do_not_call, duplicate, ...) ends the
+                # cycle as a disqualified disposition does.
+                engine.disposition(model, lead, "disqualified", seconds(event.data.at))
 
         for item in signals:
             event = item.event

@@ -40,7 +40,7 @@ def describe(event: Any) -> str | None:
             note = f" ({d.note})" if d.note else ""
             return f"REJECTED    {lead:<10} by {d.rep_id}: {d.reason_code}{note}"
         case routing.LeadReassigned():
-            return f"REASSIGNED  {lead:<10} from {d.rep_id}: {d.reason or '?'}"
+            return f"REASSIGNED  {lead:<10} from {d.previous_rep_id}: {d.reason or '?'}"
         case routing.LeadRecycled():
             return f"RECYCLED    {lead:<10} back to marketing until {d.until:%Y-%m-%d}"
         case routing.LeadContacted():

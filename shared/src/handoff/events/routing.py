@@ -63,6 +63,9 @@ class HandoffActionData(EventData):
 class RejectedData(HandoffActionData):
     reason_code: str
     note: str | None = None
+    # What the reason code's follow-up did with the lead, so consumers need not know the
+    # taxonomy: scoring closes the MQL cycle on "disqualified" as for a disqualified disposition.
+    follow_up: Literal["reassigned", "recycled", "disqualified"] | None = None
 
 
 class ContactedData(HandoffActionData):
@@ -79,10 +82,16 @@ class RecycledData(HandoffActionData):
 
 
 class ReassignedData(HandoffActionData):
+    """`rep_id` is the rep the lead went to and `previous_rep_id` the one it was taken from;
+    `handoff_id` is the handoff taken away, `new_handoff_id` the one replacing it."""
+
     previous_rep_id: str | None = None
     # The handoff that replaces this one (its assignment follows on the topic), and why.
     new_handoff_id: str | None = None
     reason: str | None = None
+    # True when no other rep was available: the new handoff waits in its pool's queue, and
+    # rep_id (required in v1) still names the rep it was taken from.
+    queued: bool = False
 
 
 class LeadAssigned(CloudEvent[AssignedData]):

@@ -476,6 +476,24 @@ def disposition(model: ScoringModel, lead: Lead, outcome: str, at: float) -> Non
         _new_cycle(lead, at + reopen.after)
 
 
+def cycle_state(lead: Lead, now: float) -> str:
+    """Where the lead's MQL cycle stands, for GET /v1/leads/{id}/score.
+
+    Sales closing the cycle outranks its MQL: a qualified lead that sales dispositioned as
+    disqualified (or rejected as do_not_call) is closed, though the cycle's MQL still stands.
+    """
+    if lead.disqualified is not None:
+        return "disqualified"
+    if lead.closed:
+        return "closed"
+    if lead.is_mql:
+        return "mql"
+    opens = lead.opens_at
+    if opens is not None and (lead.last_at or 0.0) < opens and now < opens:
+        return "waiting"
+    return "open"
+
+
 def _new_cycle(lead: Lead, opens_at: float) -> None:
     lead.cycle += 1
     lead.opens_at = opens_at

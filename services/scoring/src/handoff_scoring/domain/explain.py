@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from handoff_scoring.domain.engine import RuleScore, breakdown, whole
 from handoff_scoring.domain.lead import Lead
-from handoff_scoring.domain.model import DAY, ScoringModel
+from handoff_scoring.domain.model import DAY, Match, ScoringModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,23 +61,93 @@ def _recency(first: float, at: float) -> str:
     return ""
 
 
+def _by_label(model: ScoringModel, top: list[Contribution]) -> list[Contribution]:
+    """Rules that share a label (pricing-page and pricing-url both "visited pricing") said once,
+    their counts and points added, where the first of them stood."""
+    labels = {r.name: r.label for r in model.rules if r.label}
+    merged: dict[str, Contribution] = {}
+    for c in top:
+        key = labels.get(c.rule) or f"rule:{c.rule}"
+        seen = merged.get(key)
+        merged[key] = (
+            c
+            if seen is None
+            else replace(
+                seen,
+                count=seen.count + c.count,
+                points=seen.points + c.points,
+                first_seen=min(seen.first_seen, c.first_seen),
+                last_seen=max(seen.last_seen, c.last_seen),
+            )
+        )
+    return list(merged.values())
+
+
+def _catch_all(model: ScoringModel, rule_name: str) -> bool:
+    rule = next((r for r in model.rules if r.name == rule_name), None)
+    return rule is not None and not rule.match.where and not rule.label
+
+
+def _trigger_steps(model: ScoringModel, trigger: str | None) -> tuple[Match, ...]:
+    """The activities a trigger's label speaks of: an instant trigger's, or a sequence's steps."""
+    if trigger is None:
+        return ()
+    for name, match in model.instant:
+        if name == trigger:
+            return (match,)
+    return next((s.steps for s in model.sequences if s.name == trigger), ())
+
+
+def _told_by_trigger(
+    model: ScoringModel, c: Contribution, steps: tuple[Match, ...], label: str
+) -> bool:
+    """Whether the trigger's label already says what this contribution would: the same label
+    ("visited pricing"), or a rule on one of the trigger's activities ("watched 1 video" beside
+    "watched the demo video"), unless both narrow it differently (product pages, not pricing)."""
+    rule = next((r for r in model.rules if r.name == c.rule), None)
+    if rule is not None and rule.label and "{" not in rule.label and rule.label in label:
+        return True
+    for step in steps:
+        if step.activity != c.activity_type:
+            continue
+        if rule is None or not rule.match.where or not step.where or rule.match.where == step.where:
+            return True
+    return False
+
+
 def reason(
     model: ScoringModel,
     lead: Lead,
     at: float,
     top: list[Contribution],
     trigger_label: str | None = None,
+    trigger: str | None = None,
 ) -> str:
-    """One plain sentence: what the lead did, how recently, and who the person is."""
-    positive = [c for c in top if c.points > 0][:3]
-    parts = [phrase(model, c) for c in positive]
+    """One plain sentence: what the lead did, how recently, and who the person is.
+
+    With a trigger's label ("watched the demo video, then visited pricing"), the label comes
+    first and the contributions it already tells of are left out, so nothing is said twice.
+    """
+    scored = [c for c in top if c.points > 0]
+    positive = _by_label(model, scored)
+    parts = [phrase(model, c) for c in positive[:3]]
     if trigger_label and not any(trigger_label in p for p in parts):
-        parts.insert(0, trigger_label)
-        parts = parts[:3]
+        steps = _trigger_steps(model, trigger)
+        told = [c for c in scored if _told_by_trigger(model, c, steps, trigger_label)]
+        # A catch-all rule on a told activity (page views, beside the pricing page) says
+        # the same visits again in vaguer words.
+        kinds = {c.activity_type for c in told}
+        others = [
+            c
+            for c in scored
+            if c not in told and not (c.activity_type in kinds and _catch_all(model, c.rule))
+        ]
+        parts = [trigger_label, *(phrase(model, c) for c in _by_label(model, others))][:3]
     if len(parts) > 1:
         what = ", ".join(parts[:-1]) + " and " + parts[-1]
     else:
         what = parts[0] if parts else "no scored activity yet"
+    positive = positive[:3]
     when = _recency(min(c.first_seen for c in positive), at) if positive else ""
     sentence = what[:1].upper() + what[1:] + when
     who = describe_person(lead.traits)

@@ -300,20 +300,7 @@ async def get_score(
     if lead.trigger and ":" in lead.trigger:
         kind, rule = lead.trigger.split(":", 1)
         trigger = TriggerOut(kind=kind, rule=rule)
-    if lead.disqualified is not None:
-        state = "disqualified"
-    elif lead.is_mql:
-        state = "mql"
-    elif lead.closed:
-        state = "closed"
-    elif (
-        lead.opens_at is not None
-        and (lead.last_at or 0.0) < lead.opens_at
-        and time.time() < lead.opens_at
-    ):
-        state = "waiting"
-    else:
-        state = "open"
+    state = engine.cycle_state(lead, time.time())
     return LeadScoreOut(
         lead_id=lead.lead_id,
         score=score.total,

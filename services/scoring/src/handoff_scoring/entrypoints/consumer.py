@@ -1,5 +1,6 @@
 """What the scoring consumer reads: handoff.signals.v1, and from handoff.routing.v1 the
-recycles and dispositions that open or close MQL cycles; both applied by the SignalHandler."""
+recycles, dispositions and rejections that open or close MQL cycles; all applied by the
+SignalHandler."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from handoff_scoring.handlers import SignalHandler
 
 # Only the routing events scoring acts on; the others are skipped unparsed (not dead letters).
 CycleEvent = Annotated[
-    routing.LeadRecycled | routing.LeadDispositioned, Field(discriminator="type")
+    routing.LeadRecycled | routing.LeadDispositioned | routing.LeadRejected,
+    Field(discriminator="type"),
 ]
 cycle_event_adapter: TypeAdapter[CycleEvent] = TypeAdapter(CycleEvent)
 
