@@ -14,10 +14,9 @@ from tests.factories import new_id
 from tests.integration.kafka_helpers import eventually
 
 
-async def test_mqls_through_accept_sql_reject_and_breach_show_in_the_kpis_and_an_alert(
-    system: System, http: httpx.AsyncClient
-) -> None:
-    campaign = new_id("camp")
+async def drive_campaign(system: System, http: httpx.AsyncClient, campaign: str) -> None:
+    """Four MQLs of one campaign: one becomes SQL, one is accepted, one rejected, one ignored
+    (its accept SLA breaches); waits until insight shows all of it."""
     leads = [new_id() for _ in range(4)]
     for lead in leads:
         resp = await http.post(
@@ -52,6 +51,21 @@ async def test_mqls_through_accept_sql_reject_and_breach_show_in_the_kpis_and_an
     await act(accepted_lead, "accept")
     await act(rejected_lead, "reject", reason_code="no_budget", note="e2e")
 
+    url = f"{system.insight.url}/v1/funnel"
+
+    async def seen() -> Any:
+        groups = (await http.get(url, params={"window": "30d", "by": "campaign"})).json()["groups"]
+        k = next((g["kpis"] for g in groups if g["group"] == campaign), None)
+        return k and k["sql"] == 1 and k["decided"] == 3 and k["breaches"] == 1
+
+    assert await eventually(seen, within=60), f"insight never showed campaign {campaign}"
+
+
+async def test_mqls_through_accept_sql_reject_and_breach_show_in_the_kpis_and_an_alert(
+    system: System, http: httpx.AsyncClient
+) -> None:
+    campaign = new_id("camp")
+    await drive_campaign(system, http, campaign)
     url = f"{system.insight.url}/v1/funnel"
     query = {"window": "30d", "by": "campaign"}
 
