@@ -3,7 +3,6 @@ judge the touched groups' bands. One transaction per batch (the consumer commits
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -58,15 +57,17 @@ async def apply_facts(
 class FunnelHandler:
     """The consumer's batch handler."""
 
-    def __init__(self, config: InsightConfig, on_applied: Callable[[], None] | None = None) -> None:
+    def __init__(self, config: InsightConfig, *, judge: bool = True) -> None:
         self.config = config
-        self.on_applied = on_applied
+        self.judge = judge  # a rebuild judges once at the end, silently
 
     async def __call__(self, uow: UnitOfWork, batch: list[Inbound[Any]]) -> None:
         facts = [x for x in (fact_of(i.event) for i in batch) if x is not None]
         if not facts:
             return
         changes = await apply_facts(uow, facts)
+        if not self.judge:
+            return
         groups = {
             (dim, value)
             for before, after in changes
@@ -75,6 +76,4 @@ class FunnelHandler:
             for dim, value in group_values(row).items()
         }
         await judge_groups(uow.conn, self.config, groups)
-        if self.on_applied is not None:
-            uow.after_commit(self.on_applied)
         log.debug("insight.batch.applied", facts=len(facts), rows=len(changes))
