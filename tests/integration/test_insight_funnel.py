@@ -199,3 +199,35 @@ async def test_a_band_alert_is_raised_once_and_cleared_once(engine: AsyncEngine)
     # Cleared at 6 accepted of 12 decided (50%), and not again while it stays healthy.
     assert states == [("raised", 4), ("cleared", 12)]
     assert raised[0].data.alert_id == (await alerts_for(engine, subject))[1].data.alert_id
+
+
+async def test_metrics_export_only_the_largest_groups_per_dimension(engine: AsyncEngine) -> None:
+    from prometheus_client import REGISTRY
+
+    from handoff_insight.service_layer.sweep import refresh_gauges
+
+    config = InsightConfig(1, 60.0, ("source",), (), 5, 3)
+    for _ in range(5):  # five more sources, so there are more than three to choose from
+        lead, mql_id, h = new_id(), new_id("mql"), new_id("h")
+        await apply(
+            engine,
+            config,
+            [
+                mql_event(lead, mql_id, at=NOW, source=new_id("src")),
+                assigned_event(lead, mql_id, h, at=NOW + S, pool="jp"),
+                accepted_event(lead, h, at=NOW + 9 * S),
+            ],
+        )
+    await refresh_gauges(UnitOfWorkFactory(engine), config)
+    sources = {
+        s.labels["group"]
+        for metric in REGISTRY.collect()
+        if metric.name == "handoff_funnel_mqls"
+        for s in metric.samples
+        if s.labels["group_by"] == "source"
+    }
+    assert len(sources) == 3
+    overall = REGISTRY.get_sample_value(
+        "handoff_funnel_mqls", {"group_by": "overall", "group": "all"}
+    )
+    assert overall is not None and overall >= 5
