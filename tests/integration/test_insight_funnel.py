@@ -231,3 +231,42 @@ async def test_metrics_export_only_the_largest_groups_per_dimension(engine: Asyn
         "handoff_funnel_mqls", {"group_by": "overall", "group": "all"}
     )
     assert overall is not None and overall >= 5
+
+
+async def test_the_same_journeys_one_event_per_batch_in_reverse_give_the_same_numbers(
+    engine: AsyncEngine,
+) -> None:
+    """Across batches (so facts wait in `parked` for their assignment), order changes nothing."""
+    forward, backward = new_id("src"), new_id("src")
+
+    def journeys(source: str) -> list[Any]:
+        events: list[Any] = []
+        for outcome in ("accepted", "sql", "rejected", "breached"):
+            lead, mql_id, h = new_id(), new_id("mql"), new_id("h")
+            events += [
+                mql_event(lead, mql_id, at=NOW, source=source),
+                assigned_event(lead, mql_id, h, at=NOW + S, pool="jp"),
+            ]
+            if outcome in ("accepted", "sql"):
+                events += [
+                    accepted_event(lead, h, at=NOW + 61 * S),
+                    met_event(lead, h, at=NOW + 61 * S),
+                ]
+            if outcome == "sql":
+                events.append(sql_event(lead, h, at=NOW + 300 * S))
+            if outcome == "rejected":
+                events += [
+                    rejected_event(lead, h, at=NOW + 20 * S),
+                    met_event(lead, h, at=NOW + 20 * S),
+                ]
+            if outcome == "breached":
+                events.append(breached_event(lead, h, at=NOW + 400 * S))
+        return events
+
+    await apply(engine, QUIET, journeys(forward))
+    for event in reversed(journeys(backward)):
+        await apply(engine, QUIET, [event])
+    async with engine.connect() as conn:
+        found = await rollups.sums(conn, "source", NOW.date(), NOW.date(), [forward, backward])
+    assert found[forward]["mqls"] == 4 and found[forward]["sql"] == 1
+    assert found[backward] == found[forward]
