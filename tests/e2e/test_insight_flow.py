@@ -132,4 +132,9 @@ async def test_unknown_grouping_and_window_are_422_listing_the_valid_ones(
     assert "'30d'" in bad_window.json()["errors"][0]["message"]
     backwards = await http.get(url, params={"from": "2026-11-30", "to": "2026-11-01"})
     assert backwards.status_code == 422 and backwards.json()["errors"][0]["field"] == "to"
-    assert (await httpx.AsyncClient().get(url)).status_code == 401
+    nul = await http.get(url, params={"source": "web\x00"})
+    assert nul.status_code == 422 and nul.json()["errors"][0]["field"] == "source"
+    far = await http.get(url, params={"from": "9999-12-01", "to": "9999-12-31"})
+    assert far.status_code == 422 and far.json()["errors"][0]["field"] == "to"
+    async with httpx.AsyncClient() as anonymous:
+        assert (await anonymous.get(url)).status_code == 401

@@ -26,7 +26,9 @@ GroupBy = Literal[
     "overall", "source", "campaign", "trigger", "fit_grade", "pool", "rep", "team", "week"
 ]
 MAX_DAYS = 400
-Text = Annotated[str | None, Query(max_length=200)]
+# PostgreSQL text cannot hold NUL: refuse it here as bad input rather than fail in the query.
+Text = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
+LAST_DAY = date(9999, 12, 30)  # the window's end (the next midnight) must still be a date
 
 
 class ReasonOut(BaseModel):
@@ -147,6 +149,12 @@ def window_of(name: str | None, first: date | None, last: date | None) -> Window
             422,
             f"A custom window needs both from and to; {missing} is missing.",
             errors=[{"field": missing, "message": "required with the other"}],
+        )
+    if last > LAST_DAY:
+        raise Problem(
+            422,
+            f"The window must end by {LAST_DAY}.",
+            errors=[{"field": "to", "message": f"at most {LAST_DAY}"}],
         )
     if last < first:
         raise Problem(
