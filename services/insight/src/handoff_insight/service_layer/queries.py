@@ -17,7 +17,6 @@ from handoff_insight.domain.rollup import OVERALL, counters, group_values
 from handoff_insight.domain.whatif import ScoreOutcomes, WhatIfRow, what_if
 
 WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
-GROUP_BY = ("overall", "source", "campaign", "trigger", "fit_grade", "pool", "rep", "team", "week")
 _TOTAL = "\x00total"  # the filtered window as a whole, beside its groups
 FILTER_COLUMNS = {"source": "source", "campaign": "campaign", "pool": "pool", "rep": "rep_id"}
 
