@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --locked
 
-.PHONY: help install run test lint fmt typecheck bench migrate
+.PHONY: help install run test lint fmt typecheck bench migrate test-tools
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,8 +19,25 @@ install: ## install uv with pip if missing, then the workspace (uv sync)
 run: install ## the whole system on embedded PostgreSQL and broker, with the demo feed
 	@$(RUN) handoff dev --demo
 
-test: install ## all tests: unit, integration (real PostgreSQL and broker), end to end
+test: install test-tools ## all tests: unit, integration (real PostgreSQL and broker), end to end
 	@$(RUN) pytest
+
+# Debian packages the tests drive: chromium (the insight dashboard, headless) with a Japanese
+# font (its labels), and promtool (deploy/prometheus rules). Installed only when missing, and
+# only where apt-get can run as root; elsewhere the tests that need them say so and skip.
+test-tools: ## install chromium, a CJK font and promtool from Debian when missing (apt-get)
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	[ -e /usr/share/fonts/opentype/ipafont-gothic ] || missing="$$missing fonts-ipafont-gothic"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing$$missing (apt-get)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else \
+			echo "not installed:$$missing (needs root and apt-get); their tests will skip"; \
+		fi; \
+	fi
 
 lint: install ## ruff check and format check
 	@$(RUN) ruff check .
@@ -31,7 +48,7 @@ fmt: install ## format and fix with ruff
 	@$(RUN) ruff check --fix .
 
 typecheck: install ## mypy, strict
-	@$(RUN) mypy shared/src services/scoring/src services/routing/src services/sla-watch/src
+	@$(RUN) mypy shared/src services/scoring/src services/routing/src services/sla-watch/src services/insight/src
 
 bench: install ## every benchmark, each beside its same-run baseline (python -m bench NAME for one)
 	@$(RUN) python -m bench

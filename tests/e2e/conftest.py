@@ -1,4 +1,4 @@
-"""The three services as processes on the session's PostgreSQL and broker, with a 3-second accept SLA."""
+"""The services as processes on the session's PostgreSQL and broker, with a 3-second accept SLA."""
 
 from __future__ import annotations
 
@@ -29,12 +29,27 @@ policies:
 """
 
 
+# insight judges campaigns with a small minimum so one test's handful of MQLs can raise a band.
+INSIGHT_YAML = """
+window: 30d
+evaluate_every: 2s
+groups: [overall, campaign]
+bands:
+  - name: accept_sla_missed
+    metric: sla_compliance_accept
+    below: 90%
+    min_samples: 4
+whatif_min_decided: 2
+"""
+
+
 @dataclass
 class System:
     stack: DevStack
     scoring: ServiceProcess
     routing: ServiceProcess
     sla: ServiceProcess
+    insight: ServiceProcess
 
     @property
     def headers(self) -> dict[str, str]:
@@ -47,20 +62,32 @@ def system(
 ) -> Iterator[System]:
     sla_file = tmp_path_factory.mktemp("e2e") / "sla.yaml"
     sla_file.write_text(SLA_YAML)
+    insight_file = sla_file.with_name("insight.yaml")
+    insight_file.write_text(INSIGHT_YAML)
     stack.extra_env.update(
         {
             "HANDOFF_CONFIG_DIR": str(config_dir),
             "HANDOFF_SLA_CONFIG_FILE": str(sla_file),
+            "HANDOFF_INSIGHT_CONFIG_FILE": str(insight_file),
             "HANDOFF_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "HANDOFF_OUTBOX_POLL_SECONDS": "0.5",
             **WEBHOOK_ENV,  # test secrets, so the webhook sources are enabled
         }
     )
-    ports = {"scoring": free_port(), "routing": free_port(), "sla-watch": free_port()}
+    ports = {
+        "scoring": free_port(),
+        "routing": free_port(),
+        "sla-watch": free_port(),
+        "insight": free_port(),
+    }
     stack.start_services(ports=ports)
     try:
         yield System(
-            stack, stack.services["scoring"], stack.services["routing"], stack.services["sla-watch"]
+            stack,
+            stack.services["scoring"],
+            stack.services["routing"],
+            stack.services["sla-watch"],
+            stack.services["insight"],
         )
     finally:
         for proc in stack.services.values():

@@ -1,5 +1,5 @@
-"""The `handoff` command: `dev` (the whole stack on one machine), `migrate`, `topics`, and
-`scoring rescore` (which runs code from the scoring package)."""
+"""The `handoff` command: `dev` (the whole stack on one machine), `migrate`, `topics`,
+`scoring rescore` and `insight rebuild` (which run code from those service packages)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,26 @@ def cmd_scoring_rescore(args: argparse.Namespace) -> int:
     return rescore(args.model, url, args.dry_run)
 
 
+def cmd_insight_rebuild(args: argparse.Namespace) -> int:
+    url = args.database_url or os.environ.get("HANDOFF_DATABASE_URL")
+    bootstrap = args.bootstrap or os.environ.get("HANDOFF_KAFKA_BOOTSTRAP_SERVERS")
+    if not url or not bootstrap:
+        return _fail(
+            "set HANDOFF_DATABASE_URL and HANDOFF_KAFKA_BOOTSTRAP_SERVERS "
+            "(or pass --database-url and --bootstrap)"
+        )
+    try:
+        from handoff_insight.entrypoints.cli import main as rebuild  # installed with insight
+        from handoff_insight.service import SERVICE
+    except ImportError:
+        return _fail("the insight service (handoff_insight) is not installed here")
+    config_dir = Path(os.environ.get("HANDOFF_CONFIG_DIR") or "config")
+    config = Path(
+        args.config or os.environ.get("HANDOFF_INSIGHT_CONFIG_FILE") or config_dir / "insight.yaml"
+    )
+    return rebuild(url, bootstrap, config, args.group or SERVICE.group_id)
+
+
 def _raise_interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
@@ -75,6 +95,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
     demo_sla = config_dir / "demo" / "sla.yaml"
     if args.demo and demo_sla.exists() and "HANDOFF_SLA_CONFIG_FILE" not in os.environ:
         env["HANDOFF_SLA_CONFIG_FILE"] = str(demo_sla)  # seconds, so breaches show within a minute
+    demo_insight = config_dir / "demo" / "insight.yaml"
+    if args.demo and demo_insight.exists() and "HANDOFF_INSIGHT_CONFIG_FILE" not in os.environ:
+        env["HANDOFF_INSIGHT_CONFIG_FILE"] = str(demo_insight)  # small samples: an alert in minutes
     stack = DevStack.from_env(
         Path(args.data_dir),
         pg_port=args.pg_port,
@@ -111,6 +134,8 @@ def _banner(stack: Any, demo: bool) -> None:
     lines = ["", "handoff is running. Ctrl-C stops everything.", ""]
     for name, proc in stack.services.items():
         lines.append(f"  {name:<10} {proc.url}   (docs {proc.url}/docs)")
+    if "insight" in stack.services:
+        lines.append(f"  dashboard  {stack.services['insight'].url}/   (funnel KPIs and alerts)")
     lines += [
         f"  broker     {stack.bootstrap}",
         f"  database   {stack.database_url}",
@@ -198,6 +223,18 @@ def build_parser() -> argparse.ArgumentParser:
     rescore.add_argument("--dry-run", action="store_true", help="report only, write nothing")
     rescore.add_argument("--database-url", default=None)
     rescore.set_defaults(func=cmd_scoring_rescore)
+
+    insight = sub.add_parser("insight", help="insight operations")
+    insight_sub = insight.add_subparsers(dest="insight_command", required=True)
+    rebuild = insight_sub.add_parser(
+        "rebuild",
+        help="stop insight, then replay its topics from the earliest offset into fresh tables",
+    )
+    rebuild.add_argument("--database-url", default=None)
+    rebuild.add_argument("--bootstrap", default=None)
+    rebuild.add_argument("--config", default=None, help="insight.yaml (bands judged at the end)")
+    rebuild.add_argument("--group", default=None, help="consumer group (default handoff-insight)")
+    rebuild.set_defaults(func=cmd_insight_rebuild)
     return parser
 
 

@@ -34,8 +34,31 @@ def mql_id(lead_id: str, cycle: int) -> str:
     return fact_id("mql", lead_id, str(cycle))
 
 
+def attribution(lead: Lead, at: float) -> tuple[list[str], list[str]]:
+    """Distinct sources and campaigns of this cycle's signals up to `at`, ordered by their
+    latest signal, so the last of each list is the last touch."""
+    sources: dict[str, None] = {}
+    campaigns: dict[str, None] = {}
+    opens = lead.opens_at
+    for when, _, props in lead.history:
+        if when > at or props is None or (opens is not None and when < opens):
+            continue
+        if "source" in props:
+            sources.pop(props["source"], None)
+            sources[props["source"]] = None
+        if "campaign" in props:
+            campaigns.pop(props["campaign"], None)
+            campaigns[props["campaign"]] = None
+    return list(sources), list(campaigns)
+
+
+def _latest(values: list[str]) -> str | None:
+    return values[-1] if values else None
+
+
 def mql_event(model: ScoringModel, lead: Lead, q: Qualified) -> ev.LeadMql:
     the_id = mql_id(q.lead_id, q.cycle)
+    sources, campaigns = attribution(lead, q.at)
     top = contributions(model, lead, q.at, limit=5)
     label = model.trigger_labels.get(q.rule) if q.kind != "threshold" else None
     return ev.LeadMql(
@@ -65,6 +88,10 @@ def mql_event(model: ScoringModel, lead: Lead, q: Qualified) -> ev.LeadMql:
             ],
             qualified_at=instant(q.at),
             traits=Traits.model_validate(lead.traits) if lead.traits else None,
+            source=_latest(sources),
+            campaign=_latest(campaigns),
+            sources=sources,
+            campaigns=campaigns,
         ),
     )
 

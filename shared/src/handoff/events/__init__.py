@@ -1,9 +1,16 @@
 """Typed CloudEvents for every handoff topic: one module per topic, changes are additive."""
 
-from handoff.events import commands, routing, scoring, signals, sla
+from handoff.events import commands, insight, routing, scoring, signals, sla
 from handoff.events.envelope import CloudEvent, fact_id, parse_event
 
-ALL_TOPICS = (signals.TOPIC, scoring.TOPIC, routing.TOPIC, sla.TOPIC, commands.TOPIC)
+ALL_TOPICS = (
+    signals.TOPIC,
+    scoring.TOPIC,
+    routing.TOPIC,
+    sla.TOPIC,
+    commands.TOPIC,
+    insight.TOPIC,
+)
 
 
 def dlq_topic(topic: str) -> str:
@@ -16,6 +23,7 @@ __all__ = [
     "commands",
     "dlq_topic",
     "fact_id",
+    "insight",
     "parse_event",
     "routing",
     "scoring",

@@ -40,6 +40,13 @@ class MqlData(EventData):
     contributions: list[Contribution]
     qualified_at: AwareDatetime
     traits: Traits | None = None
+    # Attribution of the signals that contributed to this MQL (added in v1, optional): the
+    # source and campaign of the latest contributing signal that named one ("last touch"),
+    # and every distinct source and campaign of the cycle's signals up to the MQL.
+    source: str | None = None
+    campaign: str | None = None
+    sources: list[str] = Field(default_factory=list)
+    campaigns: list[str] = Field(default_factory=list)
 
 
 class DisqualifiedData(EventData):

@@ -1,0 +1,1 @@
+"""handoff insight: the funnel read model (MQL -> SAL -> SQL), its KPIs, band alerts and dashboard."""

@@ -1,0 +1,1 @@
+"""insight's adapters: tables, repositories and the events it emits."""
