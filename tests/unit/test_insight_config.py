@@ -54,7 +54,7 @@ def test_reason_labels_come_from_routings_taxonomy() -> None:
         ),
         ("window: 30 days\n", 1, "window", "write days like 30d"),
         ("groups: [overall, rep]\n", 1, "groups", "unknown group 'rep'"),
-        ("bands: []\nmin_sample: 3\n", 2, "min_sample", "Extra inputs"),
+        ("bands: []\nmin_sample: 3\n", 2, "min_sample", "unknown key"),
     ],
 )
 def test_a_mistake_names_file_line_and_key(
