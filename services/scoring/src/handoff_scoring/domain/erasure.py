@@ -48,7 +48,7 @@ def trait_fields(traits: dict[str, Any], prefix: str = "") -> list[str]:
     names: list[str] = []
     for key in sorted(traits):
         value = traits[key]
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             names += trait_fields(value, f"{prefix}{key}.")
         elif value is not None:
             names.append(f"{prefix}{key}")
