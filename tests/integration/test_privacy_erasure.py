@@ -22,9 +22,9 @@ from handoff_routing.domain.handoff import Action
 from handoff_routing.handlers import RepAction, handoff_id_for
 from handoff_scoring.app import create_app
 from handoff_scoring.domain.lead import seconds
-from handoff_scoring.erasure import erase_lead
+from handoff_scoring.erasure import erase_lead, erased_event
 from handoff_scoring.settings import ScoringSettings
-from tests.factories import T0, activity, identify, new_id
+from tests.factories import T0, activity, identify, mql, new_id
 from tests.integration.kafka_helpers import collect
 from tests.integration.test_routing_handler import act, route, team
 from tests.integration.test_scoring_handler import MODEL, apply, mqls_for, stored
@@ -262,3 +262,27 @@ async def test_routing_blanks_its_part_when_the_erased_event_arrives_from_the_br
         ).one()
     assert (row.state, row.reason_code, row.note) == ("rejected", "no_budget", None)
     assert row.facts["size_band"] and "email_domain" not in row.facts  # the KPIs' facts stay
+
+
+def mql_of(lead: str, email: str) -> scoring.LeadMql:
+    event = mql(lead)
+    traits = signals.Traits(email=email, name=CANARY_NAME)
+    return event.model_copy(update={"data": event.data.model_copy(update={"traits": traits})})
+
+
+async def test_an_erasure_blanks_what_came_before_it_in_a_batch_and_nothing_after_it(
+    engine: AsyncEngine,
+) -> None:
+    lead = new_id()
+    before, after = mql_of(lead, CANARY_EMAIL), mql_of(lead, "new.start@fresh.example")
+    erased = erased_event(lead, [], utcnow(), "test")
+
+    await route(engine, team(("aiko", True)), [before, erased, after])
+
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT mql_id, facts FROM routing.handoffs WHERE lead_id = :l"), {"l": lead}
+        )
+        facts = {row.mql_id: row.facts for row in rows}
+    assert "email_domain" not in facts[before.data.mql_id]
+    assert facts[after.data.mql_id]["email_domain"] == "fresh.example"

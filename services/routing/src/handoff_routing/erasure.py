@@ -18,7 +18,9 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from handoff.db import UnitOfWork
 from handoff.messaging.erasure import OutboxErasure, drop_data_fields, erase_outbox
+from handoff.metrics import LEADS_ERASED
 from handoff_routing.adapters.tables import SCHEMA
 
 log = structlog.get_logger("handoff.routing")
@@ -77,11 +79,13 @@ async def erase_leads(conn: AsyncConnection, lead_ids: Sequence[str]) -> Routing
     return RoutingErasure(len(rows), tuple(fields), forgotten)
 
 
-async def apply_erasures(conn: AsyncConnection, events: Sequence[Any]) -> None:
+async def apply_erasures(uow: UnitOfWork, events: Sequence[Any]) -> None:
     """Erase each `handoff.lead.erased` event's lead and aliases; one log line per lead."""
+    if events:
+        uow.after_commit(lambda: LEADS_ERASED.labels("routing").inc(len(events)))
     for event in events:
         data = event.data
-        done = await erase_leads(conn, [data.lead_id, *data.aliases])
+        done = await erase_leads(uow.conn, [data.lead_id, *data.aliases])
         log.info(
             "routing.lead.erased",
             lead_id=data.lead_id,

@@ -16,6 +16,7 @@ from handoff.events.envelope import fact_id
 from handoff.messaging import outbox
 from handoff.messaging.erasure import OutboxErasure, drop_data_fields, erase_outbox
 from handoff.messaging.producer import Message
+from handoff.metrics import LEADS_ERASED
 from handoff_scoring.adapters import repository
 from handoff_scoring.adapters.tables import SCHEMA
 from handoff_scoring.domain import engine
@@ -55,12 +56,18 @@ async def erase_lead(
     uow: UnitOfWork, model: ScoringModel, lead_id: str, at: datetime, requested_by: str | None
 ) -> Erasure | None:
     """Erase `lead_id` and its aliases; None when scoring never had the lead."""
-    found = await repository.load(uow.conn, [lead_id])
+    seen = await repository.get(uow.conn, lead_id)  # unlocked: only to learn which rows to lock
+    if seen is None:
+        return None
+    # Lock the lead and its aliases in one statement, in lead_id order as the consumer does,
+    # so an erasure and a batch holding both ids never wait on each other in a circle.
+    found = await repository.load(uow.conn, [lead_id, *seen.lead.aliases])
     lead = found.get(lead_id)
     if lead is None:
-        return None
+        return None  # merged into another lead by an alias meanwhile
     aliases = list(lead.aliases)
-    found.update(await repository.load(uow.conn, [a for a in aliases if a != lead_id]))
+    late = [a for a in aliases if a not in found and a not in seen.lead.aliases]
+    found.update(await repository.load(uow.conn, late))  # aliased meanwhile: rare
     when = seconds(at)
     rows, erased = [], []
     for one in [lead_id, *aliases]:
@@ -75,14 +82,19 @@ async def erase_lead(
     forgotten = await erase_outbox(uow.conn, SCHEMA, [lead_id, *aliases], scrub_event)
     event = erased_event(lead_id, aliases, at, requested_by)
     await outbox.append(uow.conn, SCHEMA, [Message.of(ev.TOPIC, event)])
-    log.info(
-        "scoring.lead.erased",
-        lead_id=lead_id,
-        event_id=event.id,
-        aliases=len(aliases),
-        activities=sum(e.activities for e in erased),
-        outbox_deleted=forgotten.deleted,
-        outbox_scrubbed=forgotten.scrubbed,
-        requested_by=requested_by,
-    )
+
+    def erased_for_good() -> None:  # said once the transaction holds, never before
+        LEADS_ERASED.labels("scoring").inc()
+        log.info(
+            "scoring.lead.erased",
+            lead_id=lead_id,
+            event_id=event.id,
+            aliases=len(aliases),
+            activities=sum(e.activities for e in erased),
+            outbox_deleted=forgotten.deleted,
+            outbox_scrubbed=forgotten.scrubbed,
+            requested_by=requested_by,
+        )
+
+    uow.after_commit(erased_for_good)
     return Erasure(event, erased, forgotten)
