@@ -230,6 +230,10 @@ async def test_the_canary_never_leaks_and_is_gone_after_erasure(
 
     await eventually(erased_everywhere, within=30, interval=0.5)
     assert await canary_rows(engine) == {}
+    for service in (system.scoring, system.routing):
+        metrics = (await http.get(f"{service.url}/metrics")).text
+        erased_line = f'handoff_leads_erased_total{{service="{service.spec.name}"}} 2.0'
+        assert erased_line in metrics.splitlines()
 
     logs = sorted(system.scoring.log_path.parent.glob("*.log"))
     logs.append(system.stack.data_dir / "postgres.log")
