@@ -13,9 +13,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from handoff.events.envelope import utcnow
 from handoff.http.auth import require_scope
+from handoff.http.limits import retry_after
 from handoff.http.problem import Problem
 from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
@@ -126,6 +128,7 @@ def answer(erasure: Erasure) -> ErasureOut:
     response_model=ErasureOut,
     summary="Erase a lead's personal data here, and downstream through handoff.lead.erased",
     responses={
+        401: {"description": "no key, or an unknown one"},
         403: {"description": "the key lacks the admin scope"},
         404: {"description": "scoring never had this lead"},
     },
@@ -136,11 +139,18 @@ async def erase(
     rt: Runtime = request.app.state.runtime
     if "\x00" in lead_id or len(lead_id) > 200:
         raise _unknown(lead_id)  # no lead id can hold these (signals refuse them)
-    async with rt.uow() as uow:
-        erasure = await erase_lead(uow, rt.state["model"], lead_id, utcnow(), key.id)
-        if erasure is None:
-            raise _unknown(lead_id)
-        await uow.commit()
+    try:
+        async with rt.uow() as uow:
+            erasure = await erase_lead(uow, rt.state["model"], lead_id, utcnow(), key.id)
+            if erasure is None:
+                raise _unknown(lead_id)
+            await uow.commit()
+    except (OperationalError, InterfaceError, OSError, TimeoutError):
+        raise Problem(
+            503,
+            "The database did not answer; nothing was erased. Retry later.",
+            headers=retry_after(5),
+        ) from None
     return answer(erasure)
 
 
