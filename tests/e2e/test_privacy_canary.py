@@ -22,7 +22,12 @@ from handoff.events import commands, dlq_topic, routing, signals
 from tests.e2e.conftest import System
 from tests.e2e.test_handoff_flow import events_of, of_type, signal
 from tests.factories import new_id
-from tests.ingress_senders import hubspot_request, segment_request, standard_request
+from tests.ingress_senders import (
+    hubspot_request,
+    marketo_request,
+    segment_request,
+    standard_request,
+)
 from tests.integration.kafka_helpers import collect, eventually
 
 # One run's canary: random, so a hit can only come from this test's input.
@@ -99,6 +104,13 @@ async def post_everywhere(system: System, http: httpx.AsyncClient, lead: str, ot
     canary.answered(
         await http.post(f"{url}/v1/webhooks/hubspot", content=body, headers=headers), 202
     )
+    marketo = {"lead_id": other, "activity": "Visit Web Page", "activity_id": new_id("a"),
+               "email": EMAIL, "first_name": NAME, "phone": f"+81-90-{TOKEN[:8]}"}  # fmt: skip
+    for payload, expected in ((marketo, (202,)), ({**marketo, "lead_id": None}, (400, 422))):
+        body, headers = marketo_request(payload)
+        canary.answered(
+            await http.post(f"{url}/v1/webhooks/marketo", content=body, headers=headers), *expected
+        )
     return canary
 
 
@@ -226,23 +238,30 @@ async def test_the_canary_never_leaks_and_is_gone_after_erasure(
 
     before = await canary_rows(engine)
     assert {"scoring.leads", "routing.handoffs"} <= set(before), before
+    assert before["scoring.leads"] == 3, "the lead, the HubSpot contact and the Marketo lead"
 
-    hubspot_lead = f"hubspot-{contact}"
+    others = (f"hubspot-{contact}", f"marketo-{contact}")
     counted = await erasures_counted(http, system)
-    for erased in (lead, hubspot_lead):
+    for erased in (lead, *others):
         response = await http.delete(f"{system.scoring.url}/v1/leads/{erased}")
         assert response.status_code == 202, response.text
         assert leaks(response.text) == []
 
-    async def erased_everywhere() -> bool:  # routing's part follows when it consumes the event
-        return await canary_rows(engine) == {}
+    def routing_erased() -> set[str]:  # routing's part follows when it consumes the events
+        lines = system.routing.log_path.read_text(errors="replace").splitlines()
+        return {
+            i
+            for i in (lead, *others)
+            if any("routing.lead.erased" in ln and i in ln for ln in lines)
+        }
+
+    async def erased_everywhere() -> bool:
+        return routing_erased() == {lead, *others} and await canary_rows(engine) == {}
 
     await eventually(erased_everywhere, within=30, interval=0.5)
+    assert routing_erased() == {lead, *others}
     assert await canary_rows(engine) == {}
-    assert await erasures_counted(http, system) == counted + 2
-    routing_log = system.routing.log_path.read_text(errors="replace").splitlines()
-    for erased in (lead, hubspot_lead):
-        assert any("routing.lead.erased" in ln and erased in ln for ln in routing_log), erased
+    assert await erasures_counted(http, system) == counted + 3
 
     logs = sorted(system.scoring.log_path.parent.glob("*.log"))
     logs.append(system.stack.data_dir / "postgres.log")
