@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff.events import commands, dlq_topic, routing, signals
+from handoff.events import commands, dlq_topic, routing, scoring, signals
 from tests.e2e.conftest import System
 from tests.e2e.test_handoff_flow import events_of, of_type, signal
 from tests.factories import new_id
@@ -139,33 +139,48 @@ async def reject_with_a_note(
     canary.answered(await http.post(f"{handoff}/reject", json=note), 200)
 
 
-async def poison_records(bootstrap: str) -> set[bytes]:
-    """Records that reach consumers and fail validation, each carrying the canary: they go to the
-    dead-letter topics, whose values keep the original and whose headers must not echo it."""
-    keys = {new_id("poison").encode() for _ in range(3)}
-    first, second, third = sorted(keys)
-    identify = {
-        "specversion": "1.0", "id": new_id("evt"), "source": "/tests", "type": "handoff.signal.identify",
-        "data": {"lead_id": first.decode(), "occurred_at": "yesterday", "traits": TRAITS},
+async def poison_records(bootstrap: str) -> dict[str, set[bytes]]:
+    """Records that reach each consumer and fail validation, each carrying the canary: they go to
+    the dead-letter topics, whose values keep the original and whose headers must not echo it.
+    Returns the keys expected on each dead-letter topic."""
+    envelope = {"specversion": "1.0", "source": "/tests", "time": "2026-11-21T10:00:00Z"}
+    poison = {
+        signals.TOPIC: [
+            {"type": "handoff.signal.identify",
+             "data": {"occurred_at": "yesterday", "traits": TRAITS}},
+            {"type": "handoff.signal.activity",
+             "data": {"activity_type": "Page View", "traits": TRAITS,
+                      "occurred_at": "2026-11-21T10:00:00Z", "properties": {"url": EMAIL}}},
+        ],
+        commands.TOPIC: [
+            {"type": "handoff.command.reject",
+             "data": {"handoff_id": "h-x", "rep_id": "r", "reason_code": "no_budget",
+                      "note": NOTE * 200}},
+        ],
+        scoring.TOPIC: [  # routing reads it
+            {"type": "handoff.lead.mql",
+             "data": {"mql_id": "m-x", "cycle": 1, "score": "high", "traits": TRAITS}},
+        ],
+        routing.TOPIC: [  # sla-watch and scoring read it
+            {"type": "handoff.lead.dispositioned",
+             "data": {"handoff_id": "h-x", "rep_id": "r", "at": "yesterday",
+                      "outcome": "recycle", "note": NOTE}},
+        ],
     }  # fmt: skip
-    activity = {
-        **identify, "id": new_id("evt"), "type": "handoff.signal.activity",
-        "data": {"lead_id": second.decode(), "activity_type": "Page View", "traits": TRAITS,
-                 "occurred_at": "2026-11-21T10:00:00Z", "properties": {"url": EMAIL}},
-    }  # fmt: skip
-    reject = {
-        "specversion": "1.0", "id": new_id("cmd"), "source": "/crm", "type": "handoff.command.reject",
-        "data": {"handoff_id": "h-x", "rep_id": "r", "reason_code": "no_budget", "note": NOTE * 200},
-    }  # fmt: skip
+    expected: dict[str, set[bytes]] = {}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait(signals.TOPIC, json.dumps(identify).encode(), key=first)
-        await producer.send_and_wait(signals.TOPIC, json.dumps(activity).encode(), key=second)
-        await producer.send_and_wait(commands.TOPIC, json.dumps(reject).encode(), key=third)
+        for topic, events in poison.items():
+            for event in events:
+                key = new_id("poison")
+                value = {**envelope, **event, "id": new_id("evt")}
+                value["data"] = {"lead_id": key, **event["data"]}
+                await producer.send_and_wait(topic, json.dumps(value).encode(), key=key.encode())
+                expected.setdefault(dlq_topic(topic), set()).add(key.encode())
     finally:
         await producer.stop()
-    return keys
+    return expected
 
 
 async def canary_rows(engine: AsyncEngine) -> dict[str, int]:
@@ -216,16 +231,13 @@ async def test_the_canary_never_leaks_and_is_gone_after_erasure(
     assert system.stack.bootstrap
     poison = await poison_records(system.stack.bootstrap)
     dead: list[Any] = []
-    expected = {
-        dlq_topic(signals.TOPIC): set(sorted(poison)[:2]),
-        dlq_topic(commands.TOPIC): {max(poison)},
-    }
-    for topic, keys in expected.items():
+    for topic, keys in poison.items():
         dead += await collect(
             system.stack.bootstrap, topic, lambda rs, k=keys: {r.key for r in rs} >= k,
             keys=keys, within=30,
         )  # fmt: skip
-    assert {r.key for r in dead} == poison, "each poison record reached a dead-letter topic"
+    every_key = set().union(*poison.values())
+    assert {r.key for r in dead} == every_key, "each poison record reached a dead-letter topic"
     for record in dead:
         for name, value in record.headers or ():
             assert leaks(value.decode(errors="replace")) == [], (record.topic, name)
