@@ -34,3 +34,8 @@ OUTBOX_LAG = Histogram(
     ["schema"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+LEADS_ERASED = Counter(
+    "handoff_leads_erased_total",
+    "Leads whose personal data this service erased on request (handoff.lead.erased)",
+    ["service"],
+)

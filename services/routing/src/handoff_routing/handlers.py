@@ -12,7 +12,7 @@ import structlog
 
 from handoff.db import UnitOfWork
 from handoff.events import commands, sla
-from handoff.events.scoring import LeadMql
+from handoff.events.scoring import LeadErased, LeadMql
 from handoff.messaging.consumer import Inbound
 from handoff_routing.adapters import repository
 from handoff_routing.domain.handoff import (
@@ -22,6 +22,7 @@ from handoff_routing.domain.handoff import (
     Outcome,
     UnknownReasonCode,
 )
+from handoff_routing.erasure import apply_erasures
 from handoff_routing.work import (
     HandoffNotFound,
     RepAction,
@@ -71,6 +72,8 @@ class RoutingHandler:
     handoff.scoring.v1: every new MQL gets exactly one first handoff.
     handoff.sla.v1: `escalated` with action reassign takes the lead from its rep.
     handoff.routing.commands.v1: reps' actions from a CRM, applied as the API would.
+    handoff.lead.erased (on handoff.scoring.v1): the lead's personal data is blanked after what
+    came before it in the batch; what came after it is applied after the erasure.
     Before any of it, leads waiting in a pool's queue go to reps who became available.
     """
 
@@ -79,9 +82,17 @@ class RoutingHandler:
         self.on_freed = on_freed
 
     async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+        # An erasure splits the batch (rarely: erasures are rare), so that it blanks what
+        # came before it and nothing the lead sent after it; one transaction all the same.
+        cut = next((n + 1 for n, i in enumerate(items[:-1]) if type(i.event) is LeadErased), None)
+        if cut is not None:
+            await self(uow, items[:cut])
+            await self(uow, items[cut:])
+            return
         mqls: dict[str, LeadMql] = {}
         escalations: list[sla.SlaEscalated] = []
         actions: list[tuple[Inbound[Any], RepAction]] = []
+        erasures: list[LeadErased] = []
         for item in items:
             event = item.event
             if isinstance(event, LeadMql):
@@ -90,7 +101,10 @@ class RoutingHandler:
                 escalations.append(event)
             elif isinstance(event, COMMANDS):
                 actions.append((item, action_of(event)))
+            elif isinstance(event, LeadErased):
+                erasures.append(event)
         if not (mqls or escalations or actions):
+            await apply_erasures(uow, erasures)
             return
         work = Work(uow, self.routing, self.routing.clock())
         # Lock order: handoffs acted on, then pointers (in open_router), then the queue.
@@ -120,6 +134,7 @@ class RoutingHandler:
                     offset=origin.offset,
                 )
         await work.finish()
+        await apply_erasures(uow, erasures)
         if work.freed and self.on_freed is not None:
             self.on_freed()
 

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from handoff.runtime import Runtime, build_app
 from handoff_scoring.config import load_model
-from handoff_scoring.entrypoints import api, webhooks
+from handoff_scoring.entrypoints import api, privacy, webhooks
 from handoff_scoring.entrypoints.consumer import CONSUMES
 from handoff_scoring.ingress.config import load_ingress
 from handoff_scoring.service import SERVICE
@@ -25,7 +25,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     return build_app(
         SERVICE,
         settings,
-        routers=[api.router, webhooks.router],
+        routers=[api.router, webhooks.router, privacy.router],
         consumes=CONSUMES,
         setup=setup,
         description="Scores behaviour signals and declares MQLs, with the reason.",

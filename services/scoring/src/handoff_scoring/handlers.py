@@ -20,6 +20,7 @@ from handoff_scoring.adapters import repository
 from handoff_scoring.adapters.tables import SCHEMA
 from handoff_scoring.domain import engine
 from handoff_scoring.domain.engine import Disqualified, Outcome, Qualified, Score
+from handoff_scoring.domain.erasure import signal_predates_erasure, with_alias
 from handoff_scoring.domain.explain import contributions, reason
 from handoff_scoring.domain.lead import Lead, instant, seconds
 from handoff_scoring.domain.model import KEPT_PROPERTIES, Props, ScoringModel
@@ -184,11 +185,21 @@ class SignalHandler:
             merged_away.discard(lead_id)
             return lead
 
+        def predates_erasure(item: Inbound[Any]) -> bool:
+            lead_id = item.event.data.lead_id
+            if not signal_predates_erasure(leads.get(lead_id), item.event.time):
+                return False
+            log.info("scoring.signal.erased_before", lead_id=lead_id, event_id=item.event.id,
+                     topic=item.topic, partition=item.partition, offset=item.offset)  # fmt: skip
+            return True
+
         # Sales' outcomes first: a recycle opens the next cycle for this batch's later signals.
         for item in outcomes_of_sales:
             event = item.event
             if type(event) is routing.LeadRejected and event.data.follow_up != "disqualified":
                 continue  # reassigned: the cycle goes on; recycled: its own event follows
+            if predates_erasure(item):
+                continue
             lead = lead_of(event.data.lead_id)
             if isinstance(event, routing.LeadRecycled):
                 until = event.data.until
@@ -207,6 +218,8 @@ class SignalHandler:
         for item in signals:
             event = item.event
             lead_id = event.data.lead_id
+            if predates_erasure(item):
+                continue
             lead = lead_of(lead_id)
             outcomes: list[Outcome]
             if type(event) is ActivitySignal:
@@ -226,6 +239,8 @@ class SignalHandler:
                 previous = event.data.previous_id
                 anonymous = leads.pop(previous, None) if previous != lead_id else None
                 touched.pop(previous, None)
+                if previous != lead_id:
+                    with_alias(lead, previous, anonymous)
                 if anonymous is None:
                     continue
                 merged_away.add(previous)

@@ -1,4 +1,4 @@
-"""Events on handoff.scoring.v1: MQLs, disqualifications and score changes."""
+"""Events on handoff.scoring.v1: MQLs, disqualifications, score changes and erasures."""
 
 from __future__ import annotations
 
@@ -70,6 +70,20 @@ class ScoreChangedData(EventData):
     model_version: str | None = None
 
 
+class ErasedData(EventData):
+    """A lead's personal data was erased on request (APPI, GDPR): every consumer erases too.
+
+    `aliases` are the lead's previous (anonymous) ids, merged into it by alias signals: what
+    a consumer holds under those ids is the same person's and goes as well. The event itself
+    carries no personal data, only ids.
+    """
+
+    lead_id: str
+    erased_at: AwareDatetime
+    aliases: list[str] = Field(default_factory=list)
+    requested_by: str | None = None  # the id of the API key that asked, for the audit trail
+
+
 class LeadMql(CloudEvent[MqlData]):
     type: Literal["handoff.lead.mql"] = "handoff.lead.mql"
     source: str = SOURCE
@@ -85,5 +99,12 @@ class LeadScoreChanged(CloudEvent[ScoreChangedData]):
     source: str = SOURCE
 
 
-ScoringEvent = Annotated[LeadMql | LeadDisqualified | LeadScoreChanged, Field(discriminator="type")]
+class LeadErased(CloudEvent[ErasedData]):
+    type: Literal["handoff.lead.erased"] = "handoff.lead.erased"
+    source: str = SOURCE
+
+
+ScoringEvent = Annotated[
+    LeadMql | LeadDisqualified | LeadScoreChanged | LeadErased, Field(discriminator="type")
+]
 scoring_event_adapter: TypeAdapter[ScoringEvent] = TypeAdapter(ScoringEvent)

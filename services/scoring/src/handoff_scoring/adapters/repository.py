@@ -8,7 +8,8 @@ with "{". Both hold the same structure: {"h": [[occurred_at, activity_type, prop
 "ta": traits_at, "c": cycle, "o": opens_at, "x": closed, "q": qualified_at, "g": trigger,
 "d": disqualified, "da": by activity, "e": [at, score] of the last score_changed,
 "k": the running tally (domain/tally.py) and "kv": the model version it was folded under,
-"f": [model version, fit points, grade, fit rules]}.
+"f": [model version, fit points, grade, fit rules], "a": the previous ids merged in by
+aliases, "r": when the lead was last erased (domain/erasure.py)}.
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ def encode(lead: Lead) -> bytes:
     if lead.fit_cache is not None:
         version, fit = lead.fit_cache
         state["f"] = [version, fit.points, fit.grade, fit.rules]
+    if lead.aliases:
+        state["a"] = lead.aliases
+    if lead.erased_at is not None:
+        state["r"] = lead.erased_at
     return _dumps(state)
 
 
@@ -96,6 +101,8 @@ def decode(lead_id: str, raw: bytes) -> Lead:
         tally=None if tally is None else Tally.load(tally),
         tally_model=s.get("kv"),
         fit_cache=None if fit is None else (fit[0], Fit(fit[1], fit[2], tuple(fit[3]))),
+        aliases=s.get("a") or [],
+        erased_at=s.get("r"),
     )
 
 

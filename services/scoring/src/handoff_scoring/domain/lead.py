@@ -57,6 +57,8 @@ class Lead:
     tally_model: str | None = None
     _facts: TraitFacts | None = field(default=None, repr=False)
     fit_cache: tuple[str, Fit] | None = None  # the fit of these traits under a model version
+    aliases: list[str] = field(default_factory=list)  # previous ids merged in by alias signals
+    erased_at: float | None = None  # when its personal data was last erased (domain/erasure.py)
 
     @property
     def last_at(self) -> float | None:

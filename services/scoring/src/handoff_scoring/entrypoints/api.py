@@ -24,6 +24,7 @@ from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
 from handoff_scoring.adapters import repository
 from handoff_scoring.domain import engine
+from handoff_scoring.domain.erasure import is_tombstone
 from handoff_scoring.domain.explain import contributions, reason
 from handoff_scoring.domain.lead import instant
 from handoff_scoring.domain.model import ScoringModel
@@ -291,6 +292,8 @@ async def get_score(
         found = await repository.get(conn, lead_id)
     if found is None:
         raise Problem(404, f"No signals have been scored for lead {lead_id!r}.")
+    if is_tombstone(found.lead):
+        raise Problem(404, f"Lead {lead_id!r} was erased; no signals have come in since.")
     lead = found.lead
     model: ScoringModel = rt.state["model"]
     score = engine.score_at(model, lead)

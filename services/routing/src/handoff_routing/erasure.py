@@ -1,0 +1,98 @@
+"""Erase leads' personal data from routing when `handoff.lead.erased` arrives.
+
+A handoff row keeps what the funnel needs (state, rep, pool, rule, reason code, outcome,
+channel, times, and the coarse facts: country, region, size, industry, source, trigger,
+fit grade, score) and loses what points to a person: the reject or disposition note, the
+email and company domains and the title in `facts`, and the decision steps' notes (they name
+the domain an account rule matched). The lead's outbox rows go, or lose their notes if not
+yet published. Runs in the consumer's transaction, after the batch's own work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from handoff.db import UnitOfWork
+from handoff.messaging.erasure import OutboxErasure, drop_data_fields, erase_outbox
+from handoff.metrics import LEADS_ERASED
+from handoff_routing.adapters.tables import SCHEMA
+
+log = structlog.get_logger("handoff.routing")
+
+# The facts routing copies from the MQL's traits that point to a person or their employer.
+PERSONAL_FACTS = ("email_domain", "company_domain", "title")
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingErasure:
+    handoffs: int  # rows blanked
+    fields: tuple[str, ...]  # which of their fields held something
+    outbox: OutboxErasure
+
+
+def scrub_event(event: dict[str, Any]) -> list[str]:
+    """Routing's events: reject and disposition notes, an unassigned lead's reason (a decision
+    note), and each decision step's note."""
+    removed = drop_data_fields(event, ("note", "reason"))
+    data = event.get("data")
+    steps = data.get("decision") if isinstance(data, dict) else None
+    if isinstance(steps, list):
+        noted = [s for s in steps if isinstance(s, dict) and s.pop("note", None) is not None]
+        if noted:
+            removed.append("data.decision.note")
+    return removed
+
+
+async def erase_leads(conn: AsyncConnection, lead_ids: Sequence[str]) -> RoutingErasure:
+    ids = sorted(set(lead_ids))
+    # One statement: the CTE reads what each row held (for the answer), the update blanks it.
+    result = await conn.execute(
+        text(
+            "WITH held AS ("
+            " SELECT handoff_id, note IS NOT NULL AS note,"
+            " facts ?| CAST(:personal AS text[]) AS facts,"
+            " EXISTS (SELECT 1 FROM jsonb_array_elements(decision) s WHERE s ? 'note'"
+            "  AND s->'note' <> 'null'::jsonb) AS decision"
+            " FROM routing.handoffs WHERE lead_id = ANY(CAST(:ids AS text[])) FOR UPDATE) "
+            "UPDATE routing.handoffs AS h SET note = NULL,"
+            " facts = h.facts - CAST(:personal AS text[]),"
+            " decision = (SELECT coalesce(jsonb_agg(s - 'note' ORDER BY n), '[]'::jsonb)"
+            "  FROM jsonb_array_elements(h.decision) WITH ORDINALITY AS d(s, n)) "
+            "FROM held WHERE h.handoff_id = held.handoff_id "
+            "RETURNING held.note, held.facts, held.decision"
+        ),
+        {"ids": ids, "personal": list(PERSONAL_FACTS)},
+    )
+    rows = result.all()
+    fields = [
+        name
+        for name, column in (("note", 0), ("facts", 1), ("decision.note", 2))
+        if any(row[column] for row in rows)
+    ]
+    forgotten = await erase_outbox(conn, SCHEMA, ids, scrub_event)
+    return RoutingErasure(len(rows), tuple(fields), forgotten)
+
+
+async def apply_erasures(uow: UnitOfWork, events: Sequence[Any]) -> None:
+    """Erase each `handoff.lead.erased` event's lead and aliases; one log line per lead."""
+    if events:
+        uow.after_commit(lambda: LEADS_ERASED.labels("routing").inc(len(events)))
+    for event in events:
+        data = event.data
+        done = await erase_leads(uow.conn, [data.lead_id, *data.aliases])
+        log.info(
+            "routing.lead.erased",
+            lead_id=data.lead_id,
+            event_id=event.id,
+            aliases=len(data.aliases),
+            handoffs=done.handoffs,
+            fields=",".join(done.fields),
+            outbox_deleted=done.outbox.deleted,
+            outbox_scrubbed=done.outbox.scrubbed,
+        )
