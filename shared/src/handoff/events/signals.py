@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from handoff.events.envelope import CloudEvent, EventData
+from handoff.events.values import UtcDatetime
 
 TOPIC = "handoff.signals.v1"
 
@@ -39,7 +40,7 @@ class Traits(EventData):
 class ActivityData(EventData):
     lead_id: LeadId
     activity_type: SnakeCase
-    occurred_at: AwareDatetime
+    occurred_at: UtcDatetime
     source: str = "api"
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: Traits | None = None
@@ -47,7 +48,7 @@ class ActivityData(EventData):
 
 class IdentifyData(EventData):
     lead_id: LeadId
-    occurred_at: AwareDatetime
+    occurred_at: UtcDatetime
     source: str = "api"
     traits: Traits
 
@@ -55,7 +56,7 @@ class IdentifyData(EventData):
 class AliasData(EventData):
     lead_id: LeadId
     previous_id: LeadId
-    occurred_at: AwareDatetime | None = None
+    occurred_at: UtcDatetime | None = None
     source: str = "api"
 
 
