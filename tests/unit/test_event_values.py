@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,7 +86,7 @@ def test_the_extremes_that_do_exist_in_utc_are_kept() -> None:
 def test_every_topic_module_uses_the_checked_datetime() -> None:
     # A field declared with plain AwareDatetime would let year 10000 through again.
     for module in (signals, scoring, routing, sla):
-        source = open(module.__file__ or "").read()
+        source = Path(module.__file__ or "").read_text()
         assert "AwareDatetime" not in source, module.__name__
 
 

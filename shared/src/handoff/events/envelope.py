@@ -95,6 +95,8 @@ def parse_event(adapter: TypeAdapter[Any], raw: bytes) -> Any:
         return adapter.validate_json(raw, context=context)
     except ValidationError as exc:
         if any(e["type"] == "union_tag_invalid" for e in exc.errors()):
-            _generic.validate_json(raw, context=context)  # raises ValidationError if the envelope itself is broken
+            _generic.validate_json(
+                raw, context=context
+            )  # raises ValidationError if the envelope itself is broken
             raise UnknownEventType from exc
         raise

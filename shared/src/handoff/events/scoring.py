@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, TypeAdapter
 
 from handoff.events.envelope import CloudEvent, EventData
-from handoff.events.values import UtcDatetime
 from handoff.events.signals import Traits
+from handoff.events.values import UtcDatetime
 
 TOPIC = "handoff.scoring.v1"
 SOURCE = "/handoff/scoring"
