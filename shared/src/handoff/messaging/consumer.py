@@ -375,13 +375,21 @@ class BatchConsumer:
                 return
             except (OSError, KafkaError, ConnectionError) as exc:
                 log.warning(
-                    "consumer.retry", consumer=self.name, step=what, error=str(exc), retry_in=delay
+                    "consumer.retry",
+                    consumer=self.name,
+                    step=what,
+                    error=_error_text(exc),
+                    retry_in=delay,
                 )
             except Exception as exc:
                 if not _is_transient_db_error(exc):
                     raise
                 log.warning(
-                    "consumer.retry", consumer=self.name, step=what, error=str(exc), retry_in=delay
+                    "consumer.retry",
+                    consumer=self.name,
+                    step=what,
+                    error=_error_text(exc),
+                    retry_in=delay,
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
