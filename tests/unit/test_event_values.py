@@ -102,3 +102,25 @@ def test_the_reusable_types_check_plain_models() -> None:
         _Body.model_validate({"name": "a", "at": OUT_OF_RANGE[0]})
     assert find_nul({"a": [1, {"b": "ok"}]}) is None
     assert find_nul({"a": [1, {"b": "\x00"}]}) == "a.1.b"
+
+
+def test_a_refused_event_never_repeats_its_values_in_the_error_text() -> None:
+    value = _signal(id="x\x00")
+    with pytest.raises(ValidationError) as caught:
+        _parse(value)
+    assert "ada@example.com" not in str(caught.value)
+    bad_size = _signal(data__traits__company={"size": "ada@example.com"})
+    with pytest.raises(ValidationError) as caught:
+        _parse(bad_size)
+    assert "ada@example.com" not in str(caught.value)
+    with pytest.raises(ValidationError) as caught:
+        signals.IdentifySignal(
+            id="x\x00",
+            source="/api",
+            data=signals.IdentifyData(
+                lead_id="L-1",
+                occurred_at="2026-01-01T00:00:00Z",  # type: ignore[arg-type]
+                traits=signals.Traits(email="ada@example.com"),
+            ),
+        )
+    assert "ada@example.com" not in str(caught.value)

@@ -41,7 +41,7 @@ def utcnow() -> datetime:
 class EventData(BaseModel):
     """Base of every `data` payload: tolerant of fields added by newer producers."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
 
 D = TypeVar("D", bound=EventData)
@@ -50,7 +50,7 @@ D = TypeVar("D", bound=EventData)
 class CloudEvent(BaseModel, Generic[D]):
     """A CloudEvents 1.0 event; subclasses pin `type` and the `data` model."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
 
     specversion: Literal["1.0"] = "1.0"
     id: str = Field(min_length=1, max_length=200)
@@ -81,6 +81,9 @@ class GenericEvent(CloudEvent[Any]):
 
 
 _generic = TypeAdapter(GenericEvent)
+
+# A validation error's text never repeats the value (emails, traits): for logs and DLQ headers.
+ADAPTER_CONFIG = ConfigDict(hide_input_in_errors=True)
 
 
 class UnknownEventType(Exception):

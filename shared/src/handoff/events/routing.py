@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
-from handoff.events.envelope import CloudEvent, EventData
+from handoff.events.envelope import ADAPTER_CONFIG, CloudEvent, EventData
 from handoff.events.values import UtcDatetime
 
 TOPIC = "handoff.routing.v1"
@@ -137,4 +137,4 @@ RoutingEvent = Annotated[
     | LeadReassigned,
     Field(discriminator="type"),
 ]
-routing_event_adapter: TypeAdapter[RoutingEvent] = TypeAdapter(RoutingEvent)
+routing_event_adapter: TypeAdapter[RoutingEvent] = TypeAdapter(RoutingEvent, config=ADAPTER_CONFIG)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
-from handoff.events.envelope import CloudEvent, EventData
+from handoff.events.envelope import ADAPTER_CONFIG, CloudEvent, EventData
 from handoff.events.signals import Traits
 from handoff.events.values import UtcDatetime
 
@@ -80,4 +80,4 @@ class LeadScoreChanged(CloudEvent[ScoreChangedData]):
 
 
 ScoringEvent = Annotated[LeadMql | LeadDisqualified | LeadScoreChanged, Field(discriminator="type")]
-scoring_event_adapter: TypeAdapter[ScoringEvent] = TypeAdapter(ScoringEvent)
+scoring_event_adapter: TypeAdapter[ScoringEvent] = TypeAdapter(ScoringEvent, config=ADAPTER_CONFIG)

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter
 
-from handoff.events.envelope import CloudEvent, EventData
+from handoff.events.envelope import ADAPTER_CONFIG, CloudEvent, EventData
 from handoff.events.values import UtcDatetime
 
 TOPIC = "handoff.signals.v1"
@@ -16,7 +16,7 @@ LeadId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class Company(EventData):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
 
     name: str | None = None
     domain: str | None = None
@@ -29,7 +29,7 @@ class Company(EventData):
 class Traits(EventData):
     """What is known about the person; providers may add their own fields."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
 
     email: str | None = None
     name: str | None = None
@@ -73,4 +73,4 @@ class AliasSignal(CloudEvent[AliasData]):
 
 
 Signal = Annotated[ActivitySignal | IdentifySignal | AliasSignal, Field(discriminator="type")]
-signal_adapter: TypeAdapter[Signal] = TypeAdapter(Signal)
+signal_adapter: TypeAdapter[Signal] = TypeAdapter(Signal, config=ADAPTER_CONFIG)

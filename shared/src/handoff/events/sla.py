@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
-from handoff.events.envelope import CloudEvent, EventData
+from handoff.events.envelope import ADAPTER_CONFIG, CloudEvent, EventData
 from handoff.events.values import UtcDatetime
 
 TOPIC = "handoff.sla.v1"
@@ -65,4 +65,4 @@ class SlaMet(CloudEvent[MetData]):
 
 
 SlaEvent = Annotated[SlaWarning | SlaBreached | SlaEscalated | SlaMet, Field(discriminator="type")]
-sla_event_adapter: TypeAdapter[SlaEvent] = TypeAdapter(SlaEvent)
+sla_event_adapter: TypeAdapter[SlaEvent] = TypeAdapter(SlaEvent, config=ADAPTER_CONFIG)
