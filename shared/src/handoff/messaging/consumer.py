@@ -17,7 +17,7 @@ import asyncio
 import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -224,12 +224,11 @@ class BatchConsumer:
         if dead:
             await self._with_retry(lambda: self.producer.send_all(dead), "dlq")
         if good:
-            raw = {(r.topic, r.partition, r.offset): r for r in records}
-            await self._apply_isolating_poison(good, raw)
+            await self._apply_isolating_poison(good, records)
         BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
 
     async def _apply_isolating_poison(
-        self, items: list[Inbound[Any]], raw: Mapping[tuple[str, int, int], Any]
+        self, items: list[Inbound[Any]], raw: Sequence[ConsumerRecord[bytes, bytes]]
     ) -> None:
         """Apply the batch; if the handler keeps failing, find the events at fault and
         dead-letter them, applying everything else once."""
@@ -257,7 +256,7 @@ class BatchConsumer:
         numbered: list[tuple[int, Inbound[Any]]],
         failures: Counter[int],
         error: BaseException,
-        raw: Mapping[tuple[str, int, int], Any],
+        raw: Sequence[ConsumerRecord[bytes, bytes]],
     ) -> None:
         """`numbered` failed together: apply each half on its own, in order, splitting again
         any half that fails, until a failing event is alone."""
@@ -275,7 +274,7 @@ class BatchConsumer:
         item: tuple[int, Inbound[Any]],
         failures: Counter[int],
         error: BaseException,
-        raw: Mapping[tuple[str, int, int], Any],
+        raw: Sequence[ConsumerRecord[bytes, bytes]],
     ) -> None:
         # A failure while the database itself does not answer is an outage, not a poison event:
         # wait for the database and try again rather than dead-letter good work.
@@ -311,12 +310,17 @@ class BatchConsumer:
         inbound: Inbound[Any],
         error: BaseException,
         attempts: int,
-        raw: Mapping[tuple[str, int, int], Any],
+        raw: Sequence[ConsumerRecord[bytes, bytes]],
     ) -> None:
         self.poison_in_row += 1
         if self.poison_in_row > self.settings.consumer_max_dead_letters_in_row:
             raise ConsumerHalted from error
-        record = raw[(inbound.topic, inbound.partition, inbound.offset)]
+        record = next(
+            r
+            for r in raw
+            if (r.topic, r.partition, r.offset)
+            == (inbound.topic, inbound.partition, inbound.offset)
+        )
         text_ = _error_text(error)
         event = inbound.event
         log.error(
