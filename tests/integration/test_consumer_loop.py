@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
 from sqlalchemy import text
@@ -135,6 +136,10 @@ async def _async(value: bool) -> bool:
     return value
 
 
+async def _equals(value: Awaitable[object], expected: object) -> bool:
+    return await value == expected
+
+
 class Poisoned:
     """A handler that fails whenever a batch holds one of `poison`; counts what it committed."""
 
@@ -187,6 +192,12 @@ async def test_a_poison_event_is_dead_lettered_and_the_rest_of_its_batch_applied
     try:
         dead = await collect(bootstrap, dlq_topic(topic), lambda r: len(r) >= 1)
         await eventually(lambda: _async(len(handler.applied) >= 8))
+
+        async def committed() -> int | None:
+            assert consumer.kafka is not None
+            return await consumer.kafka.committed(TopicPartition(topic, 0))
+
+        assert await eventually(lambda: _equals(committed(), 9)), "offsets moved past it"
     finally:
         watcher.cancel()
         await stop(task, kafka)
