@@ -267,3 +267,24 @@ async def test_a_handler_failing_on_everything_halts_instead_of_dead_lettering_t
         await kafka.stop()
     assert consumer.halted and not consumer.holds_assignment()
     assert len(dead) == 2
+
+
+async def test_a_dead_letter_too_large_with_its_headers_keeps_its_origin_and_does_not_stall(
+    engine: AsyncEngine, bootstrap: str
+) -> None:
+    topic = await _own_topic(bootstrap)
+    lead = new_id()
+    huge = b"x" * 1_048_400  # fits the producer's 1 MiB request limit, but not with DLQ headers
+    good = activity(lead)
+    await send(bootstrap, [(lead.encode(), huge), (lead.encode(), good.to_json())], topic=topic)
+    handler = Recorder()
+    _, task, kafka = await run_consumer(engine, bootstrap, handler, topic=topic)
+    try:
+        assert await eventually(lambda: _async(good.id in handler.seen))
+        dead = await collect(bootstrap, dlq_topic(topic), lambda r: len(r) >= 1)
+    finally:
+        await stop(task, kafka)
+    headers = dict(dead[0].headers)
+    assert dead[0].value == b""
+    assert headers["handoff-dlq-offset"] == b"0" and headers["handoff-dlq-topic"] == topic.encode()
+    assert headers["handoff-dlq-value-dropped"].startswith(b"1048400 bytes")

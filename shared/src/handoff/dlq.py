@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from handoff.events import dlq_topic
-from handoff.messaging.consumer import DLQ_HEADER_PREFIX
+from handoff.messaging.consumer import DLQ_HEADER_PREFIX, VALUE_DROPPED
 
 _EMAIL = re.compile(r"[^\s@]+@[^\s@]+")
 
@@ -57,11 +57,16 @@ class DeadLetter:
         when = datetime.fromtimestamp(self.timestamp_ms / 1000, UTC).isoformat(timespec="seconds")
         key = _EMAIL.sub("<email>", self.key.decode(errors="replace"))
         origin = f"{self.source_topic}/{self.header('partition')}@{self.header('offset')}"
+        dropped = "  value=dropped (too large; read it at its origin)" if self.value_dropped else ""
         return (
             f"{self.ref:<8} {when}  key={key}  from={origin}  consumer={self.header('consumer')}"
             f"  stage={self.header('stage') or 'parse'}  attempts={self.header('attempts') or 1}"
-            f"  error={self.header('error')}"
+            f"  error={self.header('error')}{dropped}"
         )
+
+    @property
+    def value_dropped(self) -> bool:
+        return any(k == VALUE_DROPPED for k, _ in self.headers)
 
 
 def dead_letter_topic(topic: str) -> str:
@@ -141,6 +146,11 @@ async def replay(bootstrap: str, letters: Sequence[DeadLetter]) -> dict[str, int
     sent: dict[str, int] = {}
     try:
         for letter in letters:
+            if letter.value_dropped:
+                print(
+                    f"skipped {letter.ref}: its value was too large to keep; replay it from its origin"
+                )
+                continue
             target = letter.source_topic
             if not target:
                 raise DlqError(f"{letter.ref} names no source topic (header handoff-dlq-topic)")

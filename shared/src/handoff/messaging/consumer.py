@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text
 
@@ -92,6 +92,16 @@ def dead_letter(
         *((k, v) for k, v in (record.headers or ()) if not k.startswith(DLQ_HEADER_PREFIX)),
     )
     return Message(dlq_topic(record.topic), record.key or b"", record.value or b"", headers)
+
+
+VALUE_DROPPED = "handoff-dlq-value-dropped"
+
+
+def without_value(message: Message) -> Message:
+    """A dead letter too large to send: the DLQ headers alone, saying the value was left out."""
+    headers = tuple((k, v) for k, v in message.headers if k.startswith(DLQ_HEADER_PREFIX))
+    note = f"{len(message.value)} bytes, too large with the DLQ headers; read it at its origin"
+    return Message(message.topic, message.key, b"", (*headers, (VALUE_DROPPED, note.encode())))
 
 
 _EMAIL = re.compile(r"[^\s@'\"(),;:<>\[\]]+@[^\s@'\"(),;:<>\[\]]+")
@@ -222,7 +232,7 @@ class BatchConsumer:
         records = [rec for recs in batches.values() for rec in recs]
         good, dead = self.parse(records)
         if dead:
-            await self._with_retry(lambda: self.producer.send_all(dead), "dlq")
+            await self._send_dead_letters(dead)
         if good:
             await self._apply_isolating_poison(good, records)
         BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
@@ -335,9 +345,35 @@ class BatchConsumer:
             error=text_,
         )
         message = dead_letter(record, text_, self.name, stage="apply", attempts=attempts)
-        await self._with_retry(lambda: self.producer.send_all([message]), "dlq")
+        await self._send_dead_letters([message])
         POISON_EVENTS.labels(self.name, inbound.topic).inc()
         DEAD_LETTERS.labels(self.name, inbound.topic).inc()
+
+    async def _send_dead_letters(self, messages: list[Message]) -> None:
+        try:
+            await self._send_to_dlq(messages)
+            return
+        except MessageSizeTooLargeError:
+            pass
+        # A record near the size limit plus the DLQ headers can be too large to send; retrying
+        # would stall the partition for ever. Send the others whole, and for that one its
+        # headers only: they name the origin, where the value can still be read.
+        for message in messages:
+            try:
+                await self._send_to_dlq([message])
+            except MessageSizeTooLargeError:
+                stub = without_value(message)
+                log.error(
+                    "consumer.dead_letter.too_large",
+                    consumer=self.name,
+                    topic=dict(stub.headers)["handoff-dlq-topic"].decode(),
+                    offset=dict(stub.headers)["handoff-dlq-offset"].decode(),
+                    bytes=len(message.value),
+                )
+                await self._send_to_dlq([stub])
+
+    async def _send_to_dlq(self, messages: list[Message]) -> None:
+        await self._with_retry(lambda: self.producer.send_all(messages), "dlq")
 
     async def _database_answers(self) -> bool:
         try:
@@ -377,6 +413,8 @@ class BatchConsumer:
             try:
                 await step()
                 return
+            except MessageSizeTooLargeError:
+                raise  # no retry makes it smaller
             except (OSError, KafkaError, ConnectionError) as exc:
                 log.warning(
                     "consumer.retry",
