@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError, StatementError
 
+from handoff.events import signals
+from handoff.events.envelope import parse_event
 from handoff.messaging.consumer import _error_text, _is_transient_db_error
 
 
@@ -50,3 +53,15 @@ def test_the_error_text_names_the_driver_error_without_the_statement_or_its_valu
 def test_an_email_in_an_error_message_is_masked() -> None:
     text = _error_text(KeyError("no lead for ada.lovelace@example.com here"))
     assert "example.com" not in text and "<email>" in text
+
+
+def test_a_key_named_after_an_address_is_masked_in_a_validation_error() -> None:
+    raw = (
+        b'{"specversion":"1.0","id":"e","source":"/s","type":"handoff.signal.activity",'
+        b'"data":{"lead_id":"L","activity_type":"page_view","occurred_at":"2026-01-01T00:00:00Z",'
+        b'"properties":{"ada@example.com":"\\u0000"}}}'
+    )
+    with pytest.raises(ValidationError) as caught:
+        parse_event(signals.signal_adapter, raw)
+    text = _error_text(caught.value)
+    assert "nul_character" in text and "example.com" not in text

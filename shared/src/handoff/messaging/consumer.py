@@ -112,7 +112,8 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        return f"{first['type']} at {where or 'value'}: {first['msg']}"
+        # A path can hold a sender's own keys (a property named after an address).
+        return _EMAIL.sub("<email>", f"{first['type']} at {where or 'value'}: {first['msg']}")
     # SQLAlchemy's text carries the statement and its parameters (emails, traits): keep only
     # the driver's own message, which names the problem, not the row.
     cause = getattr(exc, "orig", None) or exc
