@@ -83,8 +83,8 @@ async def read_all(bootstrap: str, topic: str, *, within: float = 30.0) -> list[
         enable_auto_commit=False,
         client_id="handoff-dlq",
     )
-    await consumer.start()
     try:
+        await consumer.start()
         if name not in await consumer.topics():
             raise DlqError(f"no topic {name} on {bootstrap}")
         partitions = [
@@ -142,9 +142,9 @@ def choose(letters: Sequence[DeadLetter], refs: Sequence[str]) -> list[DeadLette
 async def replay(bootstrap: str, letters: Sequence[DeadLetter]) -> dict[str, int]:
     """Send each record back to its source topic with its original key, value and headers."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="handoff-dlq")
-    await producer.start()
     sent: dict[str, int] = {}
     try:
+        await producer.start()
         for letter in letters:
             if letter.value_dropped:
                 print(
