@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from handoff.events import dlq_topic
-from handoff.messaging.consumer import DLQ_HEADER_PREFIX, VALUE_DROPPED
+from handoff.messaging.dead_letters import DLQ_HEADER_PREFIX, VALUE_DROPPED
 
 _EMAIL = re.compile(r"[^\s@]+@[^\s@]+")
 
