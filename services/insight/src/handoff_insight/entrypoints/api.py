@@ -327,8 +327,6 @@ async def get_feedback(
         if few
         else f"Every row has at least {minimum} decided MQLs."
     )
-    if filters:
-        note += " Only MQLs with " + ", ".join(f"{k} = {v}" for k, v in filters.items()) + "."
     return FeedbackOut(
         window=WindowOut(name=win.name, first_day=win.first, last_day=win.last),
         filters=filters,
