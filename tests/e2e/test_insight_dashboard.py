@@ -52,14 +52,36 @@ async def test_a_manager_sees_the_funnel_reasons_and_alert_of_a_campaign(
         assert browser.text("#r-mql_to_sql") == "25.0%"
         assert "No budget" in browser.text("#reasons")
         assert "75.0%" in browser.text("#sla")
+        # The open alert is a sentence; its raw ids stay on hover and in small print.
         alerts = browser.text("#alerts")
-        assert f"accept_sla_missed · campaign = {campaign}" in alerts
+        assert (
+            f"Accept SLA compliance 75.0% is under the 90% target — campaign {campaign}, "
+            "4 samples, last 30 days"
+        ) in alerts
+        titles = browser.evaluate(
+            "[...document.querySelectorAll('#alerts .alert')].map((d) => d.title).join('\\n')"
+        )
+        assert f"accept_sla_missed · campaign = {campaign} · sla_compliance_accept 75.0%" in titles
+        # Outcomes per rule and the what-if follow the same filters, with labelled reasons.
+        assert f"campaign = {campaign}".lower() in browser.text("#rules-filters").lower()
+        assert f"campaign = {campaign}".lower() in browser.text("#whatif-filters").lower()
+        assert "No budget 1" in browser.text("#rules")
+        assert "no_budget" not in browser.text("#rules")
+        assert (
+            browser.evaluate("document.querySelector('#whatif tbody tr td:nth-child(2)').innerText")
+            == "4"
+        )  # the campaign's four MQLs at the lowest threshold, not every MQL
         assert await asyncio.to_thread(
             browser.wait_for, "window.Chart !== undefined"
         )  # vendored, no CDN
         shot = browser.screenshot(tmp_path / "insight-dashboard.png")
         browser.click("#reason-lang")
         assert "予算なし" in browser.text("#reasons")
+        assert "予算なし 1" in browser.text("#rules")
+        assert (
+            f"受諾 SLA 遵守率 75.0% が目標 90% を下回っています（キャンペーン {campaign}、4 件、直近 30 日）"
+            in browser.text("#alerts")
+        )
     finally:
         await asyncio.to_thread(browser.close)
     STABLE.parent.mkdir(exist_ok=True)

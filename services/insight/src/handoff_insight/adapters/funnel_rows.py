@@ -197,24 +197,20 @@ async def unpark(conn: AsyncConnection, handoff_ids: Iterable[str]) -> list[f.Ha
 FILTERS = ("source", "campaign", "pool", "rep_id")
 
 
-async def in_window(
+def _matching(filters: dict[str, str]) -> str:
+    """The SQL condition of the window and the filters (column = :column), for :first/:end."""
+    where = "qualified_at >= :first AND qualified_at < :end"
+    return " AND ".join([where, *(f"{name} = :{name}" for name in FILTERS if name in filters)])
+
+
+def _params(first: datetime, end: datetime, filters: dict[str, str]) -> dict[str, Any]:
+    return {"first": first, "end": end, **{k: v for k, v in filters.items() if k in FILTERS}}
+
+
+async def outcomes_by_score(
     conn: AsyncConnection, first: datetime, end: datetime, filters: dict[str, str]
-) -> list[f.FunnelRow]:
-    """Rows qualified in [first, end) matching every filter (column = value)."""
-    where = " AND ".join(f"{name} = :{name}" for name in FILTERS if name in filters)
-    result = await conn.execute(
-        text(
-            f"SELECT {_SELECT} FROM insight.funnel "
-            "WHERE qualified_at >= :first AND qualified_at < :end"
-            + (f" AND {where}" if where else "")
-        ),
-        {"first": first, "end": end, **{k: v for k, v in filters.items() if k in FILTERS}},
-    )
-    return [_row(r) for r in result]
-
-
-async def outcomes_by_score(conn: AsyncConnection, first: datetime, end: datetime) -> list[Any]:
-    """MQLs per recorded score and how they ended, for the what-if."""
+) -> list[Any]:
+    """MQLs per recorded score and how they ended, for the what-if (window and filters)."""
     result = await conn.execute(
         text(
             "SELECT score, count(*) AS mqls, "
@@ -222,16 +218,16 @@ async def outcomes_by_score(conn: AsyncConnection, first: datetime, end: datetim
             "  AND (rejected_at IS NULL OR rejected_at <= accepted_at)) AS accepted, "
             "count(*) FILTER (WHERE accepted_at IS NOT NULL OR rejected_at IS NOT NULL) AS decided, "
             "count(*) FILTER (WHERE disposition = 'sql') AS sql "
-            "FROM insight.funnel WHERE qualified_at >= :first AND qualified_at < :end "
+            f"FROM insight.funnel WHERE {_matching(filters)} "
             "AND score IS NOT NULL GROUP BY score"
         ),
-        {"first": first, "end": end},
+        _params(first, end, filters),
     )
     return list(result)
 
 
 async def outcomes_by(
-    conn: AsyncConnection, first: datetime, end: datetime, what: str
+    conn: AsyncConnection, first: datetime, end: datetime, what: str, filters: dict[str, str]
 ) -> list[Any]:
     """Per scoring rule (`rule`) or per trigger (`trigger`): MQLs and how they ended, by reason."""
     key = "unnest(CASE WHEN cardinality(rules) = 0 THEN ARRAY['(none)'] ELSE rules END)"
@@ -243,10 +239,9 @@ async def outcomes_by(
             "CASE WHEN accepted_at IS NOT NULL AND (rejected_at IS NULL OR rejected_at <= accepted_at) "
             "  THEN 'accepted' WHEN rejected_at IS NOT NULL THEN 'rejected' ELSE 'open' END AS decision, "
             "COALESCE(reason_code, '') AS reason, (disposition = 'sql') IS TRUE AS is_sql, "
-            "count(*) AS n FROM insight.funnel "
-            "WHERE qualified_at >= :first AND qualified_at < :end "
+            f"count(*) AS n FROM insight.funnel WHERE {_matching(filters)} "
             "GROUP BY 1, 2, 3, 4"
         ),
-        {"first": first, "end": end},
+        _params(first, end, filters),
     )
     return list(result)

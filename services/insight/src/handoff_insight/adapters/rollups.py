@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff_insight.domain.rollup import Key
+from handoff_insight.domain.rollup import CUBE_DIMENSIONS, CubeKey, Key
 
 
 async def add(conn: AsyncConnection, delta: Mapping[Key, int]) -> None:
@@ -89,3 +89,57 @@ async def top_values(conn: AsyncConnection, dim: str, first: date, limit: int) -
         {"dim": dim, "first": first, "limit": limit},
     )
     return [r.value for r in result]
+
+
+async def add_cube(conn: AsyncConnection, delta: Mapping[CubeKey, int]) -> None:
+    """Add a batch's cube changes, in key order so concurrent writers never deadlock."""
+    if not delta:
+        return
+    keys = sorted(delta)
+    columns = ", ".join(CUBE_DIMENSIONS)
+    arrays = ", ".join(f"CAST(:{d} AS text[])" for d in CUBE_DIMENSIONS)
+    params: dict[str, list[object]] = {
+        d: [k[1][i] for k in keys] for i, d in enumerate(CUBE_DIMENSIONS)
+    }
+    await conn.execute(
+        text(
+            f"INSERT INTO insight.cube (day, {columns}, counter, n) "
+            f"SELECT * FROM unnest(CAST(:days AS date[]), {arrays}, "
+            "CAST(:ctrs AS text[]), CAST(:ns AS bigint[])) "
+            f"ON CONFLICT (day, {columns}, counter) DO UPDATE SET n = insight.cube.n + excluded.n"
+        ),
+        {
+            "days": [k[0] for k in keys],
+            **params,
+            "ctrs": [k[2] for k in keys],
+            "ns": [delta[k] for k in keys],
+        },
+    )
+
+
+async def filtered(
+    conn: AsyncConnection, by: str, first: date, last: date, filters: Mapping[str, str]
+) -> Counters:
+    """Summed counters per group value of `by` over first..last, of the cells matching every
+    filter (a dimension of CUBE_DIMENSIONS = value; "(none)" is the group lacking the value)."""
+    if by == "overall":
+        group = "'all'"
+    elif by == "week":
+        group = "CAST(CAST(date_trunc('week', day) AS date) AS text)"
+    elif by in CUBE_DIMENSIONS:
+        group = by
+    else:
+        raise ValueError(f"unknown dimension {by!r}")
+    where = "".join(f" AND {d} = :{d}" for d in CUBE_DIMENSIONS if d in filters)
+    result = await conn.execute(
+        text(
+            f"SELECT {group} AS value, counter, sum(n)::bigint AS n FROM insight.cube "
+            f"WHERE day BETWEEN :first AND :last{where} GROUP BY 1, counter"
+        ),
+        {"first": first, "last": last, **{d: filters[d] for d in CUBE_DIMENSIONS if d in filters}},
+    )
+    out: Counters = defaultdict(dict)
+    for r in result:
+        if r.n:
+            out[r.value][r.counter] = int(r.n)
+    return dict(out)

@@ -91,6 +91,29 @@ rollup = Table(
     PrimaryKeyConstraint("dim", "day", "value", "counter"),
 )
 
+# Every row's counters under all its group values at once (the filtered funnel sums this).
+cube = Table(
+    "cube",
+    metadata,
+    Column("day", Date, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("campaign", Text, nullable=False),
+    Column("pool", Text, nullable=False),
+    Column("rep", Text, nullable=False),
+    Column("trigger", Text, nullable=False),
+    Column("fit_grade", Text, nullable=False),
+    Column("team", Text, nullable=False),
+    Column("counter", Text, nullable=False),
+    Column("n", BigInteger, nullable=False),
+    PrimaryKeyConstraint(
+        "day", "source", "campaign", "pool", "rep", "trigger", "fit_grade", "team", "counter"
+    ),
+    Index("cube_source", "source", "day"),
+    Index("cube_campaign", "campaign", "day"),
+    Index("cube_pool", "pool", "day"),
+    Index("cube_rep", "rep", "day"),
+)
+
 alerts = Table(
     "alerts",
     metadata,

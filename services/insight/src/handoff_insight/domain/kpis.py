@@ -109,6 +109,26 @@ class Kpis:
 Labels = Mapping[str, tuple[str, str]]  # reason code -> (English, Japanese)
 
 
+def reasons_of(
+    counts: Mapping[str, int], rejected: int, labels: Labels | None = None
+) -> list[Reason]:
+    """Rejection reasons, most frequent first, each with its share and its EN/JA labels.
+
+    A code without a label in routing.yaml reads as its words ("no_budget" -> "no budget").
+    """
+    labels = labels or {}
+    ordered = sorted(((c, n) for c, n in counts.items() if n), key=lambda i: (-i[1], i[0]))
+    return [
+        Reason(
+            code,
+            n,
+            rate(n, rejected),
+            *labels.get(code, (code.replace("_", " "), code.replace("_", " "))),
+        )
+        for code, n in ordered
+    ]
+
+
 def _histogram(counters: Mapping[str, int], prefix: str) -> dict[int, int]:
     return {
         int(name.removeprefix(prefix)): n
@@ -120,16 +140,12 @@ def _histogram(counters: Mapping[str, int], prefix: str) -> dict[int, int]:
 def kpis(counters: Mapping[str, int], labels: Labels | None = None) -> Kpis:
     """Every KPI of one group from its summed counters."""
     get = counters.get
-    labels = labels or {}
     rejected = get("rejected", 0)
-    reasons = sorted(
-        (
-            (name.removeprefix("reason:"), n)
-            for name, n in counters.items()
-            if name.startswith("reason:") and n
-        ),
-        key=lambda item: (-item[1], item[0]),
-    )
+    reasons = {
+        name.removeprefix("reason:"): n
+        for name, n in counters.items()
+        if name.startswith("reason:")
+    }
     accept = _histogram(counters, "accept_secs:")
     contact = _histogram(counters, "contact_secs:")
     return Kpis(
@@ -153,13 +169,5 @@ def kpis(counters: Mapping[str, int], labels: Labels | None = None) -> Kpis:
             Sla(stage, get(f"sla_met:{stage}", 0), get(f"sla_breached:{stage}", 0))
             for stage in (*STAGES, "other")
         ],
-        reasons=[
-            Reason(
-                code,
-                n,
-                rate(n, rejected),
-                *labels.get(code, (code.replace("_", " "), code.replace("_", " "))),
-            )
-            for code, n in reasons
-        ],
+        reasons=reasons_of(reasons, rejected, labels),
     )

@@ -41,6 +41,11 @@ BUCKETS = (
 
 Key = tuple[date, str, str, str]  # day, dimension, group value, counter name
 
+# The cube: every row's counters keyed by all its group values at once, so a filtered
+# funnel (source, campaign, pool, rep) grouped by any dimension is a sum over the cube.
+CUBE_DIMENSIONS = ("source", "campaign", "pool", "rep", "trigger", "fit_grade", "team")
+CubeKey = tuple[date, tuple[str, ...], str]  # day, values of CUBE_DIMENSIONS, counter name
+
 
 def bucket_of(seconds: float) -> int:
     """Index of the histogram bucket that holds `seconds` (the last one is open-ended)."""
@@ -126,4 +131,27 @@ def delta(changes: Iterable[tuple[FunnelRow | None, FunnelRow]]) -> dict[Key, in
         total.update(contribution(new))
         if old is not None:
             total.subtract(contribution(old))
+    return {k: n for k, n in total.items() if n != 0}
+
+
+def cube_contribution(row: FunnelRow) -> Counter[CubeKey]:
+    """The row's counters under its one cube cell, on the day it qualified (UTC)."""
+    out: Counter[CubeKey] = Counter()
+    if row.qualified_at is None:
+        return out
+    day = row.qualified_at.astimezone(UTC).date()
+    values = group_values(row)
+    cell = tuple(values[d] for d in CUBE_DIMENSIONS)
+    for name, n in counters(row).items():
+        out[(day, cell, name)] = n
+    return out
+
+
+def cube_delta(changes: Iterable[tuple[FunnelRow | None, FunnelRow]]) -> dict[CubeKey, int]:
+    """The cube change for rows going from old (None: new row) to new; zeros dropped."""
+    total: Counter[CubeKey] = Counter()
+    for old, new in changes:
+        total.update(cube_contribution(new))
+        if old is not None:
+            total.subtract(cube_contribution(old))
     return {k: n for k, n in total.items() if n != 0}

@@ -15,7 +15,9 @@ from handoff.http.auth import require_scope
 from handoff.http.problem import Problem
 from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
-from handoff_insight.domain.kpis import Kpis
+from handoff_insight.adapters.alert_states import AlertState
+from handoff_insight.domain import wording
+from handoff_insight.domain.kpis import Kpis, reasons_of
 from handoff_insight.service_layer import queries
 from handoff_insight.service_layer.queries import WINDOWS, Window
 
@@ -257,7 +259,10 @@ class OutcomesOut(BaseModel):
     rejected: int
     open: int = Field(description="not yet accepted or rejected")
     sql: int
-    rejected_by_reason: dict[str, int]
+    rejected_by_reason: dict[str, int] = Field(description="reason code -> count")
+    reasons: list[ReasonOut] = Field(
+        description="the same, most frequent first, with the English and Japanese labels"
+    )
 
 
 class WhatIfOut(BaseModel):
@@ -271,6 +276,9 @@ class WhatIfOut(BaseModel):
 
 class FeedbackOut(BaseModel):
     window: WindowOut
+    filters: dict[str, str] = Field(
+        description="the filters applied (source, campaign, pool, rep), as on /v1/funnel"
+    )
     by_rule: list[OutcomesOut] = Field(description="per scoring rule that contributed points")
     by_trigger: list[OutcomesOut] = Field(description="per MQL trigger (kind: rule)")
     what_if: list[WhatIfOut] = Field(description="had the MQL bar been at `threshold`")
@@ -288,12 +296,18 @@ async def get_feedback(
     window: Annotated[WindowName | None, Query()] = None,
     from_: Annotated[date | None, Query(alias="from")] = None,
     to: Annotated[date | None, Query()] = None,
+    source: Text = None,
+    campaign: Text = None,
+    pool: Text = None,
+    rep: Text = None,
 ) -> FeedbackOut:
     rt: Runtime = request.app.state.runtime
     win = window_of(window, from_, to)
+    filters = _filters(source=source, campaign=campaign, pool=pool, rep=rep)
     minimum = rt.state["config"].whatif_min_decided
+    labels = rt.state["labels"]
     async with rt.engine.connect() as conn:
-        rules, triggers, rows = await queries.feedback(conn, win, minimum)
+        rules, triggers, rows = await queries.feedback(conn, win, filters, minimum)
 
     def out(o: queries.Outcomes) -> OutcomesOut:
         return OutcomesOut(
@@ -304,6 +318,7 @@ async def get_feedback(
             open=o.open,
             sql=o.sql,
             rejected_by_reason=dict(o.reasons),
+            reasons=[ReasonOut(**vars(r)) for r in reasons_of(o.reasons, o.rejected, labels)],
         )
 
     few = [r.threshold for r in rows if r.too_few]
@@ -314,6 +329,7 @@ async def get_feedback(
     )
     return FeedbackOut(
         window=WindowOut(name=win.name, first_day=win.first, last_day=win.last),
+        filters=filters,
         by_rule=[out(o) for o in rules],
         by_trigger=[out(o) for o in triggers],
         what_if=[
@@ -339,6 +355,10 @@ class AlertOut(BaseModel):
     value: float
     samples: int
     raised_at: datetime
+    below: float | None = Field(description="the band: in it when value < below")
+    at_or_above: float | None = Field(description="the band: in it when value >= at_or_above")
+    message_en: str = Field(description="the alert as a sentence, in English")
+    message_ja: str = Field(description="the alert as a sentence, in Japanese")
 
 
 class AlertsOut(BaseModel):
@@ -353,20 +373,28 @@ async def get_alerts(
     request: Request, key: Annotated[ApiKeyRecord, Depends(require_scope("read"))]
 ) -> AlertsOut:
     rt: Runtime = request.app.state.runtime
+    config = rt.state["config"]
+    bands = {b.name: b for b in config.bands}
     async with rt.engine.connect() as conn:
         states = await queries.open_alerts(conn)
-    return AlertsOut(
-        window=rt.state["config"].window,
-        alerts=[
-            AlertOut(
-                band=s.band,
-                metric=s.metric,
-                group_by=s.group_by,
-                group=s.group,
-                value=s.value,
-                samples=s.samples,
-                raised_at=s.changed_at,
-            )
-            for s in states
-        ],
-    )
+
+    def out(s: AlertState) -> AlertOut:
+        band = bands.get(s.band)  # None if the band was renamed since it was raised
+        said = wording.Alert(
+            s.band, s.metric, s.group_by, s.group, s.value, s.samples, config.window_days
+        )
+        return AlertOut(
+            band=s.band,
+            metric=s.metric,
+            group_by=s.group_by,
+            group=s.group,
+            value=s.value,
+            samples=s.samples,
+            raised_at=s.changed_at,
+            below=band.below if band else None,
+            at_or_above=band.at_or_above if band else None,
+            message_en=wording.sentence_en(said, band),
+            message_ja=wording.sentence_ja(said, band),
+        )
+
+    return AlertsOut(window=config.window, alerts=[out(s) for s in states])

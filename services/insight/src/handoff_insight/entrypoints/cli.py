@@ -32,7 +32,7 @@ from handoff_insight.service import SERVICE
 from handoff_insight.service_layer.handlers import FunnelHandler
 from handoff_insight.service_layer.judge import judge_groups
 
-TABLES = ("funnel", "handoffs", "parked", "rollup", "alerts", "inbox")
+TABLES = ("funnel", "handoffs", "parked", "rollup", "cube", "alerts", "inbox")
 
 
 @dataclass

@@ -12,7 +12,7 @@ from handoff.messaging.consumer import Inbound
 from handoff_insight.adapters import funnel_rows, rollups
 from handoff_insight.config import InsightConfig
 from handoff_insight.domain import funnel as f
-from handoff_insight.domain.rollup import delta, group_values
+from handoff_insight.domain.rollup import cube_delta, delta, group_values
 from handoff_insight.service_layer.facts import fact_of
 from handoff_insight.service_layer.judge import judge_groups
 
@@ -51,6 +51,7 @@ async def apply_facts(
             changes.append((before, after))
     await funnel_rows.save(conn, [new for _, new in changes])
     await rollups.add(conn, delta(changes))
+    await rollups.add_cube(conn, cube_delta(changes))
     return changes
 
 

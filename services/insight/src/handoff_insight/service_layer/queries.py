@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -11,13 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff_insight.adapters import alert_states, funnel_rows, rollups
 from handoff_insight.adapters.alert_states import AlertState
-from handoff_insight.domain.funnel import FunnelRow
 from handoff_insight.domain.kpis import Kpis, Labels, kpis
-from handoff_insight.domain.rollup import OVERALL, counters, group_values
+from handoff_insight.domain.rollup import OVERALL
 from handoff_insight.domain.whatif import ScoreOutcomes, WhatIfRow, what_if
 
 WINDOWS = {"7d": 7, "30d": 30, "90d": 90}
-_TOTAL = "\x00total"  # the filtered window as a whole, beside its groups
 FILTER_COLUMNS = {"source": "source", "campaign": "campaign", "pool": "pool", "rep": "rep_id"}
 
 
@@ -55,20 +54,13 @@ async def funnel(
 ) -> tuple[Kpis, list[Group]]:
     """The overall KPIs of the window (after filters) and the KPIs per group of `by`.
 
-    Without filters every number comes from the daily rollup; with filters the window's
-    rows are read and folded the same way (slower on a large window).
+    Unfiltered, every number comes from the daily rollup per dimension; filtered, from the
+    cube (the counters keyed by all group values at once), summed at query time. Both are
+    sums of pre-aggregated counters, never a scan of the MQL rows.
     """
     if filters:
-        per_group = _fold_rows(
-            await funnel_rows.in_window(
-                conn,
-                window.start,
-                window.end,
-                {FILTER_COLUMNS[k]: v for k, v in filters.items()},
-            ),
-            by,
-        )
-        total = per_group.pop(_TOTAL, {})
+        per_group = await rollups.filtered(conn, by, window.first, window.last, filters)
+        total = _sum(per_group.values())
     else:
         if by == "week":
             per_group = await rollups.weekly(conn, window.first, window.last)
@@ -84,19 +76,12 @@ async def funnel(
     return kpis(total, labels), groups
 
 
-def _fold_rows(rows: list[FunnelRow], by: str) -> dict[str, dict[str, int]]:
-    out: dict[str, Counter[str]] = {_TOTAL: Counter()}
-    for row in rows:
-        named = counters(row)
-        out[_TOTAL].update(named)
-        if by == "week":
-            assert row.qualified_at is not None
-            day = row.qualified_at.astimezone(UTC).date()
-            value = (day - timedelta(days=day.weekday())).isoformat()
-        else:
-            value = group_values(row)[by]
-        out.setdefault(value, Counter()).update(named)
-    return {k: dict(v) for k, v in out.items()}
+def _sum(groups: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """The whole of the groups: every MQL is in exactly one group of a dimension."""
+    total: Counter[str] = Counter()
+    for counters in groups:
+        total.update(counters)
+    return dict(total)
 
 
 @dataclass
@@ -132,13 +117,17 @@ def _outcomes(rows: list[Any]) -> list[Outcomes]:
 
 
 async def feedback(
-    conn: AsyncConnection, window: Window, min_decided: int
+    conn: AsyncConnection, window: Window, filters: dict[str, str], min_decided: int
 ) -> tuple[list[Outcomes], list[Outcomes], list[WhatIfRow]]:
-    rules = _outcomes(await funnel_rows.outcomes_by(conn, window.start, window.end, "rule"))
-    triggers = _outcomes(await funnel_rows.outcomes_by(conn, window.start, window.end, "trigger"))
+    """Outcomes per rule and per trigger, and the what-if, over the window's MQLs that match
+    the same filters as the funnel (source, campaign, pool, rep), so the page agrees with itself."""
+    columns = {FILTER_COLUMNS[k]: v for k, v in filters.items()}
+    start, end = window.start, window.end
+    rules = _outcomes(await funnel_rows.outcomes_by(conn, start, end, "rule", columns))
+    triggers = _outcomes(await funnel_rows.outcomes_by(conn, start, end, "trigger", columns))
     by_score = {
         int(r.score): ScoreOutcomes(int(r.mqls), int(r.accepted), int(r.decided), int(r.sql))
-        for r in await funnel_rows.outcomes_by_score(conn, window.start, window.end)
+        for r in await funnel_rows.outcomes_by_score(conn, start, end, columns)
     }
     return rules, triggers, what_if(by_score, min_decided)
 

@@ -7,6 +7,9 @@
   const KEY = "handoff.insight.key";
   const charts = {};
   let lastOverall = null;
+  let lastAlerts = null;
+  let lastFeedback = null;
+  const said = (x) => (reasonLang === "ja" ? x.label_ja : x.label_en);
 
   const $ = (id) => document.getElementById(id);
   const pct = (x) => (x === null || x === undefined ? "–" : (x * 100).toFixed(1) + "%");
@@ -37,11 +40,11 @@
   function showReasons(k) {
     const body = $("reasons").querySelector("tbody");
     body.replaceChildren(...k.reasons.map((r) => row([
-      cell(reasonLang === "ja" ? r.label_ja : r.label_en), cell(r.count, "num"), cell(pct(r.share), "num"),
+      cell(said(r)), cell(r.count, "num"), cell(pct(r.share), "num"),
     ])));
     draw("chart-reasons", {
       type: "bar",
-      data: { labels: k.reasons.map((r) => (reasonLang === "ja" ? r.label_ja : r.label_en)),
+      data: { labels: k.reasons.map(said),
               datasets: [{ label: T.count, data: k.reasons.map((r) => r.count), backgroundColor: "#c0453a" }] },
       options: { indexAxis: "y", animation: false, plugins: { legend: { display: false } } },
     });
@@ -79,27 +82,42 @@
   }
 
   function showAlerts(data) {
+    lastAlerts = data;
     const box = $("alerts");
     if (!data.alerts.length) {
       const p = document.createElement("p"); p.className = "ok"; p.textContent = T.no_alerts; box.replaceChildren(p); return;
     }
     box.replaceChildren(...data.alerts.map((a) => {
-      const div = document.createElement("div"); div.className = "alert";
-      div.textContent = a.band + " · " + a.group_by + " = " + a.group + " · " + a.metric + " " + pct(a.value) + " (" + T.samples + " " + a.samples + ", " + data.window + ")";
+      // The sentence in the chosen language; the raw ids stay on hover and in small print.
+      const raw = a.band + " · " + a.group_by + " = " + a.group + " · " + a.metric + " " + pct(a.value);
+      const div = document.createElement("div"); div.className = "alert"; div.title = raw;
+      const text = document.createElement("span"); text.className = "said";
+      text.textContent = reasonLang === "ja" ? a.message_ja : a.message_en;
+      const ids = document.createElement("small"); ids.className = "muted ids"; ids.textContent = a.band;
+      div.append(text, " ", ids);
       return div;
     }));
   }
 
+  function applied(fb) {
+    const parts = [fb.window.name === "custom" ? fb.window.first_day + " – " + fb.window.last_day : fb.window.name];
+    for (const [k, v] of Object.entries(fb.filters)) parts.push((T[k] || k) + " = " + v);
+    return T.applies + " " + parts.join(", ");
+  }
+
   function showFeedback(fb) {
+    lastFeedback = fb;
     $("whatif").querySelector("tbody").replaceChildren(...fb.what_if.map((r) => row([
       cell("≥ " + r.threshold), cell(r.mqls, "num"), cell(pct(r.acceptance_rate), "num"), cell(pct(r.sql_rate), "num"),
       cell(r.too_few_to_trust ? T.too_few : "", "few"),
     ])));
     $("whatif-note").textContent = fb.note;
-    $("rules").querySelector("tbody").replaceChildren(...fb.by_rule.slice(0, 15).map((o) => row([
-      cell(o.name), cell(o.mqls, "num"), cell(o.accepted, "num"), cell(o.rejected, "num"), cell(o.sql, "num"),
-      cell(Object.entries(o.rejected_by_reason).map(([c, n]) => c + " " + n).join(", ")),
-    ])));
+    for (const id of ["whatif-filters", "rules-filters"]) $(id).textContent = applied(fb);
+    $("rules").querySelector("tbody").replaceChildren(...fb.by_rule.slice(0, 15).map((o) => {
+      const why = cell(o.reasons.map((r) => said(r) + " " + r.count).join(", "));
+      why.title = o.reasons.map((r) => r.code + " " + r.count).join(", ");
+      return row([cell(o.name), cell(o.mqls, "num"), cell(o.accepted, "num"), cell(o.rejected, "num"), cell(o.sql, "num"), why]);
+    }));
   }
 
   async function fillLists() {
@@ -117,7 +135,7 @@
         api("/v1/funnel?" + query({ by: "overall" })),
         api("/v1/funnel?" + query({ by: "week", window: "90d" })),
         api("/v1/funnel/alerts"),
-        api("/v1/funnel/feedback?" + new URLSearchParams({ window: new FormData($("filters")).get("window") })),
+        api("/v1/funnel/feedback?" + query()),  // the same window and filters as the funnel
       ]);
       showOverall(overall.overall);
       showWeekly(weekly);
@@ -144,7 +162,12 @@
   $("key").addEventListener("submit", (e) => { e.preventDefault(); sessionStorage.setItem(KEY, $("apikey").value.trim()); $("apikey").value = ""; open(); });
   $("forget").addEventListener("click", () => { sessionStorage.removeItem(KEY); askKey(false); });
   $("filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
-  $("reason-lang").addEventListener("click", () => { reasonLang = reasonLang === "ja" ? "en" : "ja"; if (lastOverall) showReasons(lastOverall); });
+  $("reason-lang").addEventListener("click", () => {
+    reasonLang = reasonLang === "ja" ? "en" : "ja";
+    if (lastOverall) showReasons(lastOverall);
+    if (lastFeedback) showFeedback(lastFeedback);
+    if (lastAlerts) showAlerts(lastAlerts);
+  });
   setInterval(() => { if (!$("board").hidden) load(); }, 10000);
   if (sessionStorage.getItem(KEY)) open(); else askKey(false);
 })();
