@@ -137,9 +137,11 @@ class DevStack:
         return any(c is not None and c.alive() for c in children)
 
     def kill(self) -> None:
-        """Everything at once, no draining: for a second Ctrl-C."""
+        """Everything at once, no draining, without waiting: for a second Ctrl-C."""
         for proc in self.services.values():
-            proc.kill()
+            if proc.alive():
+                assert proc.process is not None
+                proc.process.kill()
         if self.broker is not None:
             self.broker.kill()
         if self.postgres is not None:
