@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +71,8 @@ class _StopSignals:
 
     GRACE_SECONDS = 1.0
 
-    def __init__(self, stack: Any) -> None:
-        self.stack = stack
+    def __init__(self, stack: Any, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stack, self.clock = stack, clock
         self.first_at: float | None = None
         self.starting = True  # raise _StopRequested, as Ctrl-C would, to abandon the start
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -93,7 +94,7 @@ class _StopSignals:
         self.starting = False
 
     def handle(self, signum: int, _frame: Any) -> None:
-        now = time.monotonic()
+        now = self.clock()
         if self.first_at is None:
             self.first_at = now
             if self.loop is not None and self.stop is not None:
