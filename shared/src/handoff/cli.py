@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -98,7 +99,8 @@ class _StopSignals:
         if self.first_at is None:
             self.first_at = now
             if self.loop is not None and self.stop is not None:
-                self.loop.call_soon_threadsafe(self.stop.set)
+                with contextlib.suppress(RuntimeError):  # the loop has just closed
+                    self.loop.call_soon_threadsafe(self.stop.set)
             elif self.starting:
                 self.starting = False
                 raise _StopRequested
@@ -154,7 +156,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         pass
     finally:
         signals.detach()
-        print("\nhandoff dev: stopping ... (Ctrl-C again to kill everything at once)", flush=True)
+        hint = " (Ctrl-C again to kill everything at once)" if signals.first_at is not None else ""
+        print(f"\nhandoff dev: stopping ...{hint}", flush=True)
         stack.stop()
         print("handoff dev: stopped", flush=True)
     return code
@@ -252,6 +255,7 @@ async def _watch(
             return 1
         return 0
     finally:
+        signals.detach()
         for task in (*tasks, supervisor, waiting):
             task.cancel()
         await asyncio.gather(*tasks, supervisor, waiting, return_exceptions=True)
