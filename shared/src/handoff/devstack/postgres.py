@@ -109,12 +109,19 @@ class EmbeddedPostgres:
     def start(self, timeout: float = 60.0) -> str:
         """Start and wait until it accepts connections (after a crash: until recovery is done).
 
-        A postmaster that exits at once is started again until `timeout`: right after a crash,
-        the old backends may hold its shared memory for a moment and it refuses to start.
+        Right after a crash of ours, the dying backends may hold the port or the shared memory
+        for a moment, so until `timeout` a refused start is tried again.
         """
         deadline = time.monotonic() + timeout
+        restarting = self.process is not None  # ours crashed: its port may take a moment
         while True:
-            self.launch()
+            try:
+                self.launch()
+            except DevStackError:
+                if not restarting or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+                continue
             while self.alive() and time.monotonic() < deadline:
                 if self.accepts_connections():
                     return self.url
