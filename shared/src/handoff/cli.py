@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -230,6 +231,9 @@ async def _watch(
 
     stop = asyncio.Event()
     signals.attach(asyncio.get_running_loop(), stop)
+    # The event printer's client would log every failed reconnect while the broker is down;
+    # the supervisor says what happened to the broker in one line instead.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
     def say(message: str) -> None:
         print(f"handoff dev: {message}", file=sys.stderr, flush=True)
