@@ -126,7 +126,7 @@ class EmbeddedPostgres:
                 if self.accepts_connections():
                     return self.url
                 time.sleep(0.1)
-            if self.alive() or time.monotonic() >= deadline:
+            if self.alive() or not restarting or time.monotonic() >= deadline:
                 self.stop()
                 raise DevStackError(
                     f"PostgreSQL did not start on port {self.port}; see {self.log_path}"
