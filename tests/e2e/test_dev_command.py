@@ -164,17 +164,17 @@ def test_dev_restarts_what_crashes_and_one_ctrl_c_stops_everything(dev: Dev) -> 
 
     # A service killed outright comes back; nothing else is stopped.
     victim = dev.child(f"{package}")
-    broker_before = dev.child("tansu")
+    broker_before, postmaster = dev.child("tansu"), dev.child("postgres")
     os.kill(victim, signal.SIGKILL)
     wait_until(f"{name} is back", lambda: f"{name} is back" in dev.text, 90)
     assert dev.child(package) != victim
     assert dev.answers(port, "/healthz")
     assert dev.child("tansu") == broker_before  # the broker (and its topics) kept running
+    assert dev.child("postgres") == postmaster
     assert "was killed by SIGKILL" in dev.text
 
     # PostgreSQL killed outright: noticed, started again (over its stale postmaster.pid),
     # and every service ready again.
-    postmaster = dev.child("postgres")
     os.kill(postmaster, signal.SIGKILL)
     wait_until("PostgreSQL is back", lambda: "PostgreSQL is back" in dev.text, 90)
     assert dev.child("postgres") != postmaster
