@@ -43,7 +43,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def stack() -> Iterator[DevStack]:
     """PostgreSQL and the broker, migrated, with topics; shared by every integration and e2e test."""
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-test-"))
-    st = DevStack.from_env(data_dir, pg_port=free_port(), broker_port=free_port(), partitions=4)
+    # Not durable, for speed: no test here crashes this PostgreSQL (the reliability suite
+    # starts its own, durable one).
+    st = DevStack.from_env(
+        data_dir, pg_port=free_port(), broker_port=free_port(), partitions=4, durable=False
+    )
     st.start_infrastructure()
     try:
         st.migrate()

@@ -7,9 +7,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +103,59 @@ def cmd_insight_rebuild(args: argparse.Namespace) -> int:
     return rebuild(url, bootstrap, config, args.group or SERVICE.group_id)
 
 
-def _raise_interrupt(*_: Any) -> None:
-    raise KeyboardInterrupt
+class _StopRequested(BaseException):
+    """The user asked `handoff dev` to stop while it was starting (raised by the handler)."""
+
+
+class _StopSignals:
+    """Ctrl-C and SIGTERM for `handoff dev`: the first stops everything in order; a repeat
+    within GRACE_SECONDS is the same request (a terminal's SIGINT reaches both `uv run` and
+    us, and uv forwards it once more) and is ignored; a later one kills everything at once."""
+
+    GRACE_SECONDS = 1.0
+
+    def __init__(self, stack: Any, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stack, self.clock = stack, clock
+        self.first_at: float | None = None
+        self.starting = True  # raise _StopRequested, as Ctrl-C would, to abandon the start
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop: asyncio.Event | None = None
+
+    def install(self) -> None:
+        # Also when started with SIGINT ignored (a background job).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self.handle)
+
+    def attach(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+        """From now on a signal sets `stop` (never raise inside the event loop)."""
+        self.loop, self.stop, self.starting = loop, stop, False
+        if self.first_at is not None:
+            stop.set()
+
+    def detach(self) -> None:
+        self.loop = self.stop = None
+        self.starting = False
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        now = self.clock()
+        if self.first_at is None:
+            self.first_at = now
+            if self.loop is not None and self.stop is not None:
+                with contextlib.suppress(RuntimeError):  # the loop has just closed
+                    self.loop.call_soon_threadsafe(self.stop.set)
+            elif self.starting:
+                self.starting = False
+                raise _StopRequested
+            return
+        if now - self.first_at < self.GRACE_SECONDS:
+            return
+        # print() is not reentrant; a signal may land while the main thread prints.
+        os.write(2, b"\nhandoff dev: killing everything now\n")
+        self.stack.kill()
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline and self.stack.anything_alive():
+            time.sleep(0.05)
+        os._exit(130)
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -124,50 +178,68 @@ def cmd_dev(args: argparse.Namespace) -> int:
         pg_port=args.pg_port,
         broker_port=args.broker_port,
         partitions=args.partitions,
+        durable=args.durable,
         extra_env=env,
     )
-    # Stop cleanly on Ctrl-C and on SIGTERM, even when started with SIGINT ignored (a background job).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signals = _StopSignals(stack)
+    signals.install()
+    code = 0
     try:
         print("handoff dev: starting PostgreSQL and the broker ...", flush=True)
         stack.start_infrastructure()
         stack.migrate()
         stack.create_topics()
         stack.ensure_api_key()
-        print("handoff dev: starting scoring, routing and sla-watch ...", flush=True)
+        names = ", ".join(spec.name for spec in installed_services())
+        print(f"handoff dev: starting {names or 'no services (none installed)'} ...", flush=True)
         stack.start_services()
         _banner(stack, args.demo)
-        asyncio.run(_watch(stack, args.demo))
-        return 1  # _watch returns only when a service died
+        code = asyncio.run(_watch(stack, args.demo, signals, _reason_labels(stack)))
     except DevStackError as exc:
-        return _fail(str(exc))
-    except KeyboardInterrupt:
-        print("\nhandoff dev: stopping ...", flush=True)
-        return 0
+        code = _fail(str(exc))
+    except _StopRequested:
+        pass
     finally:
-        with contextlib.suppress(KeyboardInterrupt):
-            stack.stop()
+        signals.detach()
+        hint = " (Ctrl-C again to kill everything at once)" if signals.first_at is not None else ""
+        print(f"\nhandoff dev: stopping ...{hint}", flush=True)
+        stack.stop()
         print("handoff dev: stopped", flush=True)
+    return code
+
+
+def _services_in_print_order(stack: Any) -> list[Any]:
+    """The services to show, the one that takes signals in (ingress, where installed) first."""
+    procs = list(stack.services.values())
+    return sorted(procs, key=lambda p: p.spec.name != "ingress")
 
 
 def _banner(stack: Any, demo: bool) -> None:
     lines = ["", "handoff is running. Ctrl-C stops everything.", ""]
-    for name, proc in stack.services.items():
-        lines.append(f"  {name:<10} {proc.url}   (docs {proc.url}/docs)")
+    procs = _services_in_print_order(stack)
+    for proc in procs:
+        lines.append(f"  {proc.spec.name:<10} {proc.url}   (docs {proc.url}/docs)")
     if "insight" in stack.services:
         lines.append(f"  dashboard  {stack.services['insight'].url}/   (funnel KPIs and alerts)")
+    durability = "" if stack.durable else "   (not durable: a crash may lose data)"
     lines += [
-        f"  broker     {stack.bootstrap}",
-        f"  database   {stack.database_url}",
+        f"  broker     {stack.bootstrap}   (in memory: topics are lost when it stops)",
+        f"  database   {stack.database_url}{durability}",
         f"  api key    {stack.api_key}   (also in {stack.data_dir / 'api-key'})",
         f"  logs       {stack.data_dir / 'logs'}",
         "",
-        "Try:  curl -s -X POST " + stack.services["scoring"].url + "/v1/signals \\",
-        '        -H "Authorization: Bearer $(cat ' + str(stack.data_dir / "api-key") + ')" '
-        "-H 'Content-Type: application/json' \\",
-        """        -d '{"id":"try-1","lead_id":"L-try","type":"demo_request","occurred_at":"2026-11-21T10:00:00Z"}'""",
-        "",
+    ]
+    intake = stack.services.get("ingress") or stack.services.get("scoring")
+    if intake is not None:
+        lines += [
+            "Try:  curl -s -X POST " + intake.url + "/v1/signals \\",
+            '        -H "Authorization: Bearer $(cat ' + str(stack.data_dir / "api-key") + ')" '
+            "-H 'Content-Type: application/json' \\",
+            """        -d '{"id":"try-1","lead_id":"L-try","type":"demo_request","occurred_at":"2026-11-21T10:00:00Z"}'""",
+            "",
+        ]
+    lines += [
+        "A service, PostgreSQL or the broker that crashes is started again, with a line here.",
         "Demo feed on: synthetic leads below; reps accept, reject or ignore (ignored ones breach)."
         if demo
         else "Handoff events appear below as they happen.",
@@ -176,33 +248,67 @@ def _banner(stack: Any, demo: bool) -> None:
     print("\n".join(lines), flush=True)
 
 
-async def _watch(stack: Any, demo: bool) -> None:
+def _reason_labels(stack: Any) -> dict[str, str]:
+    """Rejection reason code -> its English label, from routing's taxonomy (codes if absent)."""
+    import httpx
+
+    proc = stack.services.get("routing")
+    if proc is None:
+        return {}
+    try:
+        answer = httpx.get(
+            f"{proc.url}/v1/reason-codes",
+            headers={"Authorization": f"Bearer {stack.api_key}"},
+            timeout=5.0,
+        )
+        answer.raise_for_status()
+        return {r["code"]: r["label_en"] for r in answer.json()["reason_codes"]}
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return {}
+
+
+async def _watch(
+    stack: Any, demo: bool, signals: _StopSignals, reason_labels: dict[str, str]
+) -> int:
+    """Supervise the stack and print the handoff events until the user's signal; 0 then."""
     from handoff.devstack.feed import DemoFeed
-    from handoff.devstack.tail import follow
+    from handoff.devstack.supervise import Supervisor
+    from handoff.devstack.tail import follow_forever
+
+    stop = asyncio.Event()
+    signals.attach(asyncio.get_running_loop(), stop)
+    # The event printer's client would log every failed reconnect while the broker is down;
+    # the supervisor says what happened to the broker in one line instead.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+    def say(message: str) -> None:
+        print(f"handoff dev: {message}", file=sys.stderr, flush=True)
 
     listeners = []
     tasks = []
-    if demo:
-        feed = DemoFeed(stack.services["scoring"].url, stack.services["routing"].url, stack.api_key)
+    scoring, routing = stack.services.get("scoring"), stack.services.get("routing")
+    if demo and scoring is not None and routing is not None:
+        feed = DemoFeed(scoring.url, routing.url, stack.api_key)
         listeners.append(feed.on_event)
         tasks.append(asyncio.create_task(feed.run()))
-    tasks.append(asyncio.create_task(follow(stack.bootstrap, listeners)))
+    elif demo:
+        say("no demo feed: it needs the scoring and routing services")
+    tasks.append(
+        asyncio.create_task(follow_forever(stack.bootstrap, listeners, reason_labels=reason_labels))
+    )
+    supervisor = asyncio.create_task(Supervisor(stack, say).run(stop))
+    waiting = asyncio.create_task(stop.wait())
     try:
-        while True:
-            await asyncio.sleep(0.5)
-            for name, proc in stack.services.items():
-                if not proc.alive():
-                    print(
-                        f"handoff dev: {name} stopped unexpectedly: {proc.last_log_line()}",
-                        file=sys.stderr,
-                    )
-                    return
-            for task in tasks:
-                if task.done() and task.exception() is not None:
-                    raise DevStackError(f"the event printer failed: {task.exception()}")
+        await asyncio.wait([waiting, supervisor], return_when=asyncio.FIRST_COMPLETED)
+        if supervisor.done() and supervisor.exception() is not None:
+            say(f"supervising failed, stopping: {supervisor.exception()!r}")
+            return 1
+        return 0
     finally:
-        for task in tasks:
+        signals.detach()
+        for task in (*tasks, supervisor, waiting):
             task.cancel()
+        await asyncio.gather(*tasks, supervisor, waiting, return_exceptions=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,6 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--partitions", type=int, default=12)
     dev.add_argument("--data-dir", default=".handoff")
     dev.add_argument("--config-dir", default="config")
+    dev.add_argument(
+        "--durable",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="PostgreSQL with fsync and synchronous_commit on (default). --no-durable is faster"
+        " for throwaway runs, and a crash of the machine or of PostgreSQL may then lose"
+        " acknowledged work or corrupt the database",
+    )
     dev.set_defaults(func=cmd_dev)
 
     mig = sub.add_parser("migrate", help="migrate every service's schema (production step)")

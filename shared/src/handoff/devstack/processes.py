@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from handoff.devstack.children import dies_with_parent
 from handoff.devstack.errors import DevStackError
 from handoff.devstack.ports import require_free
 from handoff.service import ServiceSpec
@@ -28,6 +29,10 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
     def start(self) -> None:
         require_free(
             self.port, f"{self.spec.name} HTTP", f"stop what holds it or set {self.spec.port_env}"
@@ -39,7 +44,10 @@ class ServiceProcess:
                 env=self.env,
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
+                # Its own session: a terminal's Ctrl-C reaches `handoff dev` only, which stops
+                # the children in order. SIGTERM if `handoff dev` dies without doing so.
                 start_new_session=True,
+                preexec_fn=dies_with_parent(signal.SIGTERM),
             )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
@@ -57,6 +65,13 @@ class ServiceProcess:
             f"{self.spec.name} was not ready within {timeout:.0f}s; see {self.log_path}"
         )
 
+    async def is_ready(self, client: httpx.AsyncClient) -> bool:
+        """One /readyz probe, for the supervisor's loop."""
+        try:
+            return (await client.get(f"{self.url}/readyz", timeout=1.0)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     def last_log_line(self) -> str:
         try:
             lines = [
@@ -67,18 +82,31 @@ class ServiceProcess:
         return lines[-1] if lines else "(no log)"
 
     def alive(self) -> bool:
+        """Whether it runs; a dead child is reaped here, so it never lingers as a zombie."""
         return self.process is not None and self.process.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> None:
-        if not self.alive():
+    def exit_code(self) -> int | None:
+        return self.process.poll() if self.process is not None else None
+
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM: it drains and closes); see wait_stopped."""
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(signal.SIGTERM)
+
+    def wait_stopped(self, timeout: float) -> None:
+        """Wait for a stop asked by terminate(); SIGKILL when it takes longer than timeout."""
+        if self.process is None:
             return
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout)
+            self.process.wait(max(timeout, 0.0))
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.terminate()
+        self.wait_stopped(timeout)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown at all, as a crash would."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,9 @@ class DevStack:
     pg_port: int = 5433
     broker_port: int = 9092
     partitions: int = 12
+    # The embedded PostgreSQL with fsync and synchronous_commit on; False only for throwaway
+    # databases (a crash may lose acknowledged work). See EmbeddedPostgres.
+    durable: bool = True
     database_url: str | None = None
     bootstrap: str | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -48,7 +52,9 @@ class DevStack:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             if self.database_url is None:
-                self.postgres = EmbeddedPostgres(self.data_dir / "pg", self.pg_port)
+                self.postgres = EmbeddedPostgres(
+                    self.data_dir / "pg", self.pg_port, durable=self.durable
+                )
                 self.database_url = self.postgres.start()
             if self.bootstrap is None:
                 self.broker = EmbeddedBroker(self.broker_port, self.data_dir / "broker.log")
@@ -112,10 +118,31 @@ class DevStack:
         for proc in self.services.values():
             proc.wait_ready()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 9.0) -> None:
+        """Stop everything within about `timeout` seconds: the services first, all at once (they
+        drain into the broker and database), then the broker and PostgreSQL together."""
+        deadline = time.monotonic() + timeout
         for proc in self.services.values():
-            proc.stop()
+            proc.terminate()
+        for proc in self.services.values():
+            proc.wait_stopped(deadline - time.monotonic() - 3.0)
+        infrastructure = [c for c in (self.broker, self.postgres) if c is not None]
+        for child in infrastructure:
+            child.terminate()
+        for child in infrastructure:
+            child.wait_stopped(deadline - time.monotonic())
+
+    def anything_alive(self) -> bool:
+        children = [*self.services.values(), self.broker, self.postgres]
+        return any(c is not None and c.alive() for c in children)
+
+    def kill(self) -> None:
+        """Everything at once, no draining, without waiting: for a second Ctrl-C."""
+        for proc in self.services.values():
+            if proc.alive():
+                assert proc.process is not None
+                proc.process.kill()
         if self.broker is not None:
-            self.broker.stop()
+            self.broker.kill()
         if self.postgres is not None:
-            self.postgres.stop()
+            self.postgres.kill()
