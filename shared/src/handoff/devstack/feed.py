@@ -98,6 +98,14 @@ JOURNEYS: list[list[tuple[str, dict[str, Any]]]] = [
 class RepBehaviour:
     accept: float = 0.55
     reject: float = 0.2  # the rest is ignored, and the SLA breaches
+    work: float = 0.9  # share of accepted leads the rep contacts and then dispositions
+    # Near 0.55 x 0.9 x 0.45 = 22% MQL -> SQL: inside the healthy 20-30% band on the dashboard.
+    outcomes: tuple[tuple[str, float], ...] = (
+        ("sql", 0.45),
+        ("nurture", 0.30),
+        ("disqualified", 0.15),
+        ("recycle", 0.10),
+    )
 
 
 class DemoFeed:
@@ -198,4 +206,24 @@ class DemoFeed:
             )
         async with httpx.AsyncClient(timeout=10) as client:
             with contextlib.suppress(httpx.HTTPError):
-                await client.post(f"{url}/{action}", json=body, headers=self.headers)
+                answer = await client.post(f"{url}/{action}", json=body, headers=self.headers)
+                if action == "accept" and answer.status_code == 200:
+                    await self._rep_works(client, url, assigned.rep_id)
+
+    async def _rep_works(self, client: httpx.AsyncClient, url: str, rep_id: str) -> None:
+        """After an accept, most reps call the lead and then say how it went, so the demo's
+        funnel reaches SQL."""
+        if self.rng.random() >= self.reps.work:
+            return
+        await asyncio.sleep(self.rng.uniform(2, 6))
+        channel = self.rng.choice(["phone", "email"])
+        contact = {"rep_id": rep_id, "channel": channel}
+        answer = await client.post(f"{url}/contact", json=contact, headers=self.headers)
+        if answer.status_code != 200:
+            return
+        await asyncio.sleep(self.rng.uniform(3, 10))
+        names = [name for name, _ in self.reps.outcomes]
+        weights = [weight for _, weight in self.reps.outcomes]
+        outcome = self.rng.choices(names, weights)[0]
+        body = {"rep_id": rep_id, "outcome": outcome, "note": "demo"}
+        await client.post(f"{url}/disposition", json=body, headers=self.headers)
