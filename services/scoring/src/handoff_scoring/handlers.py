@@ -133,7 +133,9 @@ def _order(item: Inbound[Any]) -> datetime:
 class SignalHandler:
     """The scoring consumer's batch handler: signals, and routing's recycle and dispositions."""
 
-    def __init__(self, model: ScoringModel, max_future_seconds: float = 300.0) -> None:
+    def __init__(self, model: ScoringModel, max_future_seconds: float | None = None) -> None:
+        # The service passes HANDOFF_SIGNAL_MAX_FUTURE_SECONDS; None (no bound) is for tools
+        # and tests that apply a fixed history whose dates may lie ahead of today.
         self.model = model
         self.max_future_seconds = max_future_seconds
 
@@ -142,7 +144,7 @@ class SignalHandler:
         future-date the score and skip a recycle period. The API refuses these (422) and the
         webhooks drop them; one produced straight to the topic is dropped and counted here."""
         at: datetime | None = getattr(item.event.data, "occurred_at", None)
-        if at is None or type(item.event) is AliasSignal:
+        if at is None or self.max_future_seconds is None or type(item.event) is AliasSignal:
             return True
         if at.timestamp() <= time.time() + self.max_future_seconds:
             return True
