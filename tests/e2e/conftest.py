@@ -55,6 +55,7 @@ def system(
             "HANDOFF_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "HANDOFF_OUTBOX_POLL_SECONDS": "0.5",
             "HANDOFF_BODY_READ_TIMEOUT_SECONDS": str(BODY_READ_TIMEOUT_SECONDS),
+            "HANDOFF_RETENTION_EVERY_SECONDS": "1",  # so tests see the pruners at work
             **WEBHOOK_ENV,  # test secrets, so the webhook sources are enabled
         }
     )
