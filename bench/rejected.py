@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
             ports={"scoring": free_port(), "routing": free_port(), "sla-watch": free_port()}
         )
         for name, proc in stack.services.items():
+            assert proc.process is not None  # started above
             warm, end, codes = asyncio.run(
                 measure(name, proc.port, proc.process.pid, stack.api_key, args.requests)
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -187,7 +187,7 @@ async def test_a_signal_dated_in_the_future_is_422_naming_occurred_at(
 async def test_the_future_bound_is_a_setting() -> None:
     settings = ScoringSettings(
         config_dir=REPO / "config",
-        HANDOFF_SIGNAL_MAX_FUTURE_SECONDS=3600,  # type: ignore[call-arg]
+        HANDOFF_SIGNAL_MAX_FUTURE_SECONDS=3600,
     )
     ahead = (datetime.now(UTC) + timedelta(minutes=50)).isoformat()
     refused = (datetime.now(UTC) + timedelta(minutes=70)).isoformat()
@@ -226,8 +226,8 @@ def _echo_app(read_timeout: float) -> FastAPI:
 async def _call(app: FastAPI, receive: Callable[[], Any]) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     scope = {
         "type": "http",
