@@ -15,6 +15,7 @@ from handoff.devstack.stack import DevStack
 from tests.ingress_senders import WEBHOOK_ENV
 
 ACCEPT_WITHIN_SECONDS = 3
+BODY_READ_TIMEOUT_SECONDS = 3  # short, so the bad-input sweep proves the 408 quickly
 
 SLA_YAML = f"""
 policies:
@@ -71,6 +72,7 @@ def system(
             "HANDOFF_INSIGHT_CONFIG_FILE": str(insight_file),
             "HANDOFF_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "HANDOFF_OUTBOX_POLL_SECONDS": "0.5",
+            "HANDOFF_BODY_READ_TIMEOUT_SECONDS": str(BODY_READ_TIMEOUT_SECONDS),
             "HANDOFF_RETENTION_EVERY_SECONDS": "1",  # so tests see the pruners at work
             **WEBHOOK_ENV,  # test secrets, so the webhook sources are enabled
         }

@@ -4,10 +4,11 @@ in time order, cycles follow routing's recycles, and events land in the outbox."
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -211,3 +212,21 @@ async def test_score_changes_are_published_at_most_once_an_hour_per_lead(
         )
     changes = [e for e in await published(engine, lead) if isinstance(e, scoring.LeadScoreChanged)]
     assert [(c.data.score, c.data.previous_score) for c in changes] == [(8, None), (24, 8)]
+
+
+async def test_a_signal_dated_past_the_bound_is_dropped_and_counted(engine: AsyncEngine) -> None:
+    """Produced straight to the topic (no API to refuse it), a skewed signal must not score,
+    qualify or open a recycled cycle early; one within the bound still does."""
+    lead = new_id()
+    now = datetime.now(UTC)
+    dropped = REGISTRY.get_sample_value("handoff_scoring_future_signals_dropped_total") or 0.0
+    bounded = SignalHandler(MODEL, max_future_seconds=300)
+    async with UnitOfWorkFactory(engine)() as uow:
+        await bounded(uow, inbound([activity(lead, "demo_request", at=now + timedelta(days=2))]))
+        await uow.commit()
+    assert await stored(engine, lead) is None and await mqls_for(engine, lead) == []
+    assert REGISTRY.get_sample_value("handoff_scoring_future_signals_dropped_total") == dropped + 1
+    async with UnitOfWorkFactory(engine)() as uow:
+        await bounded(uow, inbound([activity(lead, "demo_request", at=now + timedelta(minutes=1))]))
+        await uow.commit()
+    assert len(await mqls_for(engine, lead)) == 1

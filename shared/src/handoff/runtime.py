@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import structlog
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,6 +20,7 @@ from handoff.db import UnitOfWorkFactory, asyncpg_dsn, create_engine, database_a
 from handoff.http import health
 from handoff.http.auth import KeyRing
 from handoff.http.limits import BodyLimit
+from handoff.http.params import clean_parameters
 from handoff.http.problem import install_problem_handlers
 from handoff.logs import configure_logging
 from handoff.messaging.consumer import BatchConsumer, Handler
@@ -159,9 +160,15 @@ def build_app(
         description=description,
         version="1",
         lifespan=lifespan,
+        dependencies=[Depends(clean_parameters)],  # NUL or overlong path/query values: 422
     )
+    app.state.settings = settings  # routes' limits, also before the lifespan has run
     install_problem_handlers(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        read_timeout=settings.body_read_timeout_seconds,
+    )
     app.include_router(health.router)
     for router in routers:
         app.include_router(router)

@@ -66,7 +66,13 @@ class HandoffSettings(BaseSettings):
     outbox_batch_size: int = Field(default=1000, ge=1)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_retention_seconds: int = Field(default=3600, ge=0)
+    # A whole request body (a batch of up to 1000 signals). One record on the broker is bounded
+    # apart, by kafka_max_request_bytes: the producer refuses anything larger, so the API
+    # refuses such a signal with 413 before publishing (see docs/ingress.md, "Limits").
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    kafka_max_request_bytes: int = Field(default=1_048_576, ge=65_536)
+    # How long a request may take to send its whole body once a route reads it; then 408.
+    body_read_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -23,6 +23,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     async def setup(rt: Runtime) -> None:
         rt.state["model"] = model
         rt.state["publish_timeout"] = settings.publish_timeout_seconds
+        rt.state["signal_max_future_seconds"] = settings.signal_max_future_seconds
         await webhooks.setup(rt, ingress)
         # Delivery ids are remembered for dedupe_retention_days (ingress.yaml), then pruned.
         keep = timedelta(days=ingress.dedupe_retention_days)

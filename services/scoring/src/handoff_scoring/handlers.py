@@ -3,10 +3,12 @@ occurred_at order, save once, and put MQL, disqualified and score_changed events
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
+from prometheus_client import Counter
 
 from handoff.db import UnitOfWork
 from handoff.events import routing
@@ -29,6 +31,10 @@ log = structlog.get_logger("handoff.scoring")
 SALES_OUTCOMES = (routing.LeadRecycled, routing.LeadDispositioned, routing.LeadRejected)
 _SALES_TYPES = frozenset(SALES_OUTCOMES)
 _LAST = datetime.max.replace(tzinfo=UTC)
+FUTURE_DROPPED = Counter(
+    "handoff_scoring_future_signals_dropped_total",
+    "Signals dated further ahead than HANDOFF_SIGNAL_MAX_FUTURE_SECONDS, dropped by the consumer",
+)
 
 
 def mql_id(lead_id: str, cycle: int) -> str:
@@ -156,8 +162,30 @@ class SignalHandler:
     """The scoring consumer's batch handler: signals, and routing's recycles, dispositions and
     rejections."""
 
-    def __init__(self, model: ScoringModel) -> None:
+    def __init__(self, model: ScoringModel, max_future_seconds: float | None = None) -> None:
+        # The service passes HANDOFF_SIGNAL_MAX_FUTURE_SECONDS; None (no bound) is for tools
+        # and tests that apply a fixed history whose dates may lie ahead of today.
         self.model = model
+        self.max_future_seconds = max_future_seconds
+
+    def _in_time(self, item: Inbound[Any]) -> bool:
+        """False for an activity or identify dated past now + the bound: applied, it would
+        future-date the score and skip a recycle period. The API refuses these (422) and the
+        webhooks drop them; one produced straight to the topic is dropped and counted here."""
+        at: datetime | None = getattr(item.event.data, "occurred_at", None)
+        if at is None or self.max_future_seconds is None or type(item.event) is AliasSignal:
+            return True
+        if at.timestamp() <= time.time() + self.max_future_seconds:
+            return True
+        FUTURE_DROPPED.inc()
+        log.warning(
+            "scoring.signal.future_dropped",
+            topic=item.topic,
+            partition=item.partition,
+            offset=item.offset,
+            max_future_seconds=self.max_future_seconds,
+        )
+        return False
 
     async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
         model = self.model
@@ -165,7 +193,10 @@ class SignalHandler:
         outcomes_of_sales: list[Inbound[Any]] = []
         signals: list[Inbound[Any]] = []
         for i in items:
-            (outcomes_of_sales if type(i.event) in _SALES_TYPES else signals).append(i)
+            if type(i.event) in _SALES_TYPES:
+                outcomes_of_sales.append(i)
+            elif self._in_time(i):
+                signals.append(i)
         # Time order inside the batch (stable for ties) spares late-event replays; the result
         # is the same in any order. Aliases without a time apply after the batch's activity.
         signals.sort(key=_order)

@@ -22,6 +22,11 @@ class ScoringSettings(HandoffSettings):
     ingress_config_file: Path | None = Field(
         default=None, validation_alias="HANDOFF_INGRESS_CONFIG_FILE"
     )
+    # One bound for the API (422), the webhooks (202, dropped and counted) and the consumer
+    # (dropped and counted): a signal dated further ahead than this is a skewed clock.
+    signal_max_future_seconds: float = Field(
+        default=300.0, ge=0, validation_alias="HANDOFF_SIGNAL_MAX_FUTURE_SECONDS"
+    )
 
     @property
     def model_path(self) -> Path:

@@ -1,7 +1,10 @@
-"""Request guards: a body size limit (also for chunked bodies) and JSON-only routes (415)."""
+"""Request guards: a body size limit (also for chunked bodies), a body-read deadline (408) and
+JSON-only routes (415)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from fastapi import Request
@@ -12,16 +15,22 @@ from handoff.http.problem import Problem, problem_response
 
 
 class BodyLimit:
-    """413 as problem+json when a body passes `max_bytes`, declared or chunked.
+    """413 as problem+json when a body passes `max_bytes`, declared or chunked; 408 when the
+    whole body has not arrived within `read_timeout` seconds of the app asking for it.
 
     FastAPI's own `max_body_size` answers a declared Content-Length in plain text
     from outside the app's middleware, so the limit lives here: a declared length is
     refused before reading, and a streamed body is counted as it arrives. Raising an
     HTTPException from `receive` is what FastAPI passes through to our handlers.
+
+    The deadline covers the whole body, not each chunk, so a sender trickling a byte at a
+    time cannot hold a worker either. A Content-Length larger than the bytes sent used to
+    hold the request open for ever (uvicorn has no body timeout); now it gets 408 and the
+    connection is closed, since the rest of that body may still come.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float = 10.0) -> None:
+        self.app, self.max_bytes, self.read_timeout = app, max_bytes, read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -33,12 +42,27 @@ class BodyLimit:
             await response(scope, receive, send)
             return
         seen = 0
+        complete = False
+        deadline: float | None = None
 
         async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete, deadline
+            if complete:  # after the body, receive waits for a disconnect: no deadline
+                return await receive()
+            if deadline is None:
+                deadline = time.monotonic() + self.read_timeout
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    message = await receive()
+            except TimeoutError:
+                raise HTTPException(
+                    408,
+                    f"The request body did not arrive within {self.read_timeout:g} seconds.",
+                    headers={"Connection": "close"},
+                ) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if seen > self.max_bytes:
                     raise HTTPException(413, self.detail)
             return message

@@ -73,6 +73,11 @@ def field_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
         loc = [p for p in loc if not p.startswith("function-")]
         field = ".".join(loc) or where
         message = err.get("msg", "invalid")
+        inner = err.get("ctx", {}).get("error")
+        if getattr(inner, "where", None) is not None and hasattr(inner, "problem"):
+            # A BadValue deep inside a free-form value (properties, traits): name the spot.
+            field = ".".join(p for p in (field, inner.where) if p)
+            message = inner.problem
         if err.get("type") == "extra_forbidden":
             message = "unknown field"
         elif err.get("type") == "json_invalid":
@@ -113,6 +118,17 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return problem_response(
             exc.status_code, detail, headers=dict(exc.headers or {}), instance=request.url.path
+        )
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        # A body nested deeper than a reader or validator can walk is the caller's input,
+        # whichever library met it first; the JSON readers of handoff stop at 200 levels.
+        return problem_response(
+            422,
+            "The body is nested too deeply.",
+            errors=[{"field": "body", "message": "nested too deeply"}],
+            instance=request.url.path,
         )
 
     @app.exception_handler(ClientDisconnect)

@@ -35,6 +35,8 @@ def make_producer(settings: HandoffSettings, client_id: str) -> AIOKafkaProducer
         linger_ms=settings.kafka_linger_ms,
         request_timeout_ms=settings.kafka_request_timeout_ms,
         max_batch_size=1_048_576,
+        # The API checks each record against the same number before publishing (413).
+        max_request_size=settings.kafka_max_request_bytes,
     )
 
 

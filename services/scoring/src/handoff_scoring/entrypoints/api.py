@@ -9,8 +9,17 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from aiokafka.errors import KafkaError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from fastapi import APIRouter, Depends, Request, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 from pydantic_core import to_json
 
 from handoff.events import signals as sig
@@ -19,9 +28,10 @@ from handoff.http.auth import require_scope
 from handoff.http.body import invalid, json_payload
 from handoff.http.limits import require_json, retry_after
 from handoff.http.problem import Problem
+from handoff.http.values import clean_text, json_value, utc_time
 from handoff.messaging.producer import Message
 from handoff.runtime import Runtime
-from handoff.settings import ApiKeyRecord
+from handoff.settings import ApiKeyRecord, HandoffSettings
 from handoff_scoring.adapters import repository
 from handoff_scoring.domain import engine
 from handoff_scoring.domain.erasure import is_tombstone
@@ -34,24 +44,31 @@ router = APIRouter(prefix="/v1", tags=["scoring"])
 API_SOURCE = "/handoff/api"
 MAX_BATCH = 1000
 
+# Text PostgreSQL can store (no NUL, no lone surrogate); times UTC can hold, from 1970; free-form
+# values no deeper than 32 levels and with numbers inside 64 bits. Each of these, accepted once,
+# stopped a consumer for good (issue 10), so the API refuses them with 422 naming the field.
+Text = Annotated[str, AfterValidator(clean_text)]
+LeadId = Annotated[sig.LeadId, AfterValidator(clean_text)]
+Occurred = Annotated[AwareDatetime, AfterValidator(utc_time)]
+
 
 class SignalIn(BaseModel):
     """One signal as a sender posts it. `id` is the sender's event id (sent twice, counted once)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=200)
-    lead_id: sig.LeadId
+    id: Text = Field(min_length=1, max_length=200)
+    lead_id: LeadId
     type: sig.SnakeCase = Field(
         description='an activity type such as "page_view", or "identify" or "alias"'
     )
-    occurred_at: AwareDatetime
-    source: str | None = Field(default=None, max_length=100)
-    properties: dict[str, Any] = Field(default_factory=dict)
-    traits: sig.Traits | None = None
-    previous_id: sig.LeadId | None = Field(
-        default=None, description='for "alias": the anonymous id'
+    occurred_at: Occurred = Field(
+        description="when it happened; at most a few minutes ahead of the server's clock"
     )
+    source: Text | None = Field(default=None, max_length=100)
+    properties: Annotated[dict[str, Any], BeforeValidator(json_value)] = Field(default_factory=dict)
+    traits: Annotated[sig.Traits | None, BeforeValidator(json_value)] = None
+    previous_id: LeadId | None = Field(default=None, description='for "alias": the anonymous id')
 
 
 class SignalBatch(BaseModel):
@@ -191,22 +208,83 @@ _BODY_SCHEMA = {
 )
 async def post_signals(request: Request) -> Accepted:
     incoming = parse_signals(await request.body())
+    settings = request.app.state.settings
     errors = []
     messages = []
     for n, s in enumerate(incoming):
         try:
             messages.append(to_message(s))
         except ValueError as missing:
-            prefix = f"signals.{n}." if len(incoming) > 1 else ""
             errors.append(
-                {"field": f"{prefix}{missing}", "message": f"required when type is {s.type!r}"}
+                {
+                    "field": _field(incoming, n, str(missing)),
+                    "message": f"required when type is {s.type!r}",
+                }
             )
     if errors:
         raise Problem(
             422, "The signal is not valid: " + errors[0]["field"] + " is missing.", errors=errors
         )
+    future = future_dated(incoming, max_future_seconds(settings))
+    if future:
+        errors = [
+            {"field": _field(incoming, n, "occurred_at"), "message": _future_message(settings)}
+            for n in future
+        ]
+        raise Problem(
+            422, f"The signal is not valid: {errors[0]['field']} is in the future.", errors=errors
+        )
+    check_record_sizes(incoming, messages, settings.kafka_max_request_bytes)
     await publish(request.app.state.runtime, messages)
     return Accepted(accepted=len(messages))
+
+
+def _field(incoming: Sequence[SignalIn], n: int, name: str) -> str:
+    return f"signals.{n}.{name}" if len(incoming) > 1 else name
+
+
+def max_future_seconds(settings: HandoffSettings) -> float:
+    return float(getattr(settings, "signal_max_future_seconds", 300.0))
+
+
+def _future_message(settings: HandoffSettings) -> str:
+    return f"more than {max_future_seconds(settings):g} seconds ahead of the server's clock"
+
+
+def future_dated(incoming: Sequence[SignalIn], max_future: float) -> list[int]:
+    """Positions of signals dated past now + max_future: a skewed clock must not future-date a
+    score or skip a recycle period (issue 10, point 5)."""
+    latest = time.time() + max_future
+    return [n for n, s in enumerate(incoming) if s.occurred_at.timestamp() > latest]
+
+
+def record_bytes(m: Message) -> int:
+    """The size the producer checks against its max request size, computed the producer's way."""
+    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(m.key, m.value, list(m.headers)))
+
+
+def check_record_sizes(
+    incoming: Sequence[SignalIn], messages: Sequence[Message], limit: int
+) -> None:
+    """413 naming the field before publishing a record the producer would refuse: a retry of
+    it can never succeed, so 503 with Retry-After (as before) had the sender retry for ever."""
+    errors = []
+    for n, (s, m) in enumerate(zip(incoming, messages, strict=True)):
+        size = record_bytes(m)
+        if size > limit:
+            part = "traits" if len(to_json(s.traits)) > len(to_json(s.properties)) else "properties"
+            errors.append(
+                {
+                    "field": _field(incoming, n, part),
+                    "message": f"the signal is {size} bytes on the broker; at most {limit}",
+                }
+            )
+    if errors:
+        raise Problem(
+            413,
+            f"The signal is too large: {errors[0]['field']}: {errors[0]['message']}.",
+            errors=errors,
+        )
 
 
 async def publish(rt: Runtime, messages: Sequence[Message]) -> None:

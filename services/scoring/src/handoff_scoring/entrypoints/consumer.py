@@ -22,7 +22,7 @@ cycle_event_adapter: TypeAdapter[CycleEvent] = TypeAdapter(CycleEvent)
 
 
 def signal_handler(rt: Runtime) -> Handler:
-    return SignalHandler(rt.state["model"])
+    return SignalHandler(rt.state["model"], rt.state.get("signal_max_future_seconds", 300.0))
 
 
 CONSUMES = Consumes(

@@ -7,6 +7,7 @@ uses, and DeliveryDesk settles (source, delivery id) once.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +30,7 @@ from handoff_scoring.ingress.config import IngressConfig, Source
 from handoff_scoring.ingress.deliveries import DeliveryDesk
 from handoff_scoring.ingress.events import BadPayload, ProviderEvent
 from handoff_scoring.ingress.mapping import map_events
-from handoff_scoring.ingress.ratelimit import TokenBucket
+from handoff_scoring.ingress.ratelimit import AddressLimiter, TokenBucket
 from handoff_scoring.ingress.verification import Unverified
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
@@ -41,13 +42,22 @@ WEBHOOKS = Counter(
 UNMAPPED = Counter(
     "handoff_webhook_unmapped_events_total", "Provider events no mapping rule matched", ["source"]
 )
+FUTURE_DROPPED = Counter(
+    "handoff_webhook_future_events_dropped_total",
+    "Webhook signals dated too far ahead of the clock: answered 202, not published",
+    ["source"],
+)
+MAX_DELIVERY_ID = 200  # longer provider ids are stored as their SHA-256: index rows stay small
 
 
 @dataclass
 class Ingress:
     config: IngressConfig
     desk: DeliveryDesk
-    buckets: dict[str, TokenBucket]
+    buckets: dict[str, TokenBucket]  # per source: verified deliveries only
+    unverified: AddressLimiter  # per client address: failed verifications only
+    max_future_seconds: float = 300.0
+    max_record_bytes: int = 1_048_576
 
 
 async def setup(rt: Runtime, config: IngressConfig) -> None:
@@ -58,7 +68,18 @@ async def setup(rt: Runtime, config: IngressConfig) -> None:
 
     desk = DeliveryDesk(rt.engine, publish, retention_seconds=config.dedupe_retention_days * 86400)
     buckets = {n: TokenBucket(s.per_second, s.burst) for n, s in config.sources.items()}
-    rt.state["ingress"] = Ingress(config, desk, buckets)
+    failures = config.unverified_rate_limit
+    unverified_limiter = AddressLimiter(
+        failures.per_second, failures.burst, config.unverified_max_addresses
+    )
+    rt.state["ingress"] = Ingress(
+        config,
+        desk,
+        buckets,
+        unverified_limiter,
+        api.max_future_seconds(rt.settings),
+        rt.settings.kafka_max_request_bytes,
+    )
     rt.spawn("webhook-deliveries", desk.run)
     for name, s in config.sources.items():
         log.info(
@@ -125,10 +146,16 @@ def _provider_events(src: Source, body: bytes) -> list[ProviderEvent]:
     )
 
 
-def _standard_signals(src: Source, body: bytes, delivery: str) -> dict[str, list[Any]]:
+def _standard_signals(
+    src: Source, body: bytes, delivery: str, max_future: float, max_record: int
+) -> tuple[dict[str, list[Any]], int]:
+    """The delivery's signal records, and how many were dropped for being dated in the future."""
     incoming = api.parse_signals(body)
+    future = set(api.future_dated(incoming, max_future))
     events = []
     for n, s in enumerate(incoming):
+        if n in future:
+            continue
         try:
             events.append(
                 api.to_message(s, ce_source=src.ce_source, event_id=fact_id(src.ce_source, s.id))
@@ -140,10 +167,15 @@ def _standard_signals(src: Source, body: bytes, delivery: str) -> dict[str, list
                 f"The signal is not valid: {field} is missing.",
                 errors=[{"field": field, "message": f"required when type is {s.type!r}"}],
             ) from None
-    return {delivery: events}
+    kept = [s for n, s in enumerate(incoming) if n not in future]
+    api.check_record_sizes(kept, events, max_record)
+    return {delivery: events}, len(future)
 
 
-def _mapped_signals(src: Source, body: bytes) -> tuple[dict[str, list[Any]], int]:
+def _mapped_signals(
+    src: Source, body: bytes, max_future: float, max_record: int
+) -> tuple[dict[str, list[Any]], int, int]:
+    """Signal records per delivery id, the unmapped count and the future-dated count dropped."""
     try:
         events = _provider_events(src, body)
     except BadPayload as exc:
@@ -156,8 +188,10 @@ def _mapped_signals(src: Source, body: bytes) -> tuple[dict[str, list[Any]], int
     if result.unmapped:
         UNMAPPED.labels(src.name).inc(len(result.unmapped))
         log.info("ingress.events.unmapped", source=src.name, events=sorted(set(result.unmapped)))
-    deliveries: dict[str, list[Any]] = {e.delivery_id: [] for e in events}
+    deliveries: dict[str, list[Any]] = {_delivery_key(e.delivery_id): [] for e in events}
     seen: set[str] = set()
+    latest = time.time() + max_future
+    future = 0
     for m in result.signals:
         if m.event_key in seen:  # the same message twice in one batch counts once
             continue
@@ -174,12 +208,27 @@ def _mapped_signals(src: Source, body: bytes) -> tuple[dict[str, list[Any]], int
                 traits=m.traits,
                 previous_id=m.previous_id,
             )
-            deliveries[m.delivery_id].append(
-                api.to_message(signal, ce_source=src.ce_source, event_id=event_id)
-            )
+            if signal.occurred_at.timestamp() > latest:
+                future += 1
+                continue
+            message = api.to_message(signal, ce_source=src.ce_source, event_id=event_id)
         except ValidationError as exc:
             raise invalid(exc, f"{src.provider} event") from None
-    return deliveries, len(result.unmapped)
+        api.check_record_sizes([signal], [message], max_record)
+        deliveries[_delivery_key(m.delivery_id)].append(message)
+    return deliveries, len(result.unmapped), future
+
+
+def _delivery_key(delivery_id: str) -> str:
+    # A provider's id is its own text (Marketo's holds the activity name): a long one would
+    # overflow the claims table's index, so it is kept as its digest, still one per delivery.
+    if len(delivery_id) <= MAX_DELIVERY_ID:
+        return delivery_id
+    return "sha256:" + hashlib.sha256(delivery_id.encode("utf-8", "replace")).hexdigest()
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
 
 
 _BODY = {
@@ -220,6 +269,24 @@ async def receive_webhook(source: str, request: Request) -> JSONResponse:
     src = ingress.config.sources.get(source)
     if src is None or not src.enabled:
         raise Problem(404, f"No webhook source {source[:50]!r} is configured here.")
+    body = await read_body(request, src.max_body_bytes)
+    # Verify first (an HMAC over a body of at most max_body_bytes, read within the body-read
+    # timeout), then charge a limit: unsigned junk used to spend the source's bucket and
+    # starve genuine deliveries with 429. Failures spend only their own address's bucket.
+    try:
+        delivery = _verify(src, request, body, ingress.config.tolerance_seconds)
+    except Unverified as exc:
+        wait = ingress.unverified.take(_client(request))
+        if wait:
+            WEBHOOKS.labels(src.name, "unverified_limited").inc()
+            raise Problem(
+                429,
+                "Too many requests that could not be verified; retry later.",
+                headers=retry_after(TokenBucket.retry_after(wait)),
+            ) from None
+        WEBHOOKS.labels(src.name, "unverified").inc()
+        log.info("ingress.webhook.unverified", source=src.name, reason=str(exc))
+        raise unverified() from None
     wait = ingress.buckets[src.name].take()
     if wait:
         WEBHOOKS.labels(src.name, "rate_limited").inc()
@@ -228,17 +295,21 @@ async def receive_webhook(source: str, request: Request) -> JSONResponse:
             f"Too many requests for source {src.name!r}; retry later.",
             headers=retry_after(TokenBucket.retry_after(wait)),
         )
-    body = await read_body(request, src.max_body_bytes)
-    try:
-        delivery = _verify(src, request, body, ingress.config.tolerance_seconds)
-    except Unverified as exc:
-        WEBHOOKS.labels(src.name, "unverified").inc()
-        log.info("ingress.webhook.unverified", source=src.name, reason=str(exc))
-        raise unverified() from None
+    max_future, max_record = ingress.max_future_seconds, ingress.max_record_bytes
     if delivery is not None:
-        deliveries, unmapped = _standard_signals(src, body, delivery), 0
+        deliveries, future = _standard_signals(src, body, delivery, max_future, max_record)
+        unmapped = 0
     else:
-        deliveries, unmapped = _mapped_signals(src, body)
+        deliveries, unmapped, future = _mapped_signals(src, body, max_future, max_record)
+    if future:
+        # 202 all the same: providers retry a 4xx for ever, and no retry would fix the clock.
+        FUTURE_DROPPED.labels(src.name).inc(future)
+        log.warning(
+            "ingress.webhook.future_dropped",
+            source=src.name,
+            dropped=future,
+            max_future_seconds=max_future,
+        )
     if not deliveries:
         return JSONResponse({"accepted": 0, "duplicate": False, "unmapped": 0}, status_code=200)
     outcome = await ingress.desk.record(src.name, deliveries)

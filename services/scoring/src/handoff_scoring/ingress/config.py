@@ -83,6 +83,9 @@ class RateLimitIn(_Strict):
     burst: int = Field(ge=1)
 
 
+UNVERIFIED_DEFAULT = RateLimitIn(per_second=20, burst=100)
+
+
 class SourceIn(_Strict):
     provider: Provider
     secrets: list[SecretRef] = Field(default_factory=list, max_length=2)
@@ -168,6 +171,10 @@ def _read_secret(n: int, ref: SecretRef, provider: str, env: Mapping[str, str]) 
 class IngressFile(_Strict):
     tolerance_seconds: float = Field(default=300, gt=0, le=3600)
     dedupe_retention_days: float = Field(default=7, gt=0)
+    # Requests that fail verification, per client address (a source's own rate_limit counts
+    # verified deliveries only, so junk cannot starve a genuine sender); beyond it 429.
+    unverified_rate_limit: RateLimitIn = UNVERIFIED_DEFAULT
+    unverified_max_addresses: int = Field(default=10_000, ge=1)
     sources: dict[str, SourceIn] = Field(default_factory=dict)
 
     @field_validator("sources")
@@ -211,6 +218,8 @@ class IngressConfig:
     tolerance_seconds: float
     dedupe_retention_days: float
     sources: Mapping[str, Source]
+    unverified_rate_limit: RateLimitIn = UNVERIFIED_DEFAULT
+    unverified_max_addresses: int = 10_000
 
 
 def build(parsed: IngressFile, env: Mapping[str, str]) -> IngressConfig:
@@ -243,7 +252,13 @@ def build(parsed: IngressFile, env: Mapping[str, str]) -> IngressConfig:
             token_header=s.token_header,
             zone=ZoneInfo(s.timezone),
         )
-    return IngressConfig(parsed.tolerance_seconds, parsed.dedupe_retention_days, sources)
+    return IngressConfig(
+        parsed.tolerance_seconds,
+        parsed.dedupe_retention_days,
+        sources,
+        parsed.unverified_rate_limit,
+        parsed.unverified_max_addresses,
+    )
 
 
 def load_ingress(path: Path, env: Mapping[str, str] | None = None) -> IngressConfig:

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from handoff.http.body import parse_json
+from handoff.http.values import MAX_BODY_DEPTH, BadValue, check_json
+
 Kind = Literal["activity", "identify", "alias"]
 
 
@@ -50,3 +53,17 @@ class BadPayload(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field, self.message = field, message
+
+
+def read_json(body: bytes) -> Any:
+    """A provider's body parsed the way the API parses one: strict JSON, at most 200 levels, and
+    holding nothing a consumer could not store (NUL, numbers beyond 64 bits, ...); else BadPayload."""
+    try:
+        payload = parse_json(body)
+    except ValueError:
+        raise BadPayload("body", "malformed JSON") from None
+    try:
+        check_json(payload, max_depth=MAX_BODY_DEPTH)
+    except BadValue as bad:
+        raise BadPayload(bad.where or "body", bad.problem) from None
+    return payload

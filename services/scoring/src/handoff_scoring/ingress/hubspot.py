@@ -8,13 +8,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from handoff_scoring.ingress.events import BadPayload, ProviderEvent
+from handoff_scoring.ingress.events import BadPayload, ProviderEvent, read_json
 from handoff_scoring.ingress.mapping import nested_traits
 from handoff_scoring.ingress.verification import (
     TOLERANCE_SECONDS,
@@ -199,10 +198,7 @@ def read(
     body: bytes, *, lead_prefix: str, trait_names: Mapping[str, str], now: datetime
 ) -> list[ProviderEvent]:
     """HubSpot's body as provider events; BadPayload names the field when it is not HubSpot's shape."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadPayload("body", "malformed JSON") from None
+    payload = read_json(body)
     if isinstance(payload, list):
         if len(payload) > 1000:
             raise BadPayload("body", "at most 1000 events a request")

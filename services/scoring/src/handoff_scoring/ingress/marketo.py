@@ -4,12 +4,11 @@ compare), and dedupe on a natural key: lead id plus activity id, or campaign run
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from handoff_scoring.ingress.events import BadPayload, ProviderEvent
+from handoff_scoring.ingress.events import BadPayload, ProviderEvent, read_json
 from handoff_scoring.ingress.mapping import nested_traits
 from handoff_scoring.ingress.verification import Unverified, any_equal
 
@@ -53,10 +52,7 @@ def read(
     zone: tzinfo = UTC,
     now: datetime,
 ) -> list[ProviderEvent]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadPayload("body", "malformed JSON") from None
+    payload = read_json(body)
     if not isinstance(payload, dict):
         raise BadPayload("body", "a JSON object (the webhook template) is required")
     payload = {

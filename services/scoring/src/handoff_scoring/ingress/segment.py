@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from handoff_scoring.ingress.events import BadPayload, ProviderEvent
+from handoff_scoring.ingress.events import BadPayload, ProviderEvent, read_json
 from handoff_scoring.ingress.mapping import nested_traits
 from handoff_scoring.ingress.verification import Unverified, any_equal
 
@@ -107,10 +106,7 @@ def _message(message: Any, at: str, trait_names: Mapping[str, str], now: datetim
 
 
 def read(body: bytes, *, trait_names: Mapping[str, str], now: datetime) -> list[ProviderEvent]:
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BadPayload("body", "malformed JSON") from None
+    payload = read_json(body)
     if isinstance(payload, dict) and "batch" in payload:
         batch = payload["batch"]
         if not isinstance(batch, list) or not batch:
