@@ -9,24 +9,20 @@ import signal
 import subprocess
 from pathlib import Path
 
-from handoff.devstack.children import dies_with_parent
+from handoff.devstack.children import Child, dies_with_parent
 from handoff.devstack.errors import DevStackError
 from handoff.devstack.ports import require_free, wait_for_port
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(Child):
     def __init__(self, port: int, log_path: Path) -> None:
+        super().__init__()
         self.port = port
         self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
 
     def start(self, timeout: float = 15.0) -> str:
         self.launch()
@@ -74,33 +70,3 @@ class EmbeddedBroker:
                 start_new_session=True,
                 preexec_fn=dies_with_parent(signal.SIGTERM),
             )
-
-    def alive(self) -> bool:
-        """Whether it runs; a dead one is reaped here."""
-        return self.process is not None and self.process.poll() is None
-
-    def exit_code(self) -> int | None:
-        return self.process.poll() if self.process is not None else None
-
-    def terminate(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            self.process.send_signal(signal.SIGTERM)
-
-    def wait_stopped(self, timeout: float) -> None:
-        if self.process is None:
-            return
-        try:
-            self.process.wait(max(timeout, 0.0))
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
-    def kill(self) -> None:
-        if self.alive():
-            assert self.process is not None
-            self.process.kill()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.terminate()
-        self.wait_stopped(timeout)

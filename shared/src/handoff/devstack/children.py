@@ -10,6 +10,7 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -49,3 +50,56 @@ def dies_with_parent(sig: signal.Signals) -> Callable[[], None] | None:
             os.kill(os.getpid(), sig)
 
     return preexec
+
+
+class Child:
+    """One process `handoff dev` started: alive/terminate/wait_stopped/kill over `self.process`.
+
+    `stop_signal` asks it to shut down cleanly; `escalate` is what happens when that takes too
+    long, and `kill_signal` is the stop-at-once (a crash, as far as the child can tell).
+    """
+
+    stop_signal: signal.Signals = signal.SIGTERM
+    kill_signal: signal.Signals = signal.SIGKILL
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def alive(self) -> bool:
+        """Whether it runs; a dead child is reaped here, so it never lingers as a zombie."""
+        return self.process is not None and self.process.poll() is None
+
+    def exit_code(self) -> int | None:
+        return self.process.poll() if self.process is not None else None
+
+    def terminate(self) -> None:
+        """Ask it to stop (see wait_stopped)."""
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(self.stop_signal)
+
+    def wait_stopped(self, timeout: float) -> None:
+        """Wait for a stop asked by terminate(); past timeout, escalate."""
+        if self.process is None:
+            return
+        try:
+            self.process.wait(max(timeout, 0.0))
+        except subprocess.TimeoutExpired:
+            self.escalate(self.process)
+
+    def escalate(self, process: subprocess.Popen[bytes]) -> None:
+        process.kill()
+        process.wait(5)
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.process is not None
+            self.process.send_signal(self.kill_signal)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.terminate()
+        self.wait_stopped(timeout)

@@ -17,7 +17,7 @@ import time
 import warnings
 from pathlib import Path
 
-from handoff.devstack.children import dies_with_parent
+from handoff.devstack.children import Child, dies_with_parent
 from handoff.devstack.errors import DevStackError
 from handoff.devstack.ports import is_listening, require_free
 
@@ -25,15 +25,20 @@ from handoff.devstack.ports import is_listening, require_free
 SYSTEM_USER = "embedded_postgres"
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(Child):
     """initdb once, then `postgres` listening on 127.0.0.1:<port> only (no unix socket)."""
 
+    # Fast shutdown (SIGINT): roll back open transactions, checkpoint, exit. At once: an
+    # immediate shutdown (SIGQUIT) also ends the backends, unlike SIGKILL.
+    stop_signal = signal.SIGINT
+    kill_signal = signal.SIGQUIT
+
     def __init__(self, data_dir: Path, port: int, *, durable: bool = True) -> None:
+        super().__init__()
         self.data_dir = data_dir.resolve()
         self.port = port
         self.durable = durable
         self.log_path = self.data_dir.parent / "postgres.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -210,42 +215,13 @@ class EmbeddedPostgres:
                 preexec_fn=dies_with_parent(signal.SIGINT),
             )
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    def alive(self) -> bool:
-        """Whether the postmaster runs; a dead one is reaped here, so its pid is free again."""
-        return self.process is not None and self.process.poll() is None
-
-    def exit_code(self) -> int | None:
-        return self.process.poll() if self.process is not None else None
-
-    def terminate(self) -> None:
-        """Fast shutdown (SIGINT): roll back open transactions, checkpoint, exit."""
-        if self.alive():
-            assert self.process is not None
-            self.process.send_signal(signal.SIGINT)
-
-    def wait_stopped(self, timeout: float) -> None:
-        """Wait for terminate(); past timeout, an immediate shutdown (SIGQUIT), then SIGKILL."""
-        if self.process is None:
-            return
+    def escalate(self, process: subprocess.Popen[bytes]) -> None:
+        """An immediate shutdown (SIGQUIT) first, then SIGKILL."""
+        process.send_signal(signal.SIGQUIT)
         try:
-            self.process.wait(max(timeout, 0.0))
+            process.wait(3)
         except subprocess.TimeoutExpired:
-            self.process.send_signal(signal.SIGQUIT)
-            try:
-                self.process.wait(3)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-    def kill(self) -> None:
-        """At once: immediate shutdown (SIGQUIT) also ends the backends, unlike SIGKILL."""
-        if self.alive():
-            assert self.process is not None
-            self.process.send_signal(signal.SIGQUIT)
+            super().escalate(process)
 
     def stop(self, timeout: float = 15.0) -> None:
         self.terminate()

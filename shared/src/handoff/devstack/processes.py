@@ -12,26 +12,22 @@ from pathlib import Path
 
 import httpx
 
-from handoff.devstack.children import dies_with_parent
+from handoff.devstack.children import Child, dies_with_parent
 from handoff.devstack.errors import DevStackError
 from handoff.devstack.ports import require_free
 from handoff.service import ServiceSpec
 
 
-class ServiceProcess:
+class ServiceProcess(Child):
     def __init__(self, spec: ServiceSpec, port: int, env: Mapping[str, str], log_dir: Path) -> None:
+        super().__init__()
         self.spec, self.port = spec, port
         self.env = {**os.environ, **env, spec.port_env: str(port)}
         self.log_path = log_dir / f"{spec.name}.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
 
     def start(self) -> None:
         require_free(
@@ -80,33 +76,6 @@ class ServiceProcess:
         except OSError:
             return "(no log)"
         return lines[-1] if lines else "(no log)"
-
-    def alive(self) -> bool:
-        """Whether it runs; a dead child is reaped here, so it never lingers as a zombie."""
-        return self.process is not None and self.process.poll() is None
-
-    def exit_code(self) -> int | None:
-        return self.process.poll() if self.process is not None else None
-
-    def terminate(self) -> None:
-        """Ask it to stop (SIGTERM: it drains and closes); see wait_stopped."""
-        if self.alive():
-            assert self.process is not None
-            self.process.send_signal(signal.SIGTERM)
-
-    def wait_stopped(self, timeout: float) -> None:
-        """Wait for a stop asked by terminate(); SIGKILL when it takes longer than timeout."""
-        if self.process is None:
-            return
-        try:
-            self.process.wait(max(timeout, 0.0))
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self.terminate()
-        self.wait_stopped(timeout)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown at all, as a crash would."""
