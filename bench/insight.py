@@ -30,14 +30,13 @@ import httpx
 from pydantic import Field, TypeAdapter
 from sqlalchemy import text
 
-from bench.pipeline import create_topic, null_pipeline, percentile, timed_until
-from handoff.db import UnitOfWork, UnitOfWorkFactory, create_engine
+from bench.pipeline import create_topic, null_pipeline, percentile, service_pipeline
+from handoff.db import create_engine
 from handoff.devstack.ports import free_port
 from handoff.devstack.processes import ServiceProcess
 from handoff.devstack.stack import DevStack
 from handoff.events import routing, scoring, sla
 from handoff.logs import configure_logging
-from handoff.messaging.consumer import BatchConsumer, Inbound
 from handoff.messaging.producer import Message, Producer, make_producer
 from handoff.settings import HandoffSettings
 from handoff_insight.config import load_config
@@ -202,31 +201,11 @@ async def produce(settings: HandoffSettings, topic: str, mqls: int) -> int:
 
 
 async def insight_pipeline(settings: HandoffSettings, topic: str, total: int, group: str) -> float:
-    engine = create_engine(settings.database_url)
-    kafka = make_producer(settings, "bench-insight-dlq")
-    await kafka.start()
-    inner = FunnelHandler(load_config(REPO / "config" / "insight.yaml"))
-    done = 0
-
-    async def counting(uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
-        nonlocal done
-        await inner(uow, items)
-        done += len(items)
-
-    consumer = BatchConsumer(
-        name=group,
-        schema="insight",
-        adapters={topic: funnel_adapter},
-        handler=counting,
-        uow_factory=UnitOfWorkFactory(engine),
-        producer=Producer(kafka),
-        settings=settings,
+    handler = FunnelHandler(load_config(REPO / "config" / "insight.yaml"))
+    adapters = {topic: funnel_adapter}
+    return await service_pipeline(
+        settings, schema="insight", adapters=adapters, handler=handler, total=total, group=group
     )
-    try:
-        return await timed_until(total, lambda: done, consumer.run())
-    finally:
-        await kafka.stop()
-        await engine.dispose()
 
 
 def _lead_id(value: bytes) -> str:

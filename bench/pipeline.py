@@ -22,13 +22,14 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pydantic import TypeAdapter
 from sqlalchemy import text
 
 from bench import topics
@@ -37,7 +38,7 @@ from handoff.devstack.ports import free_port
 from handoff.devstack.stack import DevStack
 from handoff.events import dlq_topic, scoring, signals
 from handoff.logs import configure_logging
-from handoff.messaging.consumer import BatchConsumer, Inbound
+from handoff.messaging.consumer import BatchConsumer, Handler, Inbound
 from handoff.messaging.outbox import OutboxRelay
 from handoff.messaging.producer import Message, Producer, make_producer
 from handoff.settings import HandoffSettings
@@ -142,19 +143,30 @@ async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
 
 
 async def timed_until(total: int, counter: Callable[[], int], work: Awaitable[Any]) -> float:
-    """Seconds from the first applied event to the last; the task is cancelled after."""
+    """Seconds for `total` events at the rate seen from the first applied batch to the last.
+
+    The clock starts once the first batch is applied (group join and the first fetch are not
+    the pipeline's cost), so that batch's events are outside the timed span: the span covers
+    `total - first` events and is scaled to `total`. A run whose events all land in the first
+    batch has no span at all and cannot give a rate.
+    """
     task = asyncio.ensure_future(work)
     try:
         while counter() == 0:
             if task.done():
                 task.result()
             await asyncio.sleep(0.001)
-        started = time.perf_counter()
+        started, first = time.perf_counter(), counter()
+        if first >= total:
+            raise RuntimeError(
+                f"all {total} events were applied in one batch: too few to measure a rate; "
+                "use more events"
+            )
         while counter() < total:
             if task.done():
                 task.result()
             await asyncio.sleep(0.002)
-        return time.perf_counter() - started
+        return (time.perf_counter() - started) * total / (total - first)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -215,22 +227,30 @@ async def null_pipeline(
         await engine.dispose()
 
 
-async def scoring_pipeline(settings: HandoffSettings, topic: str, total: int, group: str) -> float:
+async def service_pipeline(
+    settings: HandoffSettings,
+    *,
+    schema: str,
+    adapters: Mapping[str, TypeAdapter[Any]],
+    handler: Handler,
+    total: int,
+    group: str,
+) -> float:
+    """A service's real batch handler under the shared consumer loop, timed to `total` events."""
     engine = create_engine(settings.database_url)
-    kafka = make_producer(settings, "bench-dlq")
+    kafka = make_producer(settings, f"{group}-dlq")
     await kafka.start()
-    inner = SignalHandler(load_model(REPO / "config" / "scoring.yaml"))
     done = 0
 
     async def counting(uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
         nonlocal done
-        await inner(uow, items)
+        await handler(uow, items)
         done += len(items)  # counted before commit; the commit of the last batch is awaited below
 
     consumer = BatchConsumer(
         name=group,
-        schema="scoring",
-        adapters={topic: signals.signal_adapter},
+        schema=schema,
+        adapters=adapters,
         handler=counting,
         uow_factory=UnitOfWorkFactory(engine),
         producer=Producer(kafka),
@@ -241,6 +261,14 @@ async def scoring_pipeline(settings: HandoffSettings, topic: str, total: int, gr
     finally:
         await kafka.stop()
         await engine.dispose()
+
+
+async def scoring_pipeline(settings: HandoffSettings, topic: str, total: int, group: str) -> float:
+    handler = SignalHandler(load_model(REPO / "config" / "scoring.yaml"))
+    adapters = {topic: signals.signal_adapter}
+    return await service_pipeline(
+        settings, schema="scoring", adapters=adapters, handler=handler, total=total, group=group
+    )
 
 
 def load_generator(bootstrap: str, topic: str, rate: float, seconds: float, out: Any) -> None:
