@@ -1,0 +1,128 @@
+"""The reliability suite's own stack: a durable PostgreSQL, a broker and every service as a process.
+
+Its own, not the session's: scenarios kill the database and stop the broker, and the
+other layers must not feel that. The SLA gives 2 seconds to accept, so every assignment's
+timer falls due (warning, breach, escalation) within the scenario.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import yaml
+
+from handoff.db import asyncpg_dsn
+from handoff.devstack.ports import free_port
+from handoff.devstack.postgres import EmbeddedPostgres
+from handoff.devstack.stack import DevStack
+from tests.ingress_senders import WEBHOOK_ENV
+from tests.reliability.harness import RESULTS, until
+from tests.reliability.rig import Rig, soak_factor
+
+REPO = Path(__file__).resolve().parents[2]
+
+# 2 s to accept and a reminder at the breach: every assignment is a timer that falls due.
+# No warning: the firer rightly skips a warning whose breach is due too, so under load
+# the number of warnings depends on timing, not on correctness.
+SLA_YAML = """
+policies:
+  - name: accept-within
+    stage: accept
+    starts_on: handoff.lead.assigned
+    stops_on: [handoff.lead.accepted, handoff.lead.rejected, handoff.lead.reassigned]
+    within: 2s
+    escalations:
+      - action: remind
+"""
+
+# Genuine senders in the flood scenario post far below this; the flood far above it.
+WEBHOOK_RATE = {"per_second": 50, "burst": 60}
+
+
+async def _durability(url: str) -> list[str]:
+    conn = await until(lambda: _connect(url), "PostgreSQL to accept connections", 30)
+    try:
+        return [await conn.fetchval(f"SHOW {name}") for name in ("fsync", "synchronous_commit")]
+    finally:
+        await conn.close()
+
+
+async def _connect(url: str) -> asyncpg.Connection | None:
+    try:
+        return await asyncpg.connect(asyncpg_dsn(url))
+    except (OSError, asyncpg.CannotConnectNowError):
+        return None  # still starting up
+
+
+def _ingress_yaml() -> str:
+    config = yaml.safe_load((REPO / "config" / "ingress.yaml").read_text())
+    config["sources"]["standard"]["rate_limit"] = WEBHOOK_RATE
+    return yaml.safe_dump(config)
+
+
+@pytest.fixture(scope="session")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    data_dir = Path(tempfile.mkdtemp(prefix="handoff-reliability-"))
+    (data_dir / "sla.yaml").write_text(SLA_YAML)
+    (data_dir / "ingress.yaml").write_text(_ingress_yaml())
+    stack = DevStack(data_dir, pg_port=free_port(), broker_port=free_port(), partitions=4)
+    # Durable, whatever the dev default: the crash scenario is about acknowledged work.
+    stack.postgres = EmbeddedPostgres(data_dir / "pg", stack.pg_port, durable=True)
+    stack.extra_env.update(
+        {
+            "HANDOFF_CONFIG_DIR": str(REPO / "config"),
+            "HANDOFF_SLA_CONFIG_FILE": str(data_dir / "sla.yaml"),
+            "HANDOFF_INGRESS_CONFIG_FILE": str(data_dir / "ingress.yaml"),
+            "HANDOFF_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "HANDOFF_OUTBOX_POLL_SECONDS": "0.5",
+            **WEBHOOK_ENV,
+        }
+    )
+    rig = Rig(stack, data_dir)
+    try:
+        stack.database_url = stack.postgres.start()
+        assert asyncio.run(_durability(stack.database_url)) == ["on", "on"]
+        stack.start_infrastructure()
+        stack.migrate()
+        stack.create_topics()
+        stack.ensure_api_key()
+        rig.start_services()
+        yield rig
+    finally:
+        rig.stop()
+        if RESULTS.rows:
+            RESULTS.path = tmp_path_factory.getbasetemp() / "reliability-results.json"
+            RESULTS.path.write_text(json.dumps(RESULTS.rows, indent=2))
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def http(rig: Rig) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(headers=rig.headers, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def healthy(rig: Rig) -> Iterator[None]:
+    """Each scenario starts and leaves with every service up (a failed one may leave a corpse)."""
+    rig.ensure_running()
+    yield
+    rig.ensure_running()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not RESULTS.rows:
+        return
+    terminalreporter.section(f"reliability scenarios (load x{soak_factor()})")
+    for line in RESULTS.table():
+        terminalreporter.write_line(line)
+    if RESULTS.path is not None:
+        terminalreporter.write_line(f"figures: {RESULTS.path}")

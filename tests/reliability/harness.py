@@ -1,0 +1,524 @@
+"""Load, faults and the end-state check shared by every reliability scenario.
+
+A scenario sends a deterministic load (fixed lead and signal ids) through POST /v1/signals,
+injects its fault while the load runs, and then `settle` proves the end state equals the
+fault-free one: the expected result is computed by the pure scoring domain from the same
+signals, and the topics are read (from fetched records, never ListOffsets) until every
+expected fact is there and the system is quiet: no unsent outbox row, every consumer group
+committed up to the end of what it reads, no timer due and unfired. Then every fact is
+counted by CloudEvent id: a fact missing is lost, a second id for one fact is a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from handoff.events import routing, scoring, signals, sla
+from handoff.events.signals import Traits
+from handoff_scoring.config import load_model
+from handoff_scoring.domain import engine
+from handoff_scoring.domain.engine import Qualified
+from handoff_scoring.domain.lead import Lead, seconds
+from handoff_scoring.handlers import kept, mql_id
+from tests.factories import T0
+from tests.reliability.rig import Rig, deadline, soak_factor
+
+REPO = Path(__file__).resolve().parents[2]
+
+# What each consumer group reads: the group is quiet when it committed the end of each.
+GROUPS = {
+    "handoff-scoring": (signals.TOPIC, routing.TOPIC),
+    "handoff-routing": (scoring.TOPIC, sla.TOPIC),
+    "handoff-sla-watch": (routing.TOPIC,),
+}
+WATCHED = (signals.TOPIC, scoring.TOPIC, routing.TOPIC, sla.TOPIC)
+# The policy in conftest.SLA_YAML: each due timer breaches and escalates once.
+FIRINGS = ("handoff.sla.breached", "handoff.sla.escalated")
+
+
+async def until(
+    check: Callable[[], Awaitable[Any]], what: str | Callable[[], str], within: float = 60
+) -> Any:
+    """Await `check` until it returns something truthy; fail naming `what` at the deadline."""
+    end = deadline(within)
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > end:
+            said = what() if callable(what) else what
+            raise AssertionError(f"timed out after {within * soak_factor():.0f}s waiting for {said}")
+        await asyncio.sleep(0.2)
+
+
+# --- the load -------------------------------------------------------------------------------
+
+# Four kinds of lead, in turn: a fitting buyer over the threshold, a demo request (instant
+# MQL), a browser who stays below it, and an anonymous pricing-page visitor over it.
+PROFILES: tuple[tuple[tuple[str, dict[str, Any]], ...], ...] = (
+    (
+        ("identify", {"traits": {"title": "VP Sales", "company": {"size": 200, "industry": "Software"}}}),
+        ("pricing_page_view", {}),
+        ("content_download", {"properties": {"asset": "guide-roi"}}),
+        ("pricing_page_view", {}),
+        ("pricing_page_view", {}),
+    ),
+    (("page_view", {"properties": {"url": "/product"}}), ("demo_request", {})),
+    (
+        ("page_view", {"properties": {"url": "/blog/a"}}),
+        ("email_open", {}),
+        ("page_view", {"properties": {"url": "/blog/b"}}),
+        ("email_click", {}),
+    ),
+    tuple(("pricing_page_view", {}) for _ in range(5)),
+)
+
+
+@dataclass
+class Load:
+    scenario: str
+    leads: list[str]
+    signals: list[dict[str, Any]]  # in sending order: the leads' steps interleaved
+
+    def describe(self) -> str:
+        return f"{len(self.signals)} signals, {len(self.leads)} leads"
+
+    def batches(self, size: int) -> list[list[dict[str, Any]]]:
+        return [self.signals[i : i + size] for i in range(0, len(self.signals), size)]
+
+
+def make_load(scenario: str, leads: int) -> Load:
+    """`leads` leads (times the soak factor) with fixed ids, their signals interleaved."""
+    count = leads * soak_factor()
+    ids = [f"{scenario}-{n:04d}" for n in range(count)]
+    steps = [[(lead, k, kind, extra) for k, (kind, extra) in enumerate(PROFILES[n % 4])]
+             for n, lead in enumerate(ids)]  # fmt: skip
+    out = []
+    for depth in range(max(len(s) for s in steps)):
+        for n, lead_steps in enumerate(steps):
+            if depth < len(lead_steps):
+                lead, k, kind, extra = lead_steps[depth]
+                at = T0 + timedelta(minutes=n % 60, seconds=10 * k)
+                out.append({"id": f"{lead}-s{k}", "lead_id": lead, "type": kind,
+                            "occurred_at": at.isoformat(), **extra})  # fmt: skip
+    return Load(scenario, ids, out)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """The fault-free end state, from the pure scoring domain."""
+
+    scores: dict[str, int]
+    mqls: dict[str, str]  # lead -> mql_id, for leads that qualify (once: one cycle)
+
+
+def expected(load: Load) -> Expected:
+    model = load_model(REPO / "config" / "scoring.yaml")
+    leads = {lead: Lead(lead) for lead in load.leads}
+    qualified: dict[str, int] = Counter()
+    for s in sorted(load.signals, key=lambda s: s["occurred_at"]):
+        lead, at = leads[s["lead_id"]], seconds(_parse_time(s["occurred_at"]))
+        if s["type"] == "identify":
+            traits = Traits.model_validate(s["traits"]).model_dump(exclude_none=True)
+            outcomes = engine.apply_identify(model, lead, traits, at)
+        else:
+            props = kept(s.get("properties", {}), "api")
+            outcomes = engine.apply_activity(model, lead, at, s["type"], props)
+        qualified[lead.lead_id] += sum(isinstance(o, Qualified) for o in outcomes)
+    assert all(n <= 1 for n in qualified.values()), "the load has one MQL cycle per lead"
+    return Expected(
+        {lead_id: engine.score_at(model, lead).total for lead_id, lead in leads.items()},
+        {lead_id: mql_id(lead_id, 1) for lead_id, n in qualified.items() if n},
+    )
+
+
+def _parse_time(text: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
+# --- sending ----------------------------------------------------------------------------
+
+
+async def send(
+    http: httpx.AsyncClient,
+    url: str,
+    load: Load,
+    *,
+    batch: int = 10,
+    faults: dict[int, Callable[[], Awaitable[None]]] | None = None,
+    within: float = 180,
+) -> int:
+    """Post the load in batches as an MA tool would: each batch again until it gets 202.
+
+    `faults[n]` is awaited once n batches were acknowledged (a fault that should run beside
+    the load starts its own task). Returns how many posts were refused and sent again.
+    """
+    end, refused = deadline(within), 0
+    for n, chunk in enumerate(load.batches(batch)):
+        if faults and n in faults:
+            await faults[n]()
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                resp = await http.post(url, json={"signals": chunk})
+                if resp.status_code == 202:
+                    break
+            refused += 1
+            assert time.monotonic() < end, f"batch {n} of {load.scenario} never acknowledged"
+            await asyncio.sleep(0.2)
+    return refused
+
+
+# --- reading the topics ---------------------------------------------------------------------
+
+
+@dataclass
+class Fact:
+    """One record as the check needs it: the CloudEvent's id, type, lead and data."""
+
+    id: str
+    type: str
+    lead: str
+    data: dict[str, Any]
+
+
+class TopicWatch:
+    """Reads a topic from the start, keeping the records of some leads and the fetched
+    high watermark of every partition (the broker's ListOffsets answer is wrong)."""
+
+    def __init__(self, bootstrap: str, topic: str, leads: Iterable[str]) -> None:
+        self.topic, self.bootstrap = topic, bootstrap
+        self.keys = {lead.encode() for lead in leads}
+        self.facts: list[Fact] = []
+        self.unreadable = 0
+        self.high: dict[int, int] = {}
+        self.position: dict[int, int] = {}
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )  # fmt: skip
+        await self.consumer.start()
+        parts = await until(
+            lambda: _partitions(self.consumer, self.topic), f"partitions of {self.topic}"
+        )
+        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_beginning(*tps)
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+    async def poll(self, timeout_ms: int = 200) -> None:
+        assert self.consumer is not None
+        batches = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=5000)
+        for tp, records in batches.items():
+            for r in records:
+                self.position[tp.partition] = r.offset + 1
+                if r.key in self.keys:
+                    self._keep(r.value or b"", r.key.decode())
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                self.high[tp.partition] = high
+
+    def _keep(self, value: bytes, key: str) -> None:
+        try:
+            event = json.loads(value)
+            self.facts.append(Fact(event["id"], event["type"], key, event.get("data") or {}))
+        except (ValueError, KeyError, TypeError):
+            self.unreadable += 1
+
+    def caught_up(self) -> bool:
+        """Every partition read to the high watermark of the latest fetch."""
+        assert self.consumer is not None
+        parts = [tp.partition for tp in self.consumer.assignment()]
+        return all(
+            p in self.high and self.position.get(p, 0) >= self.high[p] for p in parts
+        )
+
+    def of_type(self, kind: str) -> list[Fact]:
+        return [f for f in self.facts if f.type == kind]
+
+
+async def _partitions(consumer: AIOKafkaConsumer | None, topic: str) -> set[int] | None:
+    assert consumer is not None
+    await consumer.topics()  # fresh metadata
+    return consumer.partitions_for_topic(topic) or None
+
+
+async def unsent_outbox_rows(dsn: str) -> dict[str, int]:
+    """Rows not yet published, per schema, in every outbox table there is."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        schemas = [
+            r["table_schema"]
+            for r in await conn.fetch(
+                "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox'"
+            )
+        ]
+        return {
+            s: await conn.fetchval(f"SELECT count(*) FROM {s}.outbox WHERE published_at IS NULL")
+            for s in schemas
+        }
+    finally:
+        await conn.close()
+
+
+async def timers_due(dsn: str, leads: list[str]) -> int:
+    """The scenario's timers whose next step is due and not yet fired."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM sla.timers WHERE lead_id = ANY($1::text[]) "
+                "AND next_at IS NOT NULL AND next_at <= now()",
+                leads,
+            )
+        )
+    finally:
+        await conn.close()
+
+
+class GroupProbe:
+    """Reads each consumer group's committed offsets without joining the group. (The admin
+    client's OffsetFetch answer from the embedded broker does not decode; a consumer's does.)"""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.consumers = {
+            group: AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                    enable_auto_commit=False)  # fmt: skip
+            for group in GROUPS
+        }
+
+    async def start(self) -> None:
+        for c in self.consumers.values():
+            await c.start()
+
+    async def stop(self) -> None:
+        for c in self.consumers.values():
+            await c.stop()
+
+    async def behind(self, watches: dict[str, TopicWatch]) -> list[str]:
+        """The groups that have not committed the end of a partition they read."""
+        out = []
+        for group, topics in GROUPS.items():
+            for topic in topics:
+                for p, high in watches[topic].high.items():
+                    done = await self.consumers[group].committed(TopicPartition(topic, p))
+                    if high > 0 and (done or 0) < high:
+                        out.append(f"{group} {topic}[{p}] at {done} of {high}")
+        return out
+
+
+# --- the end-state check --------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """One row of the scenarios table."""
+
+    scenario: str
+    load: str
+    faults: str
+    leads: int = 0
+    mqls: int = 0
+    assignments: int = 0
+    timers: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    republished: int = 0  # records carrying an id already seen: absorbed by the inboxes
+    wrong_scores: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Results:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    path: Path | None = None
+
+    def add(self, outcome: Outcome) -> None:
+        row = {k: v for k, v in vars(outcome).items() if k != "problems"}
+        self.rows.append(row)
+        print("reliability:", json.dumps(row))
+
+    def table(self) -> list[str]:
+        head = "scenario | load | faults | leads/MQLs/assignments/timers | lost | duplicated | republished | s"
+        lines = [head, "-" * len(head)]
+        for r in self.rows:
+            lines.append(
+                f"{r['scenario']} | {r['load']} | {r['faults']} | "
+                f"{r['leads']}/{r['mqls']}/{r['assignments']}/{r['timers']} | {r['lost']} | "
+                f"{r['duplicated']} | {r['republished']} | {r['seconds']:.0f}"
+            )
+        return lines
+
+
+RESULTS = Results()
+
+
+def _distinct_per(facts: Iterable[Fact], key: Callable[[Fact], str]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = defaultdict(set)
+    for f in facts:
+        out[key(f)].add(f.id)
+    return out
+
+
+async def settle(
+    rig: Rig,
+    http: httpx.AsyncClient,
+    load: Load,
+    *,
+    faults: str,
+    started: float,
+    within: float = 90,
+) -> Outcome:
+    """Wait for the fault-free end state of `load`, then count every fact and compare."""
+    want = expected(load)
+    watches = {t: TopicWatch(rig.bootstrap, t, load.leads) for t in WATCHED}
+    groups = GroupProbe(rig.bootstrap)
+    await groups.start()
+    for w in watches.values():
+        await w.start()
+    try:
+
+        def complete() -> bool:
+            mqls = {f.lead for f in watches[scoring.TOPIC].of_type("handoff.lead.mql")}
+            assigned = watches[routing.TOPIC].of_type("handoff.lead.assigned")
+            fired = Counter(f.type for f in watches[sla.TOPIC].facts if f.type in FIRINGS)
+            signal_ids = {f.id for f in watches[signals.TOPIC].facts}
+            return (
+                len(signal_ids) >= len(load.signals)
+                and mqls >= set(want.mqls)
+                and len({f.data.get("mql_id") for f in assigned}) >= len(want.mqls)
+                and all(fired[k] >= len(want.mqls) for k in FIRINGS)
+            )
+
+        waiting: list[str] = ["nothing read yet"]
+
+        async def quiet() -> bool:
+            """True once complete and quiet; else `waiting` says what is missing."""
+            for w in watches.values():
+                await w.poll()
+            if not complete():
+                waiting[:] = [_missing(load, want, watches)]
+            elif not all(w.caught_up() for w in watches.values()):
+                waiting[:] = ["a topic read to its end"]
+            elif unsent := {k: v for k, v in (await unsent_outbox_rows(rig.dsn)).items() if v}:
+                waiting[:] = [f"unsent outbox rows {unsent}"]
+            elif due := await timers_due(rig.dsn, load.leads):
+                waiting[:] = [f"{due} due timers to fire"]
+            elif behind := await groups.behind(watches):
+                waiting[:] = [f"consumer groups behind: {behind[:3]}"]
+            else:
+                return True
+            return False
+
+        await until(quiet, lambda: f"the end state of {load.scenario}: {waiting[0]}", within)
+        # Quiet: everything published is on the topics; read it all once more to the end.
+        for w in watches.values():
+            await w.poll(50)
+        outcome = await _compare(http, rig, load, want, watches)
+    finally:
+        for w in watches.values():
+            await w.stop()
+        await groups.stop()
+    outcome.faults = faults
+    outcome.seconds = time.monotonic() - started
+    RESULTS.add(outcome)
+    assert not outcome.problems, "\n".join(outcome.problems[:20])
+    return outcome
+
+
+def _missing(load: Load, want: Expected, watches: dict[str, TopicWatch]) -> str:
+    signal_ids = {f.id for f in watches[signals.TOPIC].facts}
+    mqls = {f.lead for f in watches[scoring.TOPIC].of_type("handoff.lead.mql")}
+    assigned = {f.data.get("mql_id") for f in watches[routing.TOPIC].of_type("handoff.lead.assigned")}
+    fired = Counter(f.type for f in watches[sla.TOPIC].facts if f.type in FIRINGS)
+    return (
+        f"signals {len(signal_ids)}/{len(load.signals)}, MQLs {len(mqls & set(want.mqls))}/"
+        f"{len(want.mqls)}, assignments {len(assigned)}/{len(want.mqls)}, firings "
+        + ", ".join(f"{k.rsplit('.', 1)[1]} {fired[k]}" for k in FIRINGS)
+    )
+
+
+async def _compare(
+    http: httpx.AsyncClient, rig: Rig, load: Load, want: Expected, watches: dict[str, TopicWatch]
+) -> Outcome:
+    out = Outcome(load.scenario, load.describe(), "", leads=len(load.leads))
+    problems = out.problems
+
+    def count(kind: str, got: dict[str, set[str]], expect: Iterable[str]) -> None:
+        expect = set(expect)
+        for key in expect - set(got):
+            out.lost += 1
+            problems.append(f"{kind} lost: {key}")
+        for key, ids in got.items():
+            extra = len(ids) - (1 if key in expect else 0)
+            if extra:
+                out.duplicated += extra
+                problems.append(f"{kind} duplicated: {key} has {len(ids)}: {sorted(ids)}")
+
+    for w in watches.values():
+        out.republished += len(w.facts) - len({f.id for f in w.facts})
+        if w.unreadable:
+            problems.append(f"{w.unreadable} unreadable records on {w.topic}")
+
+    signal_ids = _distinct_per(watches[signals.TOPIC].facts, lambda f: f.id)
+    count("signal", signal_ids, (s["id"] for s in load.signals))
+
+    mqls = _distinct_per(watches[scoring.TOPIC].of_type("handoff.lead.mql"),
+                         lambda f: f"{f.lead} cycle {f.data.get('cycle')}")  # fmt: skip
+    count("MQL", mqls, (f"{lead} cycle 1" for lead in want.mqls))
+    out.mqls = len(want.mqls)
+
+    assigned = watches[routing.TOPIC].of_type("handoff.lead.assigned")
+    count("assignment", _distinct_per(assigned, lambda f: str(f.data.get("mql_id"))),
+          want.mqls.values())  # fmt: skip
+    unassigned = watches[routing.TOPIC].of_type("handoff.lead.unassigned")
+    if unassigned:
+        problems.append(f"{len(unassigned)} MQLs found no rep: {unassigned[0].data}")
+    out.assignments = len({f.data.get("mql_id") for f in assigned})
+
+    handoffs = {str(f.data.get("handoff_id")) for f in assigned}
+    out.timers = len(handoffs)
+    for kind in FIRINGS:
+        fired = [f for f in watches[sla.TOPIC].facts if f.type == kind]
+        count(kind, _distinct_per(fired, lambda f: str(f.data.get("handoff_id"))), handoffs)
+    met = watches[sla.TOPIC].of_type("handoff.sla.met")
+    if met:
+        problems.append(f"{len(met)} timers met although no handoff was accepted")
+
+    for lead, score in want.scores.items():
+        resp = await http.get(f"{rig.url('scoring')}/v1/leads/{lead}/score")
+        got = resp.json() if resp.status_code == 200 else {}
+        state = "mql" if lead in want.mqls else "open"
+        if got.get("score") != score or (got.get("mql") or {}).get("state") != state:
+            out.wrong_scores += 1
+            problems.append(
+                f"score of {lead}: want {score} {state}, got {resp.status_code} "
+                f"{got.get('score')} {(got.get('mql') or {}).get('state')}"
+            )
+    unsent = {s: n for s, n in (await unsent_outbox_rows(rig.dsn)).items() if n}
+    if unsent:
+        problems.append(f"unsent outbox rows: {unsent}")
+    return out
