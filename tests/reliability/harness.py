@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable
@@ -61,7 +60,9 @@ async def until(
             return result
         if time.monotonic() > end:
             said = what() if callable(what) else what
-            raise AssertionError(f"timed out after {within * soak_factor():.0f}s waiting for {said}")
+            raise AssertionError(
+                f"timed out after {within * soak_factor():.0f}s waiting for {said}"
+            )
         await asyncio.sleep(0.2)
 
 
@@ -71,7 +72,10 @@ async def until(
 # MQL), a browser who stays below it, and an anonymous pricing-page visitor over it.
 PROFILES: tuple[tuple[tuple[str, dict[str, Any]], ...], ...] = (
     (
-        ("identify", {"traits": {"title": "VP Sales", "company": {"size": 200, "industry": "Software"}}}),
+        (
+            "identify",
+            {"traits": {"title": "VP Sales", "company": {"size": 200, "industry": "Software"}}},
+        ),
         ("pricing_page_view", {}),
         ("content_download", {"properties": {"asset": "guide-roi"}}),
         ("pricing_page_view", {}),
@@ -105,16 +109,25 @@ def make_load(scenario: str, leads: int) -> Load:
     """`leads` leads (times the soak factor) with fixed ids, their signals interleaved."""
     count = leads * soak_factor()
     ids = [f"{scenario}-{n:04d}" for n in range(count)]
-    steps = [[(lead, k, kind, extra) for k, (kind, extra) in enumerate(PROFILES[n % 4])]
-             for n, lead in enumerate(ids)]  # fmt: skip
+    steps = [
+        [(lead, k, kind, extra) for k, (kind, extra) in enumerate(PROFILES[n % 4])]
+        for n, lead in enumerate(ids)
+    ]
     out = []
     for depth in range(max(len(s) for s in steps)):
         for n, lead_steps in enumerate(steps):
             if depth < len(lead_steps):
                 lead, k, kind, extra = lead_steps[depth]
                 at = T0 + timedelta(minutes=n % 60, seconds=10 * k)
-                out.append({"id": f"{lead}-s{k}", "lead_id": lead, "type": kind,
-                            "occurred_at": at.isoformat(), **extra})  # fmt: skip
+                out.append(
+                    {
+                        "id": f"{lead}-s{k}",
+                        "lead_id": lead,
+                        "type": kind,
+                        "occurred_at": at.isoformat(),
+                        **extra,
+                    }
+                )
     return Load(scenario, ids, out)
 
 
@@ -212,9 +225,11 @@ class TopicWatch:
 
     async def start(self) -> None:
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, auto_offset_reset="earliest",
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
             enable_auto_commit=False,
-        )  # fmt: skip
+        )
         await self.consumer.start()
         parts = await until(
             lambda: _partitions(self.consumer, self.topic), f"partitions of {self.topic}"
@@ -251,9 +266,7 @@ class TopicWatch:
         """Every partition read to the high watermark of the latest fetch."""
         assert self.consumer is not None
         parts = [tp.partition for tp in self.consumer.assignment()]
-        return all(
-            p in self.high and self.position.get(p, 0) >= self.high[p] for p in parts
-        )
+        return all(p in self.high and self.position.get(p, 0) >= self.high[p] for p in parts)
 
     def of_type(self, kind: str) -> list[Fact]:
         return [f for f in self.facts if f.type == kind]
@@ -304,8 +317,9 @@ class GroupProbe:
 
     def __init__(self, bootstrap: str) -> None:
         self.consumers = {
-            group: AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                    enable_auto_commit=False)  # fmt: skip
+            group: AIOKafkaConsumer(
+                bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+            )
             for group in GROUPS
         }
 
@@ -452,7 +466,9 @@ async def settle(
 def _missing(load: Load, want: Expected, watches: dict[str, TopicWatch]) -> str:
     signal_ids = {f.id for f in watches[signals.TOPIC].facts}
     mqls = {f.lead for f in watches[scoring.TOPIC].of_type("handoff.lead.mql")}
-    assigned = {f.data.get("mql_id") for f in watches[routing.TOPIC].of_type("handoff.lead.assigned")}
+    assigned = {
+        f.data.get("mql_id") for f in watches[routing.TOPIC].of_type("handoff.lead.assigned")
+    }
     fired = Counter(f.type for f in watches[sla.TOPIC].facts if f.type in FIRINGS)
     return (
         f"signals {len(signal_ids)}/{len(load.signals)}, MQLs {len(mqls & set(want.mqls))}/"
@@ -486,14 +502,19 @@ async def _compare(
     signal_ids = _distinct_per(watches[signals.TOPIC].facts, lambda f: f.id)
     count("signal", signal_ids, (s["id"] for s in load.signals))
 
-    mqls = _distinct_per(watches[scoring.TOPIC].of_type("handoff.lead.mql"),
-                         lambda f: f"{f.lead} cycle {f.data.get('cycle')}")  # fmt: skip
+    mqls = _distinct_per(
+        watches[scoring.TOPIC].of_type("handoff.lead.mql"),
+        lambda f: f"{f.lead} cycle {f.data.get('cycle')}",
+    )
     count("MQL", mqls, (f"{lead} cycle 1" for lead in want.mqls))
     out.mqls = len(want.mqls)
 
     assigned = watches[routing.TOPIC].of_type("handoff.lead.assigned")
-    count("assignment", _distinct_per(assigned, lambda f: str(f.data.get("mql_id"))),
-          want.mqls.values())  # fmt: skip
+    count(
+        "assignment",
+        _distinct_per(assigned, lambda f: str(f.data.get("mql_id"))),
+        want.mqls.values(),
+    )
     unassigned = watches[routing.TOPIC].of_type("handoff.lead.unassigned")
     if unassigned:
         problems.append(f"{len(unassigned)} MQLs found no rep: {unassigned[0].data}")

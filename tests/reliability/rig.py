@@ -73,10 +73,10 @@ class Rig:
             proxy = self.proxies[name] = LatencyProxy("127.0.0.1", self.stack.postgres.port)
             proxy.start()
         env = self.stack.service_env()
-        env["HANDOFF_DATABASE_URL"] = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/postgres"
-        return ServiceProcess(
-            self.specs[name], free_port(), env, log_dir or self.data_dir / "logs"
+        env["HANDOFF_DATABASE_URL"] = (
+            f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/postgres"
         )
+        return ServiceProcess(self.specs[name], free_port(), env, log_dir or self.data_dir / "logs")
 
     def start_services(self) -> None:
         for name in self.specs:
