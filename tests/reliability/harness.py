@@ -26,7 +26,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from handoff.events import routing, scoring, signals, sla
+from handoff.events import fact_id, routing, scoring, signals, sla
 from handoff.events.signals import Traits
 from handoff_scoring.config import load_model
 from handoff_scoring.domain import engine
@@ -97,9 +97,16 @@ class Load:
     scenario: str
     leads: list[str]
     signals: list[dict[str, Any]]  # in sending order: the leads' steps interleaved
+    via: str = "POST /v1/signals"
+
+    def event_ids(self) -> list[str]:
+        """The CloudEvent ids its signals get on the topic (a webhook derives its own)."""
+        if self.via == "standard webhook":
+            return [fact_id("/handoff/webhooks/standard", s["id"]) for s in self.signals]
+        return [s["id"] for s in self.signals]
 
     def describe(self) -> str:
-        return f"{len(self.signals)} signals, {len(self.leads)} leads"
+        return f"{len(self.signals)} signals, {len(self.leads)} leads ({self.via})"
 
     def batches(self, size: int) -> list[list[dict[str, Any]]]:
         return [self.signals[i : i + size] for i in range(0, len(self.signals), size)]
@@ -195,6 +202,26 @@ async def send(
             assert time.monotonic() < end, f"batch {n} of {load.scenario} never acknowledged"
             await asyncio.sleep(0.2)
     return refused
+
+
+async def readiness(http: httpx.AsyncClient, rig: Rig) -> dict[str, tuple[int, list[str]]]:
+    """Each service's /readyz: its status and what it names as down."""
+    out = {}
+    for name in rig.stack.services:
+        try:
+            resp = await http.get(f"{rig.url(name)}/readyz", timeout=5)
+            out[name] = (resp.status_code, list(resp.json().get("down", [])))
+        except (httpx.HTTPError, ValueError):
+            out[name] = (0, ["(no answer)"])
+    return out
+
+
+async def every_service_names_down(http: httpx.AsyncClient, rig: Rig, what: str) -> bool:
+    return all(code == 503 and what in down for code, down in (await readiness(http, rig)).values())
+
+
+async def every_service_ready(http: httpx.AsyncClient, rig: Rig) -> bool:
+    return all(code == 200 for code, _ in (await readiness(http, rig)).values())
 
 
 # --- reading the topics ---------------------------------------------------------------------
@@ -421,7 +448,7 @@ async def settle(
             fired = Counter(f.type for f in watches[sla.TOPIC].facts if f.type in FIRINGS)
             signal_ids = {f.id for f in watches[signals.TOPIC].facts}
             return (
-                len(signal_ids) >= len(load.signals)
+                signal_ids >= set(load.event_ids())
                 and mqls >= set(want.mqls)
                 and len({f.data.get("mql_id") for f in assigned}) >= len(want.mqls)
                 and all(fired[k] >= len(want.mqls) for k in FIRINGS)
@@ -464,7 +491,7 @@ async def settle(
 
 
 def _missing(load: Load, want: Expected, watches: dict[str, TopicWatch]) -> str:
-    signal_ids = {f.id for f in watches[signals.TOPIC].facts}
+    signal_ids = {f.id for f in watches[signals.TOPIC].facts} & set(load.event_ids())
     mqls = {f.lead for f in watches[scoring.TOPIC].of_type("handoff.lead.mql")}
     assigned = {
         f.data.get("mql_id") for f in watches[routing.TOPIC].of_type("handoff.lead.assigned")
@@ -500,7 +527,7 @@ async def _compare(
             problems.append(f"{w.unreadable} unreadable records on {w.topic}")
 
     signal_ids = _distinct_per(watches[signals.TOPIC].facts, lambda f: f.id)
-    count("signal", signal_ids, (s["id"] for s in load.signals))
+    count("signal", signal_ids, load.event_ids())
 
     mqls = _distinct_per(
         watches[scoring.TOPIC].of_type("handoff.lead.mql"),
