@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 # What each consumer group reads: the group is quiet when it committed the end of each.
 GROUPS = {
     "handoff-scoring": (signals.TOPIC, routing.TOPIC),
-    "handoff-routing": (scoring.TOPIC, sla.TOPIC),
+    "handoff-routing": (scoring.TOPIC, sla.TOPIC),  # and commands, which no scenario uses
     "handoff-sla-watch": (routing.TOPIC,),
 }
 WATCHED = (signals.TOPIC, scoring.TOPIC, routing.TOPIC, sla.TOPIC)
@@ -112,7 +112,7 @@ class Load:
         return [self.signals[i : i + size] for i in range(0, len(self.signals), size)]
 
 
-def make_load(scenario: str, leads: int) -> Load:
+def make_load(scenario: str, leads: int, via: str = "POST /v1/signals") -> Load:
     """`leads` leads (times the soak factor) with fixed ids, their signals interleaved."""
     count = leads * soak_factor()
     ids = [f"{scenario}-{n:04d}" for n in range(count)]
@@ -135,7 +135,7 @@ def make_load(scenario: str, leads: int) -> Load:
                         **extra,
                     }
                 )
-    return Load(scenario, ids, out)
+    return Load(scenario, ids, out, via)
 
 
 @dataclass(frozen=True)
