@@ -53,6 +53,7 @@ def system(
             "HANDOFF_SLA_CONFIG_FILE": str(sla_file),
             "HANDOFF_KAFKA_SESSION_TIMEOUT_MS": "6000",
             "HANDOFF_OUTBOX_POLL_SECONDS": "0.5",
+            "HANDOFF_RETENTION_EVERY_SECONDS": "1",  # so tests see the pruners at work
             **WEBHOOK_ENV,  # test secrets, so the webhook sources are enabled
         }
     )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import UnitOfWork, UnitOfWorkFactory
@@ -130,3 +134,157 @@ async def test_too_many_dead_letters_in_a_row_halt_the_consumer(
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def _equals(value: Awaitable[object], expected: object) -> bool:
+    return await value == expected
+
+
+class Poisoned:
+    """A handler that fails whenever a batch holds one of `poison`; counts what it committed."""
+
+    def __init__(self, poison: set[str]) -> None:
+        self.poison = poison
+        self.applied: list[str] = []
+        self.tries = 0
+
+    async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+        self.tries += 1
+        ids = [i.event.id for i in items]
+        # Write first, as a real handler does, so a failure has something to roll back.
+        await uow.conn.execute(text("SELECT count(*) FROM scoring.inbox"))
+        if self.poison & set(ids):
+            raise ValueError("year 10000 is out of range")
+        uow.after_commit(lambda: self.applied.extend(ids))
+
+
+async def _own_topic(bootstrap: str) -> str:
+    topic = f"test.poison.{new_id()}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, 1, 1), NewTopic(dlq_topic(topic), 1, 1)])
+    await admin.close()
+    return topic
+
+
+async def test_a_poison_event_is_dead_lettered_and_the_rest_of_its_batch_applied_once(
+    engine: AsyncEngine, bootstrap: str
+) -> None:
+    topic = await _own_topic(bootstrap)
+    lead = new_id()
+    events = [activity(lead) for _ in range(9)]
+    poison = events[4]
+    await send(bootstrap, [(lead.encode(), e.to_json()) for e in events], topic=topic)
+    handler = Poisoned({poison.id})
+    consumer, task, kafka = await run_consumer(engine, bootstrap, handler, topic=topic)  # type: ignore[arg-type]
+    before = REGISTRY.get_sample_value(
+        "handoff_consumer_poison_events_total", {"consumer": consumer.name, "topic": topic}
+    )
+    readiness: list[bool] = []
+
+    async def watch_readiness() -> None:
+        while True:
+            if consumer.kafka is not None and consumer.kafka.assignment():
+                readiness.append(consumer.holds_assignment())
+            await asyncio.sleep(0.02)
+
+    watcher = asyncio.create_task(watch_readiness())
+    try:
+        dead = await collect(bootstrap, dlq_topic(topic), lambda r: len(r) >= 1)
+        await eventually(lambda: _async(len(handler.applied) >= 8))
+
+        async def committed() -> int | None:
+            assert consumer.kafka is not None
+            return await consumer.kafka.committed(TopicPartition(topic, 0))
+
+        assert await eventually(lambda: _equals(committed(), 9)), "offsets moved past it"
+    finally:
+        watcher.cancel()
+        await stop(task, kafka)
+    good = [e.id for e in events if e is not poison]
+    assert sorted(handler.applied) == sorted(good)  # each once, the poison never
+    assert [e for e in handler.applied if handler.applied.count(e) > 1] == []
+    assert len(dead) == 1 and dead[0].value == poison.to_json()
+    headers = dict(dead[0].headers)
+    assert headers["handoff-dlq-stage"] == b"apply"
+    assert headers["handoff-dlq-topic"] == topic.encode()
+    assert headers["handoff-dlq-partition"] == b"0"
+    assert headers["handoff-dlq-offset"] == b"4"
+    assert headers["handoff-dlq-consumer"] == consumer.name.encode()
+    assert int(headers["handoff-dlq-attempts"]) >= 3
+    assert headers["handoff-dlq-error"] == b"ValueError: year 10000 is out of range"
+    after = REGISTRY.get_sample_value(
+        "handoff_consumer_poison_events_total", {"consumer": consumer.name, "topic": topic}
+    )
+    assert (after or 0) - (before or 0) == 1
+    assert readiness and all(readiness), "ready the whole time the poison was isolated"
+    async with engine.connect() as conn:
+        claimed = await conn.scalar(
+            text("SELECT count(*) FROM scoring.inbox WHERE event_id = ANY(:ids)"),
+            {"ids": [e.id for e in events]},
+        )
+    assert claimed == 8  # the poison's claim was rolled back, so a replay of it can apply
+
+
+async def test_a_transient_database_error_is_retried_not_dead_lettered(
+    engine: AsyncEngine, bootstrap: str
+) -> None:
+    topic = await _own_topic(bootstrap)
+    lead = new_id()
+    event = activity(lead)
+    await send(bootstrap, [(lead.encode(), event.to_json())], topic=topic)
+
+    class Flaky(Poisoned):
+        async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+            self.tries += 1
+            if self.tries <= 5:  # more than the poison attempts: a transient error never counts
+                raise OperationalError("SELECT 1", {}, ConnectionResetError("server closed"))
+            await super().__call__(uow, items)
+
+    handler = Flaky(set())
+    _, task, kafka = await run_consumer(engine, bootstrap, handler, topic=topic)  # type: ignore[arg-type]
+    try:
+        assert await eventually(lambda: _async(event.id in handler.applied))
+        dead = await collect(bootstrap, dlq_topic(topic), lambda r: len(r) >= 1, within=1.0)
+    finally:
+        await stop(task, kafka)
+    assert dead == []
+
+
+async def test_a_handler_failing_on_everything_halts_instead_of_dead_lettering_the_topic(
+    engine: AsyncEngine, bootstrap: str
+) -> None:
+    topic = await _own_topic(bootstrap)
+    lead = new_id()
+    events = [activity(lead) for _ in range(6)]
+    await send(bootstrap, [(lead.encode(), e.to_json()) for e in events], topic=topic)
+    handler = Poisoned({e.id for e in events})
+    consumer, task, kafka = await run_consumer(engine, bootstrap, handler, max_dead=2, topic=topic)  # type: ignore[arg-type]
+    try:
+        await asyncio.wait_for(task, 60)  # the loop ends by itself
+        dead = await collect(bootstrap, dlq_topic(topic), lambda r: len(r) >= 3, within=2.0)
+    finally:
+        await kafka.stop()
+    assert consumer.halted and not consumer.holds_assignment()
+    assert len(dead) == 2
+
+
+async def test_a_dead_letter_too_large_with_its_headers_keeps_its_origin_and_does_not_stall(
+    engine: AsyncEngine, bootstrap: str
+) -> None:
+    topic = await _own_topic(bootstrap)
+    lead = new_id()
+    huge = b"x" * 1_048_400  # fits the producer's 1 MiB request limit, but not with DLQ headers
+    good = activity(lead)
+    await send(bootstrap, [(lead.encode(), huge), (lead.encode(), good.to_json())], topic=topic)
+    handler = Recorder()
+    _, task, kafka = await run_consumer(engine, bootstrap, handler, topic=topic)
+    try:
+        assert await eventually(lambda: _async(good.id in handler.seen))
+        dead = await collect(bootstrap, dlq_topic(topic), lambda r: len(r) >= 1)
+    finally:
+        await stop(task, kafka)
+    headers = dict(dead[0].headers)
+    assert dead[0].value == b""
+    assert headers["handoff-dlq-offset"] == b"0" and headers["handoff-dlq-topic"] == topic.encode()
+    assert headers["handoff-dlq-value-dropped"].startswith(b"1048400 bytes")

@@ -1,5 +1,5 @@
-"""The `handoff` command: `dev` (the whole stack on one machine), `migrate`, `topics`, and
-`scoring rescore` (which runs code from the scoring package)."""
+"""The `handoff` command: `dev` (the whole stack on one machine), `migrate`, `topics`,
+`dlq list|replay`, and `scoring rescore` (which runs code from the scoring package)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,26 @@ def cmd_topics(args: argparse.Namespace) -> int:
         return _fail(f"creating topics on {bootstrap} failed: {exc}")
     print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
     return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from handoff import dlq
+
+    bootstrap = args.bootstrap or os.environ.get("HANDOFF_KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        return _fail("set HANDOFF_KAFKA_BOOTSTRAP_SERVERS or pass --bootstrap")
+    try:
+        if args.dlq_command == "list":
+            return dlq.cmd_list(bootstrap, args.topic)
+        if not args.all and not args.offset:
+            return _fail(
+                "say which records to replay: --offset PARTITION:OFFSET (repeatable) or --all"
+            )
+        return dlq.cmd_replay(bootstrap, args.topic, args.offset or [], args.all)
+    except dlq.DlqError as exc:
+        return _fail(str(exc))
+    except Exception as exc:
+        return _fail(f"reading {args.topic} on {bootstrap} failed: {type(exc).__name__}: {exc}")
 
 
 def cmd_scoring_rescore(args: argparse.Namespace) -> int:
@@ -187,6 +207,23 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--partitions", type=int, default=12)
     top.add_argument("--replication", type=int, default=1)
     top.set_defaults(func=cmd_topics)
+
+    dead = sub.add_parser("dlq", help="inspect a dead-letter topic and replay its records")
+    dead_sub = dead.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dead_sub.add_parser(
+        "list", help="each dead letter: where it came from, why, how many attempts (no values)"
+    )
+    dlq_replay = dead_sub.add_parser(
+        "replay", help="send dead letters back to their source topic, as they first arrived"
+    )
+    for p in (dlq_list, dlq_replay):
+        p.add_argument("topic", metavar="TOPIC", help="e.g. handoff.signals.v1 (or its .dlq)")
+        p.add_argument("--bootstrap", default=None)
+        p.set_defaults(func=cmd_dlq)
+    dlq_replay.add_argument(
+        "--offset", action="append", metavar="PARTITION:OFFSET", help="as `list` shows it"
+    )
+    dlq_replay.add_argument("--all", action="store_true", help="every record of the DLQ")
 
     scoring = sub.add_parser("scoring", help="scoring operations")
     scoring_sub = scoring.add_subparsers(dest="scoring_command", required=True)

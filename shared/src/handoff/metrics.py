@@ -18,6 +18,19 @@ EVENTS_SKIPPED = Counter(
 DEAD_LETTERS = Counter(
     "handoff_dead_letters_total", "Values sent to a dead-letter topic", ["consumer", "topic"]
 )
+POISON_EVENTS = Counter(
+    "handoff_consumer_poison_events_total",
+    "Events that parsed but made the handler fail every attempt, sent to the dead-letter topic",
+    ["consumer", "topic"],
+)
+APPLY_FAILURES = Counter(
+    "handoff_consumer_apply_failures_total",
+    "Batch transactions that failed with a non-transient error (each retry and split counts)",
+    ["consumer"],
+)
+ROWS_PRUNED = Counter(
+    "handoff_rows_pruned_total", "Rows deleted after their retention", ["schema", "table"]
+)
 BATCH_SECONDS = Histogram(
     "handoff_batch_seconds",
     "Time to apply one consumed batch, database commit included",

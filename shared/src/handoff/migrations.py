@@ -106,3 +106,12 @@ def drop_messaging_tables_v1(schema: str) -> None:
     op.drop_table("inbox", schema=schema)
     op.drop_table("outbox", schema=schema)
     op.execute(f"DROP FUNCTION IF EXISTS {schema}.outbox_notify()")
+
+
+# Version 2 of the inbox: an index on processed_at, so retention prunes by age (issue 10).
+def create_inbox_age_index_v2(schema: str) -> None:
+    op.execute(f"CREATE INDEX IF NOT EXISTS inbox_processed_at ON {schema}.inbox (processed_at)")
+
+
+def drop_inbox_age_index_v2(schema: str) -> None:
+    op.execute(f"DROP INDEX IF EXISTS {schema}.inbox_processed_at")

@@ -25,6 +25,7 @@ from handoff.logs import configure_logging
 from handoff.messaging.consumer import BatchConsumer, Handler
 from handoff.messaging.outbox import OutboxRelay
 from handoff.messaging.producer import Producer, make_producer
+from handoff.messaging.retention import Pruner, Retention, inbox_retention
 from handoff.service import ServiceSpec
 from handoff.settings import HandoffSettings, load_settings
 
@@ -54,6 +55,8 @@ class Runtime:
     consumer: BatchConsumer | None = None
     state: dict[str, Any] = field(default_factory=dict)  # service-specific objects
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # Tables pruned by age in the background; setup() may add the service's own.
+    retentions: list[Retention] = field(default_factory=list)
 
     def spawn(self, name: str, work: Callable[[], Awaitable[None]]) -> None:
         self.tasks.append(asyncio.create_task(_supervised(name, work), name=name))
@@ -114,6 +117,16 @@ def build_app(
             if setup is not None:
                 await setup(rt)
             rt.spawn("outbox-relay", relay.run)
+            if consumes is not None:
+                rt.retentions.insert(0, inbox_retention(spec.schema, settings.inbox_retention))
+            if rt.retentions:
+                pruner = Pruner(
+                    engine,
+                    rt.retentions,
+                    every_seconds=settings.retention_every_seconds,
+                    batch=settings.retention_batch,
+                )
+                rt.spawn("retention", pruner.run)
             if consumes is not None:
                 rt.consumer = BatchConsumer(
                     name=spec.group_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -52,6 +53,16 @@ class HandoffSettings(BaseSettings):
     # in milliseconds for the cost of a few idle fetches a second.
     kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=10_000)
     consumer_max_dead_letters_in_row: int = Field(default=100, ge=1)
+    # A batch whose handler raises (not a transient database or broker error) is tried this
+    # many times, then split in halves until the event at fault is alone; that event goes to
+    # `<topic>.dlq` and the rest of the batch is applied (docs/running.md, poison events).
+    consumer_poison_attempts: int = Field(default=3, ge=1, le=100)
+    consumer_poison_retry_seconds: float = Field(default=0.2, ge=0, le=60)
+    # Retention (docs/running.md, bounded growth). The inbox must remember an event for
+    # longer than the broker keeps it: a replay of anything older is impossible.
+    inbox_retention: timedelta = Field(default=timedelta(days=14), ge=timedelta(hours=1))
+    retention_every_seconds: float = Field(default=300.0, gt=0)
+    retention_batch: int = Field(default=5000, ge=1, le=1_000_000)
     outbox_batch_size: int = Field(default=1000, ge=1)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_retention_seconds: int = Field(default=3600, ge=0)

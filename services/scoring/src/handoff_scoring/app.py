@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
+from handoff.messaging.retention import Retention
 from handoff.runtime import Runtime, build_app
 from handoff_scoring.config import load_model
 from handoff_scoring.entrypoints import api, webhooks
@@ -21,6 +24,9 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         rt.state["model"] = model
         rt.state["publish_timeout"] = settings.publish_timeout_seconds
         await webhooks.setup(rt, ingress)
+        # Delivery ids are remembered for dedupe_retention_days (ingress.yaml), then pruned.
+        keep = timedelta(days=ingress.dedupe_retention_days)
+        rt.retentions.append(Retention("scoring", "webhook_deliveries", "received_at", keep))
 
     return build_app(
         SERVICE,

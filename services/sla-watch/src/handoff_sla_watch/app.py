@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from handoff.db import asyncpg_dsn
+from handoff.messaging.retention import Retention
 from handoff.runtime import Runtime, build_app
+from handoff_sla_watch.adapters.tables import ENDED
 from handoff_sla_watch.alarm import Alarm
 from handoff_sla_watch.config import load_policies
 from handoff_sla_watch.entrypoints import api
@@ -23,6 +25,9 @@ def create_app(settings: SlaSettings) -> FastAPI:
         alarm = Alarm()
         rt.state["policies"] = policies
         rt.state["alarm"] = alarm
+        rt.retentions.append(
+            Retention("sla", "timers", "stopped_at", settings.timer_retention, ENDED)
+        )
         rt.spawn(
             "sla-firer",
             Firer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from pydantic import Field
@@ -27,6 +28,13 @@ class SlaSettings(HandoffSettings):
 
     # Connections that drain a backlog together (each fires its own batches; SKIP LOCKED).
     fire_workers: int = Field(default=2, ge=1, le=16, validation_alias="HANDOFF_SLA_FIRE_WORKERS")
+
+    # Met and cancelled timers stay visible in GET /v1/leads/{lead_id}/sla this long, then go.
+    timer_retention: timedelta = Field(
+        default=timedelta(days=30),
+        ge=timedelta(hours=1),
+        validation_alias="HANDOFF_SLA_TIMER_RETENTION",
+    )
 
     @property
     def policies_path(self) -> Path:

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
-from handoff.events.envelope import CloudEvent, EventData
+from handoff.events.envelope import ADAPTER_CONFIG, CloudEvent, EventData
 
 TOPIC = "handoff.routing.commands.v1"
 
@@ -56,4 +56,4 @@ RepCommand = Annotated[
     AcceptCommand | RejectCommand | ContactCommand | DispositionCommand,
     Field(discriminator="type"),
 ]
-command_adapter: TypeAdapter[RepCommand] = TypeAdapter(RepCommand)
+command_adapter: TypeAdapter[RepCommand] = TypeAdapter(RepCommand, config=ADAPTER_CONFIG)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
-from handoff.events.envelope import CloudEvent, EventData
+from handoff.events.envelope import ADAPTER_CONFIG, CloudEvent, EventData
+from handoff.events.values import UtcDatetime
 
 TOPIC = "handoff.routing.v1"
 SOURCE = "/handoff/routing"
@@ -33,7 +34,7 @@ class AssignedData(EventData):
     rep_id: str
     pool: str
     rule: str
-    assigned_at: AwareDatetime
+    assigned_at: UtcDatetime
     decision: list[DecisionStep]
     # Copied from the MQL and the roster so sla-watch can choose a policy and an escalation
     # target without reading routing's tables.
@@ -49,7 +50,7 @@ class UnassignedData(EventData):
     mql_id: str
     pool: str | None
     reason: str
-    at: AwareDatetime
+    at: UtcDatetime
     decision: list[DecisionStep]
 
 
@@ -57,7 +58,7 @@ class HandoffActionData(EventData):
     lead_id: str
     handoff_id: str
     rep_id: str
-    at: AwareDatetime
+    at: UtcDatetime
 
 
 class RejectedData(HandoffActionData):
@@ -136,4 +137,4 @@ RoutingEvent = Annotated[
     | LeadReassigned,
     Field(discriminator="type"),
 ]
-routing_event_adapter: TypeAdapter[RoutingEvent] = TypeAdapter(RoutingEvent)
+routing_event_adapter: TypeAdapter[RoutingEvent] = TypeAdapter(RoutingEvent, config=ADAPTER_CONFIG)

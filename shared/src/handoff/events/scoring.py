@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
-from handoff.events.envelope import CloudEvent, EventData
+from handoff.events.envelope import ADAPTER_CONFIG, CloudEvent, EventData
 from handoff.events.signals import Traits
+from handoff.events.values import UtcDatetime
 
 TOPIC = "handoff.scoring.v1"
 SOURCE = "/handoff/scoring"
@@ -22,7 +23,7 @@ class Contribution(EventData):
     activity_type: str
     count: int
     points: int
-    last_seen: AwareDatetime | None = None
+    last_seen: UtcDatetime | None = None
     rule: str | None = None  # the behaviour rule that earned the points
 
 
@@ -38,7 +39,7 @@ class MqlData(EventData):
     trigger: Trigger
     reason: str
     contributions: list[Contribution]
-    qualified_at: AwareDatetime
+    qualified_at: UtcDatetime
     traits: Traits | None = None
 
 
@@ -46,7 +47,7 @@ class DisqualifiedData(EventData):
     lead_id: str
     reason: str
     model_version: str
-    at: AwareDatetime
+    at: UtcDatetime
     reason_code: str | None = None  # e.g. competitor, free_mail, student, unsubscribed
     rule: str | None = None  # the model's disqualifier that matched
     cycle: int | None = None
@@ -57,7 +58,7 @@ class ScoreChangedData(EventData):
     score: int
     engagement_score: int
     fit_score: int
-    at: AwareDatetime
+    at: UtcDatetime
     fit_grade: Literal["A", "B", "C", "D"] | None = None
     previous_score: int | None = None
     model_version: str | None = None
@@ -79,4 +80,4 @@ class LeadScoreChanged(CloudEvent[ScoreChangedData]):
 
 
 ScoringEvent = Annotated[LeadMql | LeadDisqualified | LeadScoreChanged, Field(discriminator="type")]
-scoring_event_adapter: TypeAdapter[ScoringEvent] = TypeAdapter(ScoringEvent)
+scoring_event_adapter: TypeAdapter[ScoringEvent] = TypeAdapter(ScoringEvent, config=ADAPTER_CONFIG)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter
 
-from handoff.events.envelope import CloudEvent, EventData
+from handoff.events.envelope import ADAPTER_CONFIG, CloudEvent, EventData
+from handoff.events.values import UtcDatetime
 
 TOPIC = "handoff.signals.v1"
 
@@ -15,7 +16,7 @@ LeadId = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class Company(EventData):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
 
     name: str | None = None
     domain: str | None = None
@@ -28,7 +29,7 @@ class Company(EventData):
 class Traits(EventData):
     """What is known about the person; providers may add their own fields."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, hide_input_in_errors=True)
 
     email: str | None = None
     name: str | None = None
@@ -39,7 +40,7 @@ class Traits(EventData):
 class ActivityData(EventData):
     lead_id: LeadId
     activity_type: SnakeCase
-    occurred_at: AwareDatetime
+    occurred_at: UtcDatetime
     source: str = "api"
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: Traits | None = None
@@ -47,7 +48,7 @@ class ActivityData(EventData):
 
 class IdentifyData(EventData):
     lead_id: LeadId
-    occurred_at: AwareDatetime
+    occurred_at: UtcDatetime
     source: str = "api"
     traits: Traits
 
@@ -55,7 +56,7 @@ class IdentifyData(EventData):
 class AliasData(EventData):
     lead_id: LeadId
     previous_id: LeadId
-    occurred_at: AwareDatetime | None = None
+    occurred_at: UtcDatetime | None = None
     source: str = "api"
 
 
@@ -72,4 +73,4 @@ class AliasSignal(CloudEvent[AliasData]):
 
 
 Signal = Annotated[ActivitySignal | IdentifySignal | AliasSignal, Field(discriminator="type")]
-signal_adapter: TypeAdapter[Signal] = TypeAdapter(Signal)
+signal_adapter: TypeAdapter[Signal] = TypeAdapter(Signal, config=ADAPTER_CONFIG)

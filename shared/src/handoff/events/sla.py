@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
-from handoff.events.envelope import CloudEvent, EventData
+from handoff.events.envelope import ADAPTER_CONFIG, CloudEvent, EventData
+from handoff.events.values import UtcDatetime
 
 TOPIC = "handoff.sla.v1"
 SOURCE = "/handoff/sla-watch"
@@ -18,12 +19,12 @@ class SlaData(EventData):
     timer_id: str
     policy: str
     stage: str
-    due_at: AwareDatetime
+    due_at: UtcDatetime
     rep_id: str | None = None
 
 
 class FiredData(SlaData):
-    fired_at: AwareDatetime
+    fired_at: UtcDatetime
     late_by_seconds: float = 0.0  # how long after due_at it fired (downtime shows here)
 
 
@@ -40,7 +41,7 @@ class Elapsed(EventData):
 
 class MetData(SlaData):
     elapsed: Elapsed
-    met_at: AwareDatetime
+    met_at: UtcDatetime
 
 
 class SlaWarning(CloudEvent[FiredData]):
@@ -64,4 +65,4 @@ class SlaMet(CloudEvent[MetData]):
 
 
 SlaEvent = Annotated[SlaWarning | SlaBreached | SlaEscalated | SlaMet, Field(discriminator="type")]
-sla_event_adapter: TypeAdapter[SlaEvent] = TypeAdapter(SlaEvent)
+sla_event_adapter: TypeAdapter[SlaEvent] = TypeAdapter(SlaEvent, config=ADAPTER_CONFIG)

@@ -3,21 +3,29 @@
 getmany -> parse (dead letters to `<topic>.dlq`) -> one transaction: inbox claim,
 handler, commit -> commit the Kafka offsets. A crash between the two commits
 replays the batch and the inbox drops what was already applied.
+
+A poison event (one that parses but makes the handler fail for a reason other than
+a transient database or broker error) never stops the partition: the batch is tried
+a few times, then split in halves, each applied in a fresh transaction (so the inbox
+claims of a failed try are rolled back and claimed again), until the event at fault
+is alone; it goes to `<topic>.dlq` and everything else is applied once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import text
 
 from handoff.db import UnitOfWork
 from handoff.events import dlq_topic
@@ -25,12 +33,14 @@ from handoff.events.envelope import UnknownEventType, parse_event
 from handoff.messaging import inbox
 from handoff.messaging.producer import Message, Producer
 from handoff.metrics import (
+    APPLY_FAILURES,
     BATCH_SECONDS,
     CONSUMER_RUNNING,
     DEAD_LETTERS,
     EVENTS_CONSUMED,
     EVENTS_DUPLICATE,
     EVENTS_SKIPPED,
+    POISON_EVENTS,
 )
 from handoff.settings import HandoffSettings
 
@@ -56,24 +66,59 @@ class ConsumerHalted(Exception):
     """Too many dead letters in a row: a bad deploy must not dead-letter a whole topic."""
 
 
-def dead_letter(record: ConsumerRecord[bytes, bytes], error: str, consumer: str) -> Message:
+DLQ_HEADER_PREFIX = "handoff-dlq-"
+
+
+def dead_letter(
+    record: ConsumerRecord[bytes, bytes],
+    error: str,
+    consumer: str,
+    *,
+    stage: str = "parse",
+    attempts: int = 1,
+) -> Message:
+    """The original key, value and headers, plus headers naming the error and the origin."""
     headers = (
         ("handoff-dlq-error", error[:1000].encode()),
+        (
+            "handoff-dlq-stage",
+            stage.encode(),
+        ),  # parse: the value is broken; apply: the handler failed
+        ("handoff-dlq-attempts", str(attempts).encode()),
         ("handoff-dlq-topic", record.topic.encode()),
         ("handoff-dlq-partition", str(record.partition).encode()),
         ("handoff-dlq-offset", str(record.offset).encode()),
         ("handoff-dlq-consumer", consumer.encode()),
-        *((k, v) for k, v in (record.headers or ()) if not k.startswith("handoff-dlq-")),
+        *((k, v) for k, v in (record.headers or ()) if not k.startswith(DLQ_HEADER_PREFIX)),
     )
     return Message(dlq_topic(record.topic), record.key or b"", record.value or b"", headers)
 
 
-def _error_text(exc: Exception) -> str:
+VALUE_DROPPED = "handoff-dlq-value-dropped"
+
+
+def without_value(message: Message) -> Message:
+    """A dead letter too large to send: the DLQ headers alone, saying the value was left out."""
+    headers = tuple((k, v) for k, v in message.headers if k.startswith(DLQ_HEADER_PREFIX))
+    note = f"{len(message.value)} bytes, too large with the DLQ headers; read it at its origin"
+    return Message(message.topic, message.key, b"", (*headers, (VALUE_DROPPED, note.encode())))
+
+
+_EMAIL = re.compile(r"[^\s@'\"(),;:<>\[\]]+@[^\s@'\"(),;:<>\[\]]+")
+
+
+def _error_text(exc: BaseException) -> str:
+    """What went wrong, for a log line and a DLQ header: never the values (no emails, no SQL)."""
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        return f"{first['type']} at {where or 'value'}: {first['msg']}"
-    return f"{type(exc).__name__}: {exc}"
+        # A path can hold a sender's own keys (a property named after an address).
+        return _EMAIL.sub("<email>", f"{first['type']} at {where or 'value'}: {first['msg']}")
+    # SQLAlchemy's text carries the statement and its parameters (emails, traits): keep only
+    # the driver's own message, which names the problem, not the row.
+    cause = getattr(exc, "orig", None) or exc
+    message = str(cause).split("\n", 1)[0]
+    return _EMAIL.sub("<email>", f"{type(cause).__name__}: {message}")[:1000]
 
 
 class BatchConsumer:
@@ -94,6 +139,7 @@ class BatchConsumer:
         self.handler, self.uow_factory, self.producer = handler, uow_factory, producer
         self.settings = settings
         self.dead_in_row = 0
+        self.poison_in_row = 0  # poison events since the handler last applied something
         self.halted = False
         self.kafka: AIOKafkaConsumer | None = None
 
@@ -130,7 +176,9 @@ class BatchConsumer:
                 "consumer.halted",
                 consumer=self.name,
                 dead_letters_in_row=self.dead_in_row,
-                hint="too many unparseable values in a row; fix the producer or the schema and restart",
+                poison_in_row=self.poison_in_row,
+                hint="too many dead letters in a row; fix the producer, the schema or the "
+                "handler and restart",
             )
         finally:
             CONSUMER_RUNNING.labels(self.name).set(0)
@@ -185,10 +233,156 @@ class BatchConsumer:
         records = [rec for recs in batches.values() for rec in recs]
         good, dead = self.parse(records)
         if dead:
-            await self._with_retry(lambda: self.producer.send_all(dead), "dlq")
+            await self._send_dead_letters(dead)
         if good:
-            await self._with_retry(lambda: self._apply_in_transaction(good), "apply")
+            await self._apply_isolating_poison(good, records)
         BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+
+    async def _apply_isolating_poison(
+        self, items: list[Inbound[Any]], raw: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        """Apply the batch; if the handler keeps failing, find the events at fault and
+        dead-letter them, applying everything else once."""
+        failures: Counter[int] = Counter()  # failed transactions per item, by position
+        numbered = list(enumerate(items))
+        error: BaseException = RuntimeError("not tried")
+        for attempt in range(1, self.settings.consumer_poison_attempts + 1):
+            failed = await self._try_apply(numbered, failures)
+            if failed is None:
+                return
+            error = failed
+            log.warning(
+                "consumer.apply.failed",
+                consumer=self.name,
+                attempt=attempt,
+                events=len(items),
+                error=_error_text(error),
+            )
+            if attempt < self.settings.consumer_poison_attempts:
+                await asyncio.sleep(self.settings.consumer_poison_retry_seconds * attempt)
+        await self._bisect(numbered, failures, error, raw)
+
+    async def _bisect(
+        self,
+        numbered: list[tuple[int, Inbound[Any]]],
+        failures: Counter[int],
+        error: BaseException,
+        raw: Sequence[ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        """`numbered` failed together: apply each half on its own, in order, splitting again
+        any half that fails, until a failing event is alone."""
+        if len(numbered) == 1:
+            await self._isolated(numbered[0], failures, error, raw)
+            return
+        middle = len(numbered) // 2
+        for half in (numbered[:middle], numbered[middle:]):
+            half_error = await self._try_apply(half, failures)
+            if half_error is not None:
+                await self._bisect(half, failures, half_error, raw)
+
+    async def _isolated(
+        self,
+        item: tuple[int, Inbound[Any]],
+        failures: Counter[int],
+        error: BaseException,
+        raw: Sequence[ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        # A failure while the database itself does not answer is an outage, not a poison event:
+        # wait for the database and try again rather than dead-letter good work.
+        while not await self._database_answers():
+            log.warning("consumer.database.unavailable", consumer=self.name, retry_in=1.0)
+            await asyncio.sleep(1.0)
+            if (retry := await self._try_apply([item], failures)) is None:
+                return
+            error = retry
+        position, inbound = item
+        await self._dead_letter_poison(inbound, error, failures[position], raw)
+
+    async def _try_apply(
+        self, numbered: list[tuple[int, Inbound[Any]]], failures: Counter[int]
+    ) -> BaseException | None:
+        """Apply in a fresh transaction (transient errors retried for ever); the error if the
+        handler failed, after counting it against every event that was part of the try."""
+        try:
+            await self._with_retry(
+                lambda: self._apply_in_transaction([i for _, i in numbered]), "apply"
+            )
+        except ConsumerHalted:
+            raise
+        except Exception as exc:
+            APPLY_FAILURES.labels(self.name).inc()
+            for position, _ in numbered:
+                failures[position] += 1
+            return exc
+        return None
+
+    async def _dead_letter_poison(
+        self,
+        inbound: Inbound[Any],
+        error: BaseException,
+        attempts: int,
+        raw: Sequence[ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        self.poison_in_row += 1
+        if self.poison_in_row > self.settings.consumer_max_dead_letters_in_row:
+            raise ConsumerHalted from error
+        record = next(
+            r
+            for r in raw
+            if (r.topic, r.partition, r.offset)
+            == (inbound.topic, inbound.partition, inbound.offset)
+        )
+        text_ = _error_text(error)
+        event = inbound.event
+        log.error(
+            "consumer.poison",
+            consumer=self.name,
+            lead_id=_lead_id(event, record),
+            event_id=event.id,
+            topic=inbound.topic,
+            partition=inbound.partition,
+            offset=inbound.offset,
+            attempts=attempts,
+            error=text_,
+        )
+        message = dead_letter(record, text_, self.name, stage="apply", attempts=attempts)
+        await self._send_dead_letters([message])
+        POISON_EVENTS.labels(self.name, inbound.topic).inc()
+        DEAD_LETTERS.labels(self.name, inbound.topic).inc()
+
+    async def _send_dead_letters(self, messages: list[Message]) -> None:
+        try:
+            await self._send_to_dlq(messages)
+            return
+        except MessageSizeTooLargeError:
+            pass
+        # A record near the size limit plus the DLQ headers can be too large to send; retrying
+        # would stall the partition for ever. Send the others whole, and for that one its
+        # headers only: they name the origin, where the value can still be read.
+        for message in messages:
+            try:
+                await self._send_to_dlq([message])
+            except MessageSizeTooLargeError:
+                stub = without_value(message)
+                log.error(
+                    "consumer.dead_letter.too_large",
+                    consumer=self.name,
+                    topic=dict(stub.headers)["handoff-dlq-topic"].decode(),
+                    offset=dict(stub.headers)["handoff-dlq-offset"].decode(),
+                    bytes=len(message.value),
+                )
+                await self._send_to_dlq([stub])
+
+    async def _send_to_dlq(self, messages: list[Message]) -> None:
+        await self._with_retry(lambda: self.producer.send_all(messages), "dlq")
+
+    async def _database_answers(self) -> bool:
+        try:
+            async with self.uow_factory() as uow:
+                await uow.conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
 
     async def _apply_in_transaction(self, items: list[Inbound[Any]]) -> None:
         async with self.uow_factory() as uow:
@@ -207,6 +401,8 @@ class BatchConsumer:
             if unique:
                 await self.handler(uow, unique)
             await uow.commit()
+        if unique:
+            self.poison_in_row = 0
         if len(unique) < len(items):
             EVENTS_DUPLICATE.labels(self.name).inc(len(items) - len(unique))
         for topic, count in Counter(i.topic for i in unique).items():
@@ -218,18 +414,35 @@ class BatchConsumer:
             try:
                 await step()
                 return
+            except MessageSizeTooLargeError:
+                raise  # no retry makes it smaller
             except (OSError, KafkaError, ConnectionError) as exc:
                 log.warning(
-                    "consumer.retry", consumer=self.name, step=what, error=str(exc), retry_in=delay
+                    "consumer.retry",
+                    consumer=self.name,
+                    step=what,
+                    error=_error_text(exc),
+                    retry_in=delay,
                 )
             except Exception as exc:
                 if not _is_transient_db_error(exc):
                     raise
                 log.warning(
-                    "consumer.retry", consumer=self.name, step=what, error=str(exc), retry_in=delay
+                    "consumer.retry",
+                    consumer=self.name,
+                    step=what,
+                    error=_error_text(exc),
+                    retry_in=delay,
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+# SQLSTATE classes and codes that say "try again", not "this row is wrong": connection
+# exceptions, serialization failures and deadlocks, statement or lock timeouts, a server
+# out of resources or shutting down.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57P", "58")
+_TRANSIENT_SQLSTATES = ("55P03", "57014")
 
 
 def _is_transient_db_error(exc: Exception) -> bool:
@@ -237,4 +450,15 @@ def _is_transient_db_error(exc: Exception) -> bool:
 
     if isinstance(exc, OperationalError | InterfaceError):
         return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None) or ""
+    return state.startswith(_TRANSIENT_SQLSTATE_CLASSES) or state in _TRANSIENT_SQLSTATES
+
+
+def _lead_id(event: Any, record: ConsumerRecord[bytes, bytes]) -> str:
+    data = getattr(event, "data", None)
+    lead = getattr(data, "lead_id", None) or getattr(event, "subject", None)
+    return str(lead) if lead else (record.key or b"").decode(errors="replace")

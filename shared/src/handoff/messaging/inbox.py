@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, Table, Text, text
+from sqlalchemy import Column, DateTime, Index, MetaData, PrimaryKeyConstraint, Table, Text, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -19,6 +19,8 @@ def inbox_table(metadata: MetaData) -> Table:
             "processed_at", DateTime(timezone=True), nullable=False, server_default=text("now()")
         ),
         PrimaryKeyConstraint("source", "event_id"),
+        # Pruning by age (messaging/retention.py) walks this, not the whole table.
+        Index("inbox_processed_at", "processed_at"),
     )
 
 

@@ -108,5 +108,10 @@ async def seconds_until_next_due(conn: asyncpg.Connection) -> float | None:
     return None if value is None else float(value)
 
 
+# Every pending timer has a next step (its warning or its due time), so the count reads the
+# narrow partial index of timers with something left to fire, not the whole table of ended ones.
+COUNT_PENDING = "SELECT count(*) FROM sla.timers WHERE next_at IS NOT NULL AND state = 'pending'"
+
+
 async def count_pending(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM sla.timers WHERE state = 'pending'"))
+    return int(await conn.fetchval(COUNT_PENDING))

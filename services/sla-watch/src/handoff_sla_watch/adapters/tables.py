@@ -19,6 +19,7 @@ from handoff.messaging.inbox import inbox_table
 from handoff.messaging.outbox import outbox_table
 
 SCHEMA = "sla"
+ENDED = "state IN ('met', 'cancelled')"  # stopped for good; a breach stays open until stopped
 metadata = MetaData(schema=SCHEMA)
 
 timers = Table(
@@ -52,6 +53,8 @@ timers = Table(
     # "What is due" and "what is overdue" read only these small slices of a large table.
     Index("timers_next_at", "next_at", postgresql_where=text("next_at IS NOT NULL")),
     Index("timers_breached_due", "due_at", postgresql_where=text("state = 'breached'")),
+    # Ended timers are deleted after HANDOFF_SLA_TIMER_RETENTION (messaging/retention.py).
+    Index("timers_ended", "stopped_at", postgresql_where=text(ENDED)),
 )
 
 outbox = outbox_table(metadata)
