@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --locked
 
-.PHONY: help install run test lint fmt typecheck bench migrate
+.PHONY: help install run test soak lint fmt typecheck bench migrate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,6 +21,10 @@ run: install ## the whole system on embedded PostgreSQL and broker, with the dem
 
 test: install ## all tests: unit, integration (real PostgreSQL and broker), end to end
 	@$(RUN) pytest
+
+soak: install ## the fault-injection scenarios with 10x the load (HANDOFF_SOAK=N for N x)
+	@HANDOFF_SOAK=$${HANDOFF_SOAK:-10} $(RUN) pytest tests/reliability -m reliability \
+		--timeout=$$((150 * $${HANDOFF_SOAK:-10}))
 
 lint: install ## ruff check and format check
 	@$(RUN) ruff check .
