@@ -29,11 +29,18 @@ from tests.reliability.rig import Rig, soak_factor
 
 REPO = Path(__file__).resolve().parents[2]
 
-# 2 s to accept and a reminder at the breach: every assignment is a timer that falls due.
-# No warning: the firer rightly skips a warning whose breach is due too, so under load
-# the number of warnings depends on timing, not on correctness.
+# Demo requests (an instant MQL) get an hour, and the checks accept each through routing's
+# API: one handoff.sla.met each. Every other assignment gets 2 s and a reminder at the
+# breach, a timer that falls due within the scenario. No warning: the firer rightly skips a
+# warning whose breach is due too, so under load their number depends on timing.
 SLA_YAML = """
 policies:
+  - name: accept-demo-request
+    stage: accept
+    when: {mql_trigger: activity}
+    starts_on: handoff.lead.assigned
+    stops_on: [handoff.lead.accepted, handoff.lead.rejected, handoff.lead.reassigned]
+    within: 1h
   - name: accept-within
     stage: accept
     starts_on: handoff.lead.assigned

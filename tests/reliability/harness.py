@@ -45,7 +45,8 @@ GROUPS = {
     "handoff-sla-watch": (routing.TOPIC,),
 }
 WATCHED = (signals.TOPIC, scoring.TOPIC, routing.TOPIC, sla.TOPIC)
-# The policy in conftest.SLA_YAML: each due timer breaches and escalates once.
+# The policies in conftest.SLA_YAML: each timer not accepted in time breaches and escalates
+# once; an accepted one is met once.
 FIRINGS = ("handoff.sla.breached", "handoff.sla.escalated")
 
 
@@ -144,12 +145,14 @@ class Expected:
 
     scores: dict[str, int]
     mqls: dict[str, str]  # lead -> mql_id, for leads that qualify (once: one cycle)
+    accepted: set[str]  # leads whose MQL was a demo request: their rep accepts (SLA met)
 
 
 def expected(load: Load) -> Expected:
     model = load_model(REPO / "config" / "scoring.yaml")
     leads = {lead: Lead(lead) for lead in load.leads}
     qualified: dict[str, int] = Counter()
+    instant: set[str] = set()
     for s in sorted(load.signals, key=lambda s: s["occurred_at"]):
         lead, at = leads[s["lead_id"]], seconds(_parse_time(s["occurred_at"]))
         if s["type"] == "identify":
@@ -158,11 +161,16 @@ def expected(load: Load) -> Expected:
         else:
             props = kept(s.get("properties", {}), "api")
             outcomes = engine.apply_activity(model, lead, at, s["type"], props)
-        qualified[lead.lead_id] += sum(isinstance(o, Qualified) for o in outcomes)
+        for o in outcomes:
+            if isinstance(o, Qualified):
+                qualified[lead.lead_id] += 1
+                if o.kind == "activity":
+                    instant.add(lead.lead_id)
     assert all(n <= 1 for n in qualified.values()), "the load has one MQL cycle per lead"
     return Expected(
         {lead_id: engine.score_at(model, lead).total for lead_id, lead in leads.items()},
         {lead_id: mql_id(lead_id, 1) for lead_id, n in qualified.items() if n},
+        instant,
     )
 
 
@@ -420,6 +428,10 @@ class Results:
 RESULTS = Results()
 
 
+def handoff(fact: Fact) -> str:
+    return str(fact.data.get("handoff_id"))
+
+
 def _distinct_per(facts: Iterable[Fact], key: Callable[[Fact], str]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = defaultdict(set)
     for f in facts:
@@ -448,14 +460,35 @@ async def settle(
         def complete() -> bool:
             mqls = {f.lead for f in watches[scoring.TOPIC].of_type("handoff.lead.mql")}
             assigned = watches[routing.TOPIC].of_type("handoff.lead.assigned")
-            fired = Counter(f.type for f in watches[sla.TOPIC].facts if f.type in FIRINGS)
+            fired = Counter(f.type for f in watches[sla.TOPIC].facts)
+            accepted = watches[routing.TOPIC].of_type("handoff.lead.accepted")
             signal_ids = {f.id for f in watches[signals.TOPIC].facts}
+            late = len(want.mqls) - len(want.accepted)
             return (
                 signal_ids >= set(load.event_ids())
                 and mqls >= set(want.mqls)
                 and len({f.data.get("mql_id") for f in assigned}) >= len(want.mqls)
-                and all(fired[k] >= len(want.mqls) for k in FIRINGS)
+                and all(fired[k] >= late for k in FIRINGS)
+                and len({f.lead for f in accepted}) >= len(want.accepted)
+                and fired["handoff.sla.met"] >= len(want.accepted)
             )
+
+        answered: set[str] = set()
+
+        async def accept_demo_requests() -> None:
+            """The rep accepts each demo request's handoff once it is assigned."""
+            for f in watches[routing.TOPIC].of_type("handoff.lead.assigned"):
+                handoff = str(f.data.get("handoff_id"))
+                if f.lead not in want.accepted or handoff in answered:
+                    continue
+                with contextlib.suppress(httpx.HTTPError):
+                    resp = await http.post(
+                        f"{rig.url('routing')}/v1/handoffs/{handoff}/accept",
+                        json={"rep_id": f.data.get("rep_id")},
+                    )
+                    # 409 "accepted": an earlier try went through, its answer was lost.
+                    if resp.status_code == 200 or resp.json().get("state") == "accepted":
+                        answered.add(handoff)
 
         waiting: list[str] = ["nothing read yet"]
 
@@ -463,6 +496,7 @@ async def settle(
             """True once complete and quiet; else `waiting` says what is missing."""
             for w in watches.values():
                 await w.poll()
+            await accept_demo_requests()
             if not complete():
                 waiting[:] = [_missing(load, want, watches)]
             elif not all(w.caught_up() for w in watches.values()):
@@ -499,11 +533,15 @@ def _missing(load: Load, want: Expected, watches: dict[str, TopicWatch]) -> str:
     assigned = {
         f.data.get("mql_id") for f in watches[routing.TOPIC].of_type("handoff.lead.assigned")
     }
-    fired = Counter(f.type for f in watches[sla.TOPIC].facts if f.type in FIRINGS)
+    fired = Counter(f.type for f in watches[sla.TOPIC].facts)
+    accepted = {f.lead for f in watches[routing.TOPIC].of_type("handoff.lead.accepted")}
+    late = len(want.mqls) - len(want.accepted)
     return (
         f"signals {len(signal_ids)}/{len(load.signals)}, MQLs {len(mqls & set(want.mqls))}/"
-        f"{len(want.mqls)}, assignments {len(assigned)}/{len(want.mqls)}, firings "
-        + ", ".join(f"{k.rsplit('.', 1)[1]} {fired[k]}" for k in FIRINGS)
+        f"{len(want.mqls)}, assignments {len(assigned)}/{len(want.mqls)}, accepted "
+        f"{len(accepted)}/{len(want.accepted)}, met {fired['handoff.sla.met']}/"
+        f"{len(want.accepted)}, "
+        + ", ".join(f"{k.rsplit('.', 1)[1]} {fired[k]}/{late}" for k in FIRINGS)
     )
 
 
@@ -543,14 +581,18 @@ def count_facts(load: Load, want: Expected, facts: dict[str, list[Fact]]) -> Out
         problems.append(f"an MQL found no rep: {f.data}")
     out.assignments = len(by_mql)
 
-    # Every assignment arms one timer; the policy fires each once (breach, then a reminder).
-    handoffs = {str(f.data.get("handoff_id")) for f in assigned}
-    out.timers = len(handoffs)
+    # Every assignment arms one timer: a demo request's is accepted (met once, with one
+    # handoff.lead.accepted); any other breaches once and escalates once.
+    lead_of = {str(f.data.get("handoff_id")): f.lead for f in assigned}
+    accepted = {h for h, lead in lead_of.items() if lead in want.accepted}
+    late = set(lead_of) - accepted
+    out.timers = len(lead_of)
+    count(
+        "handoff.lead.accepted", _distinct_per(of_type["handoff.lead.accepted"], handoff), accepted
+    )
+    count("handoff.sla.met", _distinct_per(of_type["handoff.sla.met"], handoff), accepted)
     for kind in FIRINGS:
-        fired = _distinct_per(of_type[kind], lambda f: str(f.data.get("handoff_id")))
-        count(kind, fired, handoffs)
-    for f in of_type["handoff.sla.met"]:
-        problems.append(f"a timer met although no handoff was accepted: {f.data}")
+        count(kind, _distinct_per(of_type[kind], handoff), late)
     return out
 
 
@@ -558,6 +600,7 @@ _TYPES = (
     "handoff.lead.mql",
     "handoff.lead.assigned",
     "handoff.lead.unassigned",
+    "handoff.lead.accepted",
     "handoff.sla.met",
     *FIRINGS,
 )

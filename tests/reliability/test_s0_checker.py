@@ -20,13 +20,19 @@ def fault_free() -> dict[str, list[Fact]]:
         facts[scoring.TOPIC].append(Fact(mql_id, "handoff.lead.mql", lead, {"cycle": 1}))
         handoff = {"mql_id": mql_id, "handoff_id": f"h-{lead}"}
         facts[routing.TOPIC].append(Fact(f"a-{lead}", "handoff.lead.assigned", lead, handoff))
+        ref = {"handoff_id": f"h-{lead}"}
+        if lead in WANT.accepted:
+            facts[routing.TOPIC].append(Fact(f"ok-{lead}", "handoff.lead.accepted", lead, ref))
+            facts[sla.TOPIC].append(Fact(f"met-{lead}", "handoff.sla.met", lead, ref))
+            continue
         for kind in FIRINGS:
-            facts[sla.TOPIC].append(Fact(f"{kind}-{lead}", kind, lead, {"handoff_id": f"h-{lead}"}))
+            facts[sla.TOPIC].append(Fact(f"{kind}-{lead}", kind, lead, ref))
     return facts
 
 
 def test_the_load_has_leads_that_qualify_and_leads_that_do_not() -> None:
     assert 0 < len(WANT.mqls) < len(LOAD.leads)
+    assert 0 < len(WANT.accepted) < len(WANT.mqls), "some handoffs are accepted, some breach"
 
 
 def test_the_fault_free_facts_pass() -> None:
@@ -62,9 +68,12 @@ def test_a_missing_signal_and_breach_are_lost() -> None:
 
 def test_an_mql_never_assigned_is_lost() -> None:
     facts = fault_free()
-    facts[routing.TOPIC].pop()
+    lead = next(lead for lead in WANT.mqls if lead not in WANT.accepted)
+    for topic in (routing.TOPIC, sla.TOPIC):  # no assignment, so no timer either
+        facts[topic] = [f for f in facts[topic] if f.lead != lead]
     outcome = count_facts(LOAD, WANT, facts)
-    assert outcome.lost == 1 and outcome.problems[0].startswith("assignment lost")
+    assert (outcome.lost, outcome.duplicated) == (1, 0)
+    assert outcome.problems == [f"assignment lost: {WANT.mqls[lead]}"]
 
 
 def test_the_same_record_twice_is_republished_not_duplicated() -> None:
