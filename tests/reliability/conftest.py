@@ -52,7 +52,7 @@ policies:
 
 # The genuine sender of the flood scenario posts far below this rate and the flood far above
 # it; the burst lets the 50 copies of one delivery in at once.
-WEBHOOK_RATE = {"per_second": 25, "burst": 60}
+WEBHOOK_RATE = {"per_second": 10, "burst": 60}
 
 
 async def _durability(url: str) -> list[str]:
