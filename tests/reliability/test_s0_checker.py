@@ -4,7 +4,8 @@ and a record published again under the same id is counted apart (the inboxes abs
 from __future__ import annotations
 
 from handoff.events import routing, scoring, signals, sla
-from tests.reliability.harness import FIRINGS, Fact, count_facts, expected, make_load
+from tests.reliability.harness import FIRINGS, Fact, count_facts
+from tests.reliability.load import expected, make_load
 
 LOAD = make_load("check", leads=8)
 WANT = expected(LOAD)

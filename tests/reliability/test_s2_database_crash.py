@@ -8,7 +8,8 @@ import time
 
 import httpx
 
-from tests.reliability.harness import every_service_names_down, make_load, send, settle, until
+from tests.reliability.harness import every_service_names_down, settle, until
+from tests.reliability.load import make_load, send
 from tests.reliability.rig import Rig
 
 

@@ -11,14 +11,8 @@ import time
 
 import httpx
 
-from tests.reliability.harness import (
-    every_service_names_down,
-    every_service_ready,
-    make_load,
-    send,
-    settle,
-    until,
-)
+from tests.reliability.harness import every_service_names_down, every_service_ready, settle, until
+from tests.reliability.load import make_load, send
 from tests.reliability.rig import Rig
 
 

@@ -9,7 +9,8 @@ import time
 import httpx
 
 from handoff.devstack.processes import ServiceProcess
-from tests.reliability.harness import make_load, send, settle
+from tests.reliability.harness import settle
+from tests.reliability.load import make_load, send
 from tests.reliability.rig import Rig
 
 

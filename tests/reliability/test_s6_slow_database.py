@@ -8,7 +8,8 @@ import time
 
 import httpx
 
-from tests.reliability.harness import make_load, send, settle
+from tests.reliability.harness import settle
+from tests.reliability.load import make_load, send
 from tests.reliability.rig import Rig
 
 DELAY = 0.05

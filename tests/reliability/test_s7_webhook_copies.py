@@ -12,7 +12,8 @@ import httpx
 
 from handoff.events import signals
 from tests.ingress_senders import standard_request
-from tests.reliability.harness import TopicWatch, make_load, settle, until
+from tests.reliability.harness import TopicWatch, settle, until
+from tests.reliability.load import make_load
 from tests.reliability.rig import Rig
 
 COPIES = 50

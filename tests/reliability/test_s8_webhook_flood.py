@@ -12,7 +12,8 @@ import httpx
 
 from tests.ingress_senders import JSON, dumps, standard_request
 from tests.reliability.conftest import WEBHOOK_RATE
-from tests.reliability.harness import make_load, settle
+from tests.reliability.harness import settle
+from tests.reliability.load import make_load
 from tests.reliability.rig import Rig, soak_factor
 
 FLOODERS = 16

@@ -17,7 +17,8 @@ from aiokafka import AIOKafkaProducer
 
 from handoff.events import dlq_topic, routing, scoring, signals, sla
 from tests.factories import T0, activity, mql
-from tests.reliability.harness import GROUPS, TopicWatch, make_load, send, settle, until
+from tests.reliability.harness import GROUPS, TopicWatch, settle, until
+from tests.reliability.load import make_load, send
 from tests.reliability.rig import Rig
 
 POISON_SOURCE = "/reliability/poison\u0000"
