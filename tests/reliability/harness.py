@@ -339,6 +339,7 @@ async def settle(
                         answered.add(handoff)
 
         waiting: list[str] = ["nothing read yet"]
+        previous_ends: dict[str, dict[int, int]] = {}
 
         async def quiet() -> bool:
             """True once complete and quiet; else `waiting` says what is missing."""
@@ -356,7 +357,16 @@ async def settle(
             elif behind := await groups.behind(watches):
                 waiting[:] = [f"consumer groups behind: {behind[:3]}"]
             else:
-                return True
+                # Quiet twice in a row with the same ends: a record published between this
+                # look's fetch and its outbox check would have moved an end.
+                ends = {t: dict(w.high) for t, w in watches.items()}
+                if ends == previous_ends:
+                    return True
+                previous_ends.clear()
+                previous_ends.update(ends)
+                waiting[:] = ["a second quiet look"]
+                return False
+            previous_ends.clear()
             return False
 
         await until(quiet, lambda: f"the end state of {load.scenario}: {waiting[0]}", within)
