@@ -1,8 +1,8 @@
 """The reliability suite's own stack: a durable PostgreSQL, a broker and every service as a process.
 
 Its own, not the session's: scenarios kill the database and stop the broker, and the
-other layers must not feel that. The SLA gives 2 seconds to accept, so every assignment's
-timer falls due (warning, breach, escalation) within the scenario.
+other layers must not feel that. It always starts embedded PostgreSQL and broker, even when
+HANDOFF_DATABASE_URL or HANDOFF_KAFKA_BOOTSTRAP_SERVERS are set: it must be able to kill them.
 """
 
 from __future__ import annotations

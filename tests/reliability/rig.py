@@ -85,6 +85,17 @@ class Rig:
         self.ensure_running()
 
     def ensure_running(self) -> None:
+        """Every part up and at full speed, whatever a scenario that failed half-way left."""
+        pg, broker = self.stack.postgres, self.stack.broker
+        if pg is not None and (pg.process is None or pg.process.poll() is not None):
+            self.start_database()
+        if broker is not None and (broker.process is None or broker.process.poll() is not None):
+            self.start_broker()
+        for proxy in self.proxies.values():
+            proxy.delay = 0.0
+        for proc in list(self.extra):
+            proc.stop()
+            self.extra.remove(proc)
         for proc in self.stack.services.values():
             if not proc.alive():
                 proc.start()
