@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from structlog.testing import capture_logs
 
 from handoff.db import UnitOfWork, UnitOfWorkFactory
 from handoff.events import dlq_topic, signals
@@ -175,32 +176,33 @@ async def test_a_poison_event_is_dead_lettered_and_the_rest_of_its_batch_applied
     events = [activity(lead) for _ in range(9)]
     poison = events[4]
     await send(bootstrap, [(lead.encode(), e.to_json()) for e in events], topic=topic)
-    handler = Poisoned({poison.id})
-    consumer, task, kafka = await run_consumer(engine, bootstrap, handler, topic=topic)  # type: ignore[arg-type]
-    before = REGISTRY.get_sample_value(
-        "handoff_consumer_poison_events_total", {"consumer": consumer.name, "topic": topic}
-    )
-    readiness: list[bool] = []
+    with capture_logs() as logs:
+        handler = Poisoned({poison.id})
+        consumer, task, kafka = await run_consumer(engine, bootstrap, handler, topic=topic)  # type: ignore[arg-type]
+        before = REGISTRY.get_sample_value(
+            "handoff_consumer_poison_events_total", {"consumer": consumer.name, "topic": topic}
+        )
+        readiness: list[bool] = []
 
-    async def watch_readiness() -> None:
-        while True:
-            if consumer.kafka is not None and consumer.kafka.assignment():
-                readiness.append(consumer.holds_assignment())
-            await asyncio.sleep(0.02)
+        async def watch_readiness() -> None:
+            while True:
+                if consumer.kafka is not None and consumer.kafka.assignment():
+                    readiness.append(consumer.holds_assignment())
+                await asyncio.sleep(0.02)
 
-    watcher = asyncio.create_task(watch_readiness())
-    try:
-        dead = await collect(bootstrap, dlq_topic(topic), lambda r: len(r) >= 1)
-        await eventually(lambda: _async(len(handler.applied) >= 8))
+        watcher = asyncio.create_task(watch_readiness())
+        try:
+            dead = await collect(bootstrap, dlq_topic(topic), lambda r: len(r) >= 1)
+            await eventually(lambda: _async(len(handler.applied) >= 8))
 
-        async def committed() -> int | None:
-            assert consumer.kafka is not None
-            return await consumer.kafka.committed(TopicPartition(topic, 0))
+            async def committed() -> int | None:
+                assert consumer.kafka is not None
+                return await consumer.kafka.committed(TopicPartition(topic, 0))
 
-        assert await eventually(lambda: _equals(committed(), 9)), "offsets moved past it"
-    finally:
-        watcher.cancel()
-        await stop(task, kafka)
+            assert await eventually(lambda: _equals(committed(), 9)), "offsets moved past it"
+        finally:
+            watcher.cancel()
+            await stop(task, kafka)
     good = [e.id for e in events if e is not poison]
     assert sorted(handler.applied) == sorted(good)  # each once, the poison never
     assert [e for e in handler.applied if handler.applied.count(e) > 1] == []
@@ -224,6 +226,16 @@ async def test_a_poison_event_is_dead_lettered_and_the_rest_of_its_batch_applied
             {"ids": [e.id for e in events]},
         )
     assert claimed == 8  # the poison's claim was rolled back, so a replay of it can apply
+    poisoned = [e for e in logs if e["event"] == "consumer.poison"]
+    assert len(poisoned) == 1
+    assert poisoned[0]["log_level"] == "error"
+    assert {k: poisoned[0][k] for k in ("lead_id", "event_id", "topic", "partition", "offset")} == {
+        "lead_id": lead,
+        "event_id": poison.id,
+        "topic": topic,
+        "partition": 0,
+        "offset": 4,
+    }
 
 
 async def test_a_transient_database_error_is_retried_not_dead_lettered(

@@ -65,7 +65,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     except dlq.DlqError as exc:
         return _fail(str(exc))
     except Exception as exc:
-        return _fail(f"reading {args.topic} on {bootstrap} failed: {type(exc).__name__}: {exc}")
+        return _fail(f"reading {args.topic} on {bootstrap} failed: {exc}")
 
 
 def cmd_scoring_rescore(args: argparse.Namespace) -> int:

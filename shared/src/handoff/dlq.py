@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from handoff.events import dlq_topic
-from handoff.messaging.consumer import DLQ_HEADER_PREFIX, VALUE_DROPPED
+from handoff.messaging.dead_letters import DLQ_HEADER_PREFIX, VALUE_DROPPED
 
 _EMAIL = re.compile(r"[^\s@]+@[^\s@]+")
 
@@ -83,8 +83,8 @@ async def read_all(bootstrap: str, topic: str, *, within: float = 30.0) -> list[
         enable_auto_commit=False,
         client_id="handoff-dlq",
     )
-    await consumer.start()
     try:
+        await consumer.start()
         if name not in await consumer.topics():
             raise DlqError(f"no topic {name} on {bootstrap}")
         partitions = [
@@ -142,9 +142,9 @@ def choose(letters: Sequence[DeadLetter], refs: Sequence[str]) -> list[DeadLette
 async def replay(bootstrap: str, letters: Sequence[DeadLetter]) -> dict[str, int]:
     """Send each record back to its source topic with its original key, value and headers."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", client_id="handoff-dlq")
-    await producer.start()
     sent: dict[str, int] = {}
     try:
+        await producer.start()
         for letter in letters:
             if letter.value_dropped:
                 print(

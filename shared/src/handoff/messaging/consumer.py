@@ -14,7 +14,6 @@ is alone; it goes to `<topic>.dlq` and everything else is applied once.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -28,9 +27,16 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import text
 
 from handoff.db import UnitOfWork
-from handoff.events import dlq_topic
 from handoff.events.envelope import UnknownEventType, parse_event
 from handoff.messaging import inbox
+from handoff.messaging.dead_letters import (
+    DLQ_HEADER_PREFIX,
+    VALUE_DROPPED,
+    dead_letter,
+    error_text,
+    is_transient_db_error,
+    without_value,
+)
 from handoff.messaging.producer import Message, Producer
 from handoff.metrics import (
     APPLY_FAILURES,
@@ -66,59 +72,14 @@ class ConsumerHalted(Exception):
     """Too many dead letters in a row: a bad deploy must not dead-letter a whole topic."""
 
 
-DLQ_HEADER_PREFIX = "handoff-dlq-"
-
-
-def dead_letter(
-    record: ConsumerRecord[bytes, bytes],
-    error: str,
-    consumer: str,
-    *,
-    stage: str = "parse",
-    attempts: int = 1,
-) -> Message:
-    """The original key, value and headers, plus headers naming the error and the origin."""
-    headers = (
-        ("handoff-dlq-error", error[:1000].encode()),
-        (
-            "handoff-dlq-stage",
-            stage.encode(),
-        ),  # parse: the value is broken; apply: the handler failed
-        ("handoff-dlq-attempts", str(attempts).encode()),
-        ("handoff-dlq-topic", record.topic.encode()),
-        ("handoff-dlq-partition", str(record.partition).encode()),
-        ("handoff-dlq-offset", str(record.offset).encode()),
-        ("handoff-dlq-consumer", consumer.encode()),
-        *((k, v) for k, v in (record.headers or ()) if not k.startswith(DLQ_HEADER_PREFIX)),
-    )
-    return Message(dlq_topic(record.topic), record.key or b"", record.value or b"", headers)
-
-
-VALUE_DROPPED = "handoff-dlq-value-dropped"
-
-
-def without_value(message: Message) -> Message:
-    """A dead letter too large to send: the DLQ headers alone, saying the value was left out."""
-    headers = tuple((k, v) for k, v in message.headers if k.startswith(DLQ_HEADER_PREFIX))
-    note = f"{len(message.value)} bytes, too large with the DLQ headers; read it at its origin"
-    return Message(message.topic, message.key, b"", (*headers, (VALUE_DROPPED, note.encode())))
-
-
-_EMAIL = re.compile(r"[^\s@'\"(),;:<>\[\]]+@[^\s@'\"(),;:<>\[\]]+")
-
-
-def _error_text(exc: BaseException) -> str:
-    """What went wrong, for a log line and a DLQ header: never the values (no emails, no SQL)."""
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        # A path can hold a sender's own keys (a property named after an address).
-        return _EMAIL.sub("<email>", f"{first['type']} at {where or 'value'}: {first['msg']}")
-    # SQLAlchemy's text carries the statement and its parameters (emails, traits): keep only
-    # the driver's own message, which names the problem, not the row.
-    cause = getattr(exc, "orig", None) or exc
-    message = str(cause).split("\n", 1)[0]
-    return _EMAIL.sub("<email>", f"{type(cause).__name__}: {message}")[:1000]
+__all__ = [  # the dead-letter format stays importable from here, where it used to live
+    "DLQ_HEADER_PREFIX",
+    "VALUE_DROPPED",
+    "BatchConsumer",
+    "ConsumerHalted",
+    "Inbound",
+    "dead_letter",
+]
 
 
 class BatchConsumer:
@@ -207,7 +168,7 @@ class BatchConsumer:
                 self.dead_in_row = 0
                 continue
             except (ValidationError, ValueError) as exc:
-                error = _error_text(exc)
+                error = error_text(exc)
                 log.warning(
                     "consumer.dead_letter",
                     consumer=self.name,
@@ -256,7 +217,7 @@ class BatchConsumer:
                 consumer=self.name,
                 attempt=attempt,
                 events=len(items),
-                error=_error_text(error),
+                error=error_text(error),
             )
             if attempt < self.settings.consumer_poison_attempts:
                 await asyncio.sleep(self.settings.consumer_poison_retry_seconds * attempt)
@@ -332,7 +293,7 @@ class BatchConsumer:
             if (r.topic, r.partition, r.offset)
             == (inbound.topic, inbound.partition, inbound.offset)
         )
-        text_ = _error_text(error)
+        text_ = error_text(error)
         event = inbound.event
         log.error(
             "consumer.poison",
@@ -421,41 +382,21 @@ class BatchConsumer:
                     "consumer.retry",
                     consumer=self.name,
                     step=what,
-                    error=_error_text(exc),
+                    error=error_text(exc),
                     retry_in=delay,
                 )
             except Exception as exc:
-                if not _is_transient_db_error(exc):
+                if not is_transient_db_error(exc):
                     raise
                 log.warning(
                     "consumer.retry",
                     consumer=self.name,
                     step=what,
-                    error=_error_text(exc),
+                    error=error_text(exc),
                     retry_in=delay,
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-
-# SQLSTATE classes and codes that say "try again", not "this row is wrong": connection
-# exceptions, serialization failures and deadlocks, statement or lock timeouts, a server
-# out of resources or shutting down.
-_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57P", "58")
-_TRANSIENT_SQLSTATES = ("55P03", "57014")
-
-
-def _is_transient_db_error(exc: Exception) -> bool:
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    state = getattr(exc.orig, "sqlstate", None) or ""
-    return state.startswith(_TRANSIENT_SQLSTATE_CLASSES) or state in _TRANSIENT_SQLSTATES
 
 
 def _lead_id(event: Any, record: ConsumerRecord[bytes, bytes]) -> str:
