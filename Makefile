@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --locked
 
-.PHONY: help install run test lint fmt typecheck bench migrate test-tools
+.PHONY: help install run test test-tools soak lint fmt typecheck bench migrate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,11 @@ test-tools: ## install chromium, a CJK font and promtool from Debian when missin
 			echo "not installed:$$missing (needs root and apt-get); their tests will skip"; \
 		fi; \
 	fi
+
+soak: install ## the fault-injection scenarios with 10x the load (HANDOFF_SOAK=N for N x)
+	@HANDOFF_SOAK=$${HANDOFF_SOAK:-10} $(RUN) pytest tests/reliability -m reliability \
+		--timeout=$$((150 * $${HANDOFF_SOAK:-10}))
+	@$(RUN) python -m bench.rejected
 
 lint: install ## ruff check and format check
 	@$(RUN) ruff check .

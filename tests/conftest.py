@@ -22,7 +22,7 @@ from handoff.devstack.stack import DevStack
 REPO = Path(__file__).resolve().parent.parent
 
 
-LAYERS = ("unit", "integration", "e2e")
+LAYERS = ("unit", "integration", "e2e", "reliability")
 
 
 def _layer(item: pytest.Item) -> int:
@@ -32,8 +32,9 @@ def _layer(item: pytest.Item) -> int:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its layer and run the layers in order: the e2e services run last,
-    so integration tests own the outbox lock and the timer table while they run."""
+    """Mark each test with its layer and run the layers in order: the e2e services run after
+    the integration tests, so those own the outbox lock and the timer table while they run;
+    the reliability scenarios (their own stack) run last."""
     for item in items:
         item.add_marker(getattr(pytest.mark, LAYERS[_layer(item)]))
     items.sort(key=_layer)
