@@ -39,7 +39,7 @@ test-tools: ## install chromium, a CJK font and promtool from Debian when missin
 		fi; \
 	fi
 
-soak: install ## the fault-injection scenarios with 10x the load (HANDOFF_SOAK=N for N x)
+soak: install ## fault scenarios at 10x the load (HANDOFF_SOAK=N), then memory under 100k rejected requests
 	@HANDOFF_SOAK=$${HANDOFF_SOAK:-10} $(RUN) pytest tests/reliability -m reliability \
 		--timeout=$$((150 * $${HANDOFF_SOAK:-10}))
 	@$(RUN) python -m bench.rejected
