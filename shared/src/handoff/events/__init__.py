@@ -1,9 +1,9 @@
 """Typed CloudEvents for every handoff topic: one module per topic, changes are additive."""
 
-from handoff.events import commands, routing, scoring, signals, sla
+from handoff.events import commands, notify, routing, scoring, signals, sla
 from handoff.events.envelope import CloudEvent, fact_id, parse_event
 
-ALL_TOPICS = (signals.TOPIC, scoring.TOPIC, routing.TOPIC, sla.TOPIC, commands.TOPIC)
+ALL_TOPICS = (signals.TOPIC, scoring.TOPIC, routing.TOPIC, sla.TOPIC, commands.TOPIC, notify.TOPIC)
 
 
 def dlq_topic(topic: str) -> str:
@@ -16,6 +16,7 @@ __all__ = [
     "commands",
     "dlq_topic",
     "fact_id",
+    "notify",
     "parse_event",
     "routing",
     "scoring",

@@ -1,0 +1,66 @@
+"""The facts of an event that subscriptions filter on, and what notify remembers of a handoff."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from handoff_notify.domain.subscriptions import Facts
+
+ASSIGNED = "handoff.lead.assigned"
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffSeen:
+    """A handoff as its assignment described it; later events name only its id."""
+
+    handoff_id: str
+    lead_id: str
+    rep_id: str | None
+    pool: str | None
+    team: str | None
+    manager_id: str | None
+    assigned_at: datetime | None
+
+
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def handoff_of_assignment(
+    event_type: str, data: Mapping[str, Any], at: datetime
+) -> HandoffSeen | None:
+    if event_type != ASSIGNED:
+        return None
+    handoff_id, lead_id = _text(data, "handoff_id"), _text(data, "lead_id")
+    if handoff_id is None or lead_id is None:
+        return None
+    return HandoffSeen(
+        handoff_id,
+        lead_id,
+        _text(data, "rep_id"),
+        _text(data, "pool"),
+        _text(data, "team"),
+        _text(data, "manager_id"),
+        at,
+    )
+
+
+def facts_of(event_id: str, event_type: str, data: Any, known: Mapping[str, HandoffSeen]) -> Facts:
+    """The event's own fields first; pool, team and rep from its handoff's assignment else."""
+    if not isinstance(data, Mapping):
+        return Facts(event_id=event_id, type=event_type)
+    handoff_id = _text(data, "handoff_id")
+    seen = known.get(handoff_id) if handoff_id else None
+    return Facts(
+        event_id=event_id,
+        type=event_type,
+        lead_id=_text(data, "lead_id"),
+        handoff_id=handoff_id,
+        rep_id=_text(data, "rep_id") or (seen.rep_id if seen else None),
+        pool=_text(data, "pool") or (seen.pool if seen else None),
+        team=_text(data, "team") or (seen.team if seen else None),
+    )
