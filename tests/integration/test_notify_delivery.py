@@ -268,7 +268,7 @@ async def test_a_hanging_receiver_and_a_resetting_one_do_not_hold_up_a_healthy_o
     try:
         await handle(engine, [assigned(rep) for _ in range(10)])
         # The healthy endpoint gets all ten while the hanging one holds its two slots.
-        got = await healthy.wait_for(10, timeout=20)
+        got = await healthy.wait_for(10, within=20)
         assert all(g.verified for g in got)
         assert len(hanging.received) == 2
         assert len(resetting.received) >= 1
@@ -318,7 +318,7 @@ async def test_two_workers_on_one_queue_send_every_delivery_once(
     workers = [worker_for(database_url, per_endpoint=8) for _ in range(2)]
     runs = [asyncio.create_task(w.run()) for w in workers]
     try:
-        await receiver.wait_for(300, timeout=60)
+        await receiver.wait_for(300, within=60)
         await asyncio.sleep(0.3)  # room for a duplicate to show up, were there one
         ids = [(r.headers["webhook-id"], r.path) for r in receiver.received]
         assert len(ids) == 300

@@ -82,11 +82,11 @@ class WebhookReceiver:
                 continue
         return False
 
-    async def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+    async def wait_for(self, count: int, within: float = 10.0) -> list[Received]:
         """Until `count` requests have arrived in all; the list of them."""
         async with self.arrived:
             await asyncio.wait_for(
-                self.arrived.wait_for(lambda: len(self.received) >= count), timeout
+                self.arrived.wait_for(lambda: len(self.received) >= count), within
             )
         return list(self.received)
 

@@ -52,7 +52,7 @@ async def checked_addresses(
         raise UnsafeAddress(f"{host} does not resolve")
     reason = first_refusal(addresses, allowed)
     if reason is not None:
-        shown = reason if ip is not None else f"{host} resolves to {reason}"
+        shown = reason if ip is not None else f"{host} resolves to a refused address: {reason}"
         raise UnsafeAddress(shown)
     return addresses
 

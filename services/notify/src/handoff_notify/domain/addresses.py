@@ -53,10 +53,10 @@ def refusal(address: IPAddress, allowed: Sequence[IPNetwork] = ()) -> str | None
         return f"{address} is a loopback address"
     if address.is_link_local:
         return f"{address} is a link-local address (cloud metadata lives there)"
-    if address.is_private:
-        return f"{address} is a private address"
     if address.is_multicast or address.is_reserved or address.is_unspecified:
         return f"{address} is not a public unicast address"
+    if address.is_private:
+        return f"{address} is a private address"
     if not address.is_global:
         return f"{address} is not a public address"
     return None
