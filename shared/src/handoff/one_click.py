@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-ACTIONS = ("accept", "reject")
+ACTIONS = ("accept", "reject", "view")  # view: a rep's own queue page, handoff "*"
 _VERSION = "1"
 
 

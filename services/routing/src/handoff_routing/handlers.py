@@ -14,7 +14,7 @@ from handoff.db import UnitOfWork
 from handoff.events import commands, sla
 from handoff.events.scoring import LeadMql
 from handoff.messaging.consumer import Inbound
-from handoff_routing.adapters import repository
+from handoff_routing.adapters import rep_queue, repository
 from handoff_routing.domain.handoff import (
     Action,
     Handoff,
@@ -79,6 +79,7 @@ class RoutingHandler:
         self.on_freed = on_freed
 
     async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+        await rep_queue.remember(uow.conn, items)  # reasons and due times for reps' queues
         mqls: dict[str, LeadMql] = {}
         escalations: list[sla.SlaEscalated] = []
         actions: list[tuple[Inbound[Any], RepAction]] = []
