@@ -211,7 +211,7 @@ async def test_a_reps_queue_lists_lead_reason_due_time_and_state_paged(
     rep_leads = []
     for n in range(3):
         rep_leads.append(await handed_over(engine, reason=f"reason {n}"))
-    (l0, h0), (l1, h1), (l2, h2) = rep_leads
+    (l0, h0), (l1, h1), (_, h2) = rep_leads
     await _sla(engine, h0, l0, sla.SlaWarning, timedelta(minutes=30))
     await _sla(engine, h1, l1, sla.SlaBreached, timedelta(minutes=-5))
     await api.client.post(link(h2), data={"token": token(h2, "accept")})
@@ -315,7 +315,7 @@ async def test_the_reps_page_renders_in_headless_chromium(
     )
     serving = asyncio.create_task(server.serve())
     try:
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event
             await asyncio.sleep(0.05)
         view = one_click.sign(KEY, "*", rep, "view", int(time.time()) + 600)
         url = f"http://127.0.0.1:{port}/v1/reps/{rep}/page?token={view}&lang=en"
