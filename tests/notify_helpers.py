@@ -58,19 +58,18 @@ def event(event_type: str, **data: Any) -> GenericEvent:
 def assigned(
     rep_id: str, *, pool: str = "emea", team: str | None = None, **extra: Any
 ) -> GenericEvent:
-    return event(
-        "handoff.lead.assigned",
-        lead_id=uid("L"),
-        handoff_id=uid("H"),
-        mql_id=uid("mql"),
-        rep_id=rep_id,
-        pool=pool,
-        rule="default",
-        assigned_at=datetime.now(UTC).isoformat(),
-        decision=[],
-        team=team,
-        **extra,
-    )
+    data: dict[str, Any] = {
+        "lead_id": uid("L"),
+        "handoff_id": uid("H"),
+        "mql_id": uid("mql"),
+        "rep_id": rep_id,
+        "pool": pool,
+        "rule": "default",
+        "assigned_at": datetime.now(UTC).isoformat(),
+        "decision": [],
+        "team": team,
+    }
+    return event("handoff.lead.assigned", **{**data, **extra})
 
 
 def follow_up(first: GenericEvent, event_type: str, **extra: Any) -> GenericEvent:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff_notify.domain.facts import HandoffSeen
+from handoff_notify.domain.facts import HandoffSeen, MqlSeen
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +30,9 @@ async def remember_handoffs(conn: AsyncConnection, seen: Sequence[HandoffSeen]) 
     await conn.execute(
         text(
             "INSERT INTO notify.handoffs (handoff_id, lead_id, rep_id, pool, team, manager_id, "
-            "assigned_at) SELECT * FROM unnest(CAST(:h AS text[]), CAST(:l AS text[]), "
+            "assigned_at, mql_id) SELECT * FROM unnest(CAST(:h AS text[]), CAST(:l AS text[]), "
             "CAST(:r AS text[]), CAST(:p AS text[]), CAST(:t AS text[]), CAST(:m AS text[]), "
-            "CAST(:a AS timestamptz[])) ON CONFLICT (handoff_id) DO NOTHING"
+            "CAST(:a AS timestamptz[]), CAST(:q AS text[])) ON CONFLICT (handoff_id) DO NOTHING"
         ),
         {
             "h": [s.handoff_id for s in seen],
@@ -42,6 +42,26 @@ async def remember_handoffs(conn: AsyncConnection, seen: Sequence[HandoffSeen]) 
             "t": [s.team for s in seen],
             "m": [s.manager_id for s in seen],
             "a": [s.assigned_at for s in seen],
+            "q": [s.mql_id for s in seen],
+        },
+    )
+
+
+async def remember_mqls(conn: AsyncConnection, seen: Sequence[MqlSeen]) -> None:
+    if not seen:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO notify.mqls (mql_id, lead_id, reason, lead_name, company_name) "
+            "SELECT * FROM unnest(CAST(:m AS text[]), CAST(:l AS text[]), CAST(:r AS text[]), "
+            "CAST(:n AS text[]), CAST(:c AS text[])) ON CONFLICT (mql_id) DO NOTHING"
+        ),
+        {
+            "m": [s.mql_id for s in seen],
+            "l": [s.lead_id for s in seen],
+            "r": [s.reason for s in seen],
+            "n": [s.lead_name for s in seen],
+            "c": [s.company_name for s in seen],
         },
     )
 
@@ -51,8 +71,10 @@ async def handoffs_by_id(conn: AsyncConnection, ids: Sequence[str]) -> dict[str,
         return {}
     rows = await conn.execute(
         text(
-            "SELECT handoff_id, lead_id, rep_id, pool, team, manager_id, assigned_at "
-            "FROM notify.handoffs WHERE handoff_id = ANY(CAST(:ids AS text[]))"
+            "SELECT h.handoff_id, h.lead_id, h.rep_id, h.pool, h.team, h.manager_id, "
+            "h.assigned_at, h.mql_id, m.reason, m.lead_name, m.company_name "
+            "FROM notify.handoffs h LEFT JOIN notify.mqls m ON m.mql_id = h.mql_id "
+            "WHERE h.handoff_id = ANY(CAST(:ids AS text[]))"
         ),
         {"ids": list(set(ids))},
     )

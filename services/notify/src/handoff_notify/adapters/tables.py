@@ -61,6 +61,18 @@ handoffs = Table(
     Column("team", Text),
     Column("manager_id", Text),
     Column("assigned_at", DateTime(timezone=True)),
+    Column("mql_id", Text),
+)
+
+# From handoff.lead.mql: the reason sentence and the lead's name, for the new-lead notice.
+mqls = Table(
+    "mqls",
+    metadata,
+    Column("mql_id", Text, primary_key=True),
+    Column("lead_id", Text, nullable=False),
+    Column("reason", Text),
+    Column("lead_name", Text),
+    Column("company_name", Text),
 )
 
 deliveries = Table(

@@ -23,6 +23,33 @@ class HandoffSeen:
     team: str | None
     manager_id: str | None
     assigned_at: datetime | None
+    mql_id: str | None = None
+    # From the MQL, when notify saw it (handoff.scoring.v1): for the new-lead notice.
+    reason: str | None = None
+    lead_name: str | None = None
+    company_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MqlSeen:
+    mql_id: str
+    lead_id: str
+    reason: str | None
+    lead_name: str | None
+    company_name: str | None
+
+
+def mql_of(event_type: str, data: Mapping[str, Any]) -> MqlSeen | None:
+    if event_type != "handoff.lead.mql":
+        return None
+    mql_id, lead_id = _text(data, "mql_id"), _text(data, "lead_id")
+    if mql_id is None or lead_id is None:
+        return None
+    traits = data.get("traits") if isinstance(data.get("traits"), Mapping) else {}
+    company = traits.get("company") if isinstance(traits.get("company"), Mapping) else {}
+    return MqlSeen(
+        mql_id, lead_id, _text(data, "reason"), _text(traits, "name"), _text(company, "name")
+    )
 
 
 def _text(data: Mapping[str, Any], key: str) -> str | None:
@@ -46,6 +73,7 @@ def handoff_of_assignment(
         _text(data, "team"),
         _text(data, "manager_id"),
         at,
+        _text(data, "mql_id"),
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from handoff.events import routing, sla
+from handoff.events import routing, scoring, sla
 from handoff.events.envelope import GenericEvent
 from handoff.messaging.consumer import Handler
 from handoff.runtime import Consumes, Runtime
@@ -20,10 +20,11 @@ _any_event: TypeAdapter[Any] = TypeAdapter(GenericEvent)
 
 
 def topics(insight: bool | None = None) -> list[str]:
-    """routing and sla always; insight when asked, or by default when its module exists."""
+    """routing and sla always (scoring for the MQL's reason in the new-lead notice); insight
+    when asked, or by default when its module exists."""
     if insight is None:
         insight = importlib.util.find_spec("handoff.events.insight") is not None
-    return [routing.TOPIC, sla.TOPIC, *([INSIGHT_TOPIC] if insight else [])]
+    return [scoring.TOPIC, routing.TOPIC, sla.TOPIC, *([INSIGHT_TOPIC] if insight else [])]
 
 
 def event_handler(rt: Runtime) -> Handler:

@@ -15,7 +15,7 @@ from handoff.events import fact_id
 from handoff.messaging.consumer import Inbound
 from handoff_notify.adapters import deliveries_repo, subscriptions_repo
 from handoff_notify.adapters.deliveries_repo import NewDelivery
-from handoff_notify.domain.facts import HandoffSeen, facts_of, handoff_of_assignment
+from handoff_notify.domain.facts import HandoffSeen, facts_of, handoff_of_assignment, mql_of
 from handoff_notify.domain.subscriptions import Subscription, matching
 
 # Renders the body for a Slack or email subscription; None: nothing to send for this event.
@@ -51,6 +51,10 @@ class EventHandler:
             )
         ]
         await deliveries_repo.remember_handoffs(uow.conn, seen)
+        mqls = [
+            m for e in events if (m := mql_of(e.type, e.data if isinstance(e.data, dict) else {}))
+        ]
+        await deliveries_repo.remember_mqls(uow.conn, mqls)
         ids = [
             h
             for e in events

@@ -98,7 +98,9 @@ class Notices:
     ) -> About:
         lead_id = _text(data, "lead_id") or (seen.lead_id if seen else "")
         handoff_id = _text(data, "handoff_id")
-        label = ", ".join(p for p in (_text(data, "lead_name"), _text(data, "company_name")) if p)
+        name = _text(data, "lead_name") or (seen.lead_name if seen else None)
+        company = _text(data, "company_name") or (seen.company_name if seen else None)
+        label = ", ".join(p for p in (name, company) if p)
         due = _when(data.get("due_at") or data.get("accept_due_at"))
         accept = reject = None
         if kind in ("new_lead", "warning", "breach") and handoff_id and self.link_secrets:
@@ -109,7 +111,7 @@ class Notices:
             handoff_id=handoff_id,
             rep_name=self._name(rep),
             lead_label=label or lead_id,
-            reason=_text(data, "mql_reason"),
+            reason=_text(data, "mql_reason") or (seen.reason if seen else None),
             due_at=due,
             stage=_text(data, "stage"),
             other_rep_name=self._name(other) if other else None,

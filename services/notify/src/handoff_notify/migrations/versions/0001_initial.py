@@ -66,6 +66,16 @@ def upgrade() -> None:
         sa.Column("team", sa.Text),
         sa.Column("manager_id", sa.Text),
         sa.Column("assigned_at", sa.DateTime(timezone=True)),
+        sa.Column("mql_id", sa.Text),
+        schema=SCHEMA,
+    )
+    op.create_table(
+        "mqls",
+        sa.Column("mql_id", sa.Text, primary_key=True),
+        sa.Column("lead_id", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text),
+        sa.Column("lead_name", sa.Text),
+        sa.Column("company_name", sa.Text),
         schema=SCHEMA,
     )
     op.create_table(
@@ -114,5 +124,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     drop_messaging_tables_v1(SCHEMA)
     op.drop_table("deliveries", schema=SCHEMA)
+    op.drop_table("mqls", schema=SCHEMA)
     op.drop_table("handoffs", schema=SCHEMA)
     op.drop_table("subscriptions", schema=SCHEMA)
