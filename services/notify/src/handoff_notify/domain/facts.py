@@ -45,11 +45,15 @@ def mql_of(event_type: str, data: Mapping[str, Any]) -> MqlSeen | None:
     mql_id, lead_id = _text(data, "mql_id"), _text(data, "lead_id")
     if mql_id is None or lead_id is None:
         return None
-    traits = data.get("traits") if isinstance(data.get("traits"), Mapping) else {}
-    company = traits.get("company") if isinstance(traits.get("company"), Mapping) else {}
+    traits = _mapping(data.get("traits"))
+    company = _mapping(traits.get("company"))
     return MqlSeen(
         mql_id, lead_id, _text(data, "reason"), _text(traits, "name"), _text(company, "name")
     )
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _text(data: Mapping[str, Any], key: str) -> str | None:
