@@ -75,6 +75,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     demo_sla = config_dir / "demo" / "sla.yaml"
     if args.demo and demo_sla.exists() and "HANDOFF_SLA_CONFIG_FILE" not in os.environ:
         env["HANDOFF_SLA_CONFIG_FILE"] = str(demo_sla)  # seconds, so breaches show within a minute
+    notify_demo = _notify_demo(Path(args.data_dir), config_dir, env) if args.demo else None
     stack = DevStack.from_env(
         Path(args.data_dir),
         pg_port=args.pg_port,
@@ -94,7 +95,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print("handoff dev: starting scoring, routing and sla-watch ...", flush=True)
         stack.start_services()
         _banner(stack, args.demo)
-        asyncio.run(_watch(stack, args.demo))
+        asyncio.run(_watch(stack, args.demo, notify_demo))
         return 1  # _watch returns only when a service died
     except DevStackError as exc:
         return _fail(str(exc))
@@ -130,12 +131,25 @@ def _banner(stack: Any, demo: bool) -> None:
     print("\n".join(lines), flush=True)
 
 
-async def _watch(stack: Any, demo: bool) -> None:
+def _notify_demo(data_dir: Path, config_dir: Path, env: dict[str, str]) -> Any:
+    """notify's demo receivers (issue 13), when notify is installed; their settings go to env."""
+    try:
+        from handoff_notify import demo
+    except ImportError:
+        return None
+    receivers = demo.prepare(data_dir, config_dir)
+    env.update(receivers.env)
+    return receivers
+
+
+async def _watch(stack: Any, demo: bool, notify_demo: Any = None) -> None:
     from handoff.devstack.feed import DemoFeed
     from handoff.devstack.tail import follow
 
     listeners = []
     tasks = []
+    if notify_demo is not None:
+        tasks.append(asyncio.create_task(notify_demo.run()))
     if demo:
         feed = DemoFeed(stack.services["scoring"].url, stack.services["routing"].url, stack.api_key)
         listeners.append(feed.on_event)
