@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("pipeline", "ingress", "routing", "sla")
+BENCHMARKS = ("pipeline", "ingress", "routing", "sla", "notify")
 
 
 def main() -> None:
