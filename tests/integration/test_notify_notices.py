@@ -111,6 +111,7 @@ async def test_new_lead_mails_go_to_each_rep_in_their_language_with_working_link
         assert "田中 愛子さん、新しいリードが割り当てられました" in ja_text
         assert "理由：デモを2回依頼しました。" in ja_text
         assert "承諾する: http://127.0.0.1:8102/v1/handoffs/" in ja_text
+        assert "&lang=ja" in ja_text  # routing's page speaks the notice's language
         assert "<p>" in body_text(ja, "html")
         assert en["Subject"].startswith("New lead: ")
         en_text = body_text(en, "plain")
@@ -228,5 +229,29 @@ async def test_an_smtp_outage_only_delays_the_mail(
             assert [m["To"] for m in sink.mails] == ["bo@example.com"]
         finally:
             await worker.stop()
+    finally:
+        await unsubscribe(engine, sub.subscription_id)
+
+
+async def test_a_refused_recipient_is_recorded_and_logged_without_the_address(
+    engine: AsyncEngine, database_url: str, sink: SmtpSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ana, bo, mgr = uid("ana"), uid("bo"), uid("kim")
+    sub = await subscribe(engine, channel="email", url="", event_types=TYPES, reps=(bo,))
+    try:
+        await handle(engine, [assigned(bo)], notices(ana, bo, mgr).render)
+        sink.refuse_recipients = True
+        worker = worker_for(database_url, smtp_port=sink.port)
+        await worker.start()
+        try:
+            await worker.drain()
+        finally:
+            await worker.stop()
+        [row] = await deliveries_of(engine, sub.subscription_id)
+        assert (row["status"], row["last_status"]) == ("pending", 550)
+        assert "bo@example.com" not in f"{row['last_error']} {row['last_response']}"
+        out = capsys.readouterr()
+        assert "notify.delivery.try_failed" in out.out + out.err
+        assert "@example.com" not in out.out + out.err
     finally:
         await unsubscribe(engine, sub.subscription_id)

@@ -35,7 +35,7 @@ EVENTS = [
     "handoff.sla.breached",
     "handoff.sla.escalated",
 ]
-LINK = re.compile(r"https?://\S+/one-click\?token=\S+")
+LINK = re.compile(r"https?://\S+/one-click\?token=\S+")  # with its &lang=
 
 
 @dataclass

@@ -136,7 +136,8 @@ class SmtpSink:
     def __init__(self, on_mail: Callable[[EmailMessage], None] | None = None) -> None:
         self.mails: list[EmailMessage] = []
         self.on_mail = on_mail
-        self.refuse = False
+        self.refuse = False  # answer DATA with 451 (a temporary outage)
+        self.refuse_recipients = False  # answer RCPT with 550, quoting the address as servers do
         self.controller: Any = None
         self.port = 0
 
@@ -148,6 +149,14 @@ class SmtpSink:
         sink = self
 
         class Handler:
+            async def handle_RCPT(
+                self, server: Any, session: Any, envelope: Any, address: str, options: Any
+            ) -> str:
+                if sink.refuse_recipients:
+                    return f"550 5.1.1 <{address}>: no such user"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 if sink.refuse:
                     return "451 try again later"

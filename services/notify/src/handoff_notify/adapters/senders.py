@@ -61,8 +61,14 @@ class Senders:
             return Attempt(None, f"refused: {exc}")
         except httpx.HTTPError as exc:
             return Attempt(None, f"{type(exc).__name__}: {exc}"[:500])
+        except aiosmtplib.SMTPResponseException as exc:
+            # The server's words often quote the recipient's address: keep only the code.
+            return Attempt(exc.code, f"{type(exc).__name__}: SMTP {exc.code}")
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = sorted({e.code for e in exc.recipients})
+            return Attempt(codes[0] if codes else None, f"recipients refused: SMTP {codes}")
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return Attempt(None, f"{type(exc).__name__}: {exc}"[:500])
+            return Attempt(None, type(exc).__name__)
 
     async def _post(self, url: str, headers: dict[str, str], body: bytes) -> Attempt:
         response = await self.client.post(url, content=body, headers=headers)
@@ -91,7 +97,7 @@ class Senders:
             password=self.smtp.password,
             timeout=self.timeout,
         )
-        if errors:  # the one recipient refused
-            code, text = next(iter(errors.values()))
-            return Attempt(code, "recipient refused", text[: self.excerpt_limit])
-        return Attempt(250, None, answer[: self.excerpt_limit])
+        if errors:  # some recipients refused: the server's text may quote their addresses
+            codes = sorted({code for code, _ in errors.values()})
+            return Attempt(codes[0], f"recipients refused: SMTP {codes}")
+        return Attempt(250, None, None)  # the answer may quote the addresses too

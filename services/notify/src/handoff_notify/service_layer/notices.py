@@ -45,16 +45,16 @@ class Notices:
         if plan is None:
             return None
         kind, subject_id, recipients, other = plan
-        about = self._about(kind, data, seen, subject_id, other)
+        reader = subject_id if sub.channel == "slack" else recipients[0]
+        language, zone = self._locale(sub, reader, seen)
+        about = self._about(kind, data, seen, subject_id, other, language)
         if sub.channel == "slack":
-            language, zone = self._locale(sub, subject_id, seen)
             return json.dumps(
                 slack_message(words(about, language, zone)), ensure_ascii=False
             ).encode()
         addresses = [a for r in recipients if (a := self._email(r))]
         if not addresses:
             return None
-        language, zone = self._locale(sub, recipients[0], seen)
         w = words(about, language, zone)
         text, page = email_parts(w)
         mail = {"to": ", ".join(addresses), "subject": w.subject, "text": text, "html": page}
@@ -95,6 +95,7 @@ class Notices:
         seen: HandoffSeen | None,
         rep: str,
         other: str | None,
+        language: Language,
     ) -> About:
         lead_id = _text(data, "lead_id") or (seen.lead_id if seen else "")
         handoff_id = _text(data, "handoff_id")
@@ -104,7 +105,9 @@ class Notices:
         due = _when(data.get("due_at") or data.get("accept_due_at"))
         accept = reject = None
         if kind in ("new_lead", "warning", "breach") and handoff_id and self.link_secrets:
-            accept, reject = (self._link(handoff_id, rep, a) for a in ("accept", "reject"))
+            accept, reject = (
+                self._link(handoff_id, rep, a, language) for a in ("accept", "reject")
+            )
         return About(
             kind=kind,
             lead_id=lead_id,
@@ -119,12 +122,12 @@ class Notices:
             reject_url=reject,
         )
 
-    def _link(self, handoff_id: str, rep_id: str, action: str) -> str:
+    def _link(self, handoff_id: str, rep_id: str, action: str, language: Language) -> str:
+        """The link to routing's page; `lang` so the page speaks the notice's language."""
         expires = int(time.time()) + self.link_ttl_seconds
         token = one_click.sign(self.link_secrets[0], handoff_id, rep_id, action, expires)
-        return (
-            f"{self.link_base_url}/v1/handoffs/{quote(handoff_id, safe='')}/one-click?token={token}"
-        )
+        path = f"/v1/handoffs/{quote(handoff_id, safe='')}/one-click"
+        return f"{self.link_base_url}{path}?token={token}&lang={language}"
 
     def _locale(
         self, sub: Subscription, person: str, seen: HandoffSeen | None
