@@ -88,7 +88,7 @@ class Senders:
         message["Subject"] = mail["subject"]
         message.set_content(mail["text"])
         message.add_alternative(mail["html"], subtype="html")
-        errors, answer = await aiosmtplib.send(
+        errors, _ = await aiosmtplib.send(
             message,
             hostname=self.smtp.host,
             port=self.smtp.port,
