@@ -162,3 +162,30 @@ async def seconds_until_next_due(conn: asyncpg.Connection, now: datetime) -> flo
         now,
     )
     return None if value is None else float(value)
+
+
+SAVE_DELIVERED = """
+UPDATE notify.deliveries AS d SET status = 'succeeded', attempts = d.attempts + 1,
+  next_at = NULL, last_attempt_at = s.at, delivered_at = s.at, last_status = s.status,
+  last_error = NULL, last_response = NULL
+FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS s(delivery_id, status, at)
+WHERE d.delivery_id = s.delivery_id AND d.status = 'pending'
+"""
+
+
+async def save_delivered(
+    conn: asyncpg.Connection, batch: Sequence[tuple[Claimed, int | None, datetime]]
+) -> None:
+    """Mark a batch of deliveries succeeded in one statement (their endpoints were healthy)."""
+    await conn.execute(
+        SAVE_DELIVERED,
+        [d.delivery_id for d, _, _ in batch],
+        [status for _, status, _ in batch],
+        [at for _, _, at in batch],
+    )
+
+
+async def count_enabled(conn: asyncpg.Connection) -> int:
+    return int(
+        await conn.fetchval("SELECT count(*) FROM notify.subscriptions WHERE disabled_at IS NULL")
+    )

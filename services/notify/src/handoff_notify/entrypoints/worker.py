@@ -24,7 +24,11 @@ from handoff_notify.adapters.queue import Claimed
 from handoff_notify.adapters.senders import Senders
 from handoff_notify.domain.attempts import Policies
 from handoff_notify.metrics import DELIVERY_SECONDS, IN_FLIGHT
-from handoff_notify.service_layer.delivering import record_try
+from handoff_notify.service_layer.delivering import (
+    plain_success,
+    record_delivered,
+    record_try,
+)
 
 log = structlog.get_logger("handoff.notify")
 MIN_NAP_SECONDS = 0.05
@@ -75,6 +79,9 @@ class Worker:
         self.in_flight: Counter[str] = Counter()
         self.tasks: set[asyncio.Task[None]] = set()
         self.pool: asyncpg.Pool | None = None
+        self.delivered: list[tuple[Claimed, int | None, datetime]] = []
+        self.flushing: asyncio.Task[None] | None = None
+        self._endpoints_count, self._endpoints_read_at = 0, float("-inf")
 
     async def start(self) -> None:
         self.pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=4)
@@ -84,6 +91,8 @@ class Worker:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await self.flush_deliveries()
             await self.pool.close()
             self.pool = None
 
@@ -107,7 +116,11 @@ class Worker:
         busy = [s for s, n in self.in_flight.items() if n >= self.limits.per_endpoint]
         now = self.clock()
         async with self.pool.acquire() as conn:
-            claimed = await queue.claim(conn, now, free, busy, self.limits.lease_seconds)
+            # No more than the endpoints could start: claiming a backlog of one endpoint only
+            # to give most of it back would write twice for nothing.
+            endpoints = await self._endpoints(conn)
+            limit = min(free, max(1, endpoints - len(busy)) * self.limits.per_endpoint)
+            claimed = await queue.claim(conn, now, limit, busy, self.limits.lease_seconds)
             start: list[Claimed] = []
             back: list[str] = []
             taken: Counter[str] = Counter()
@@ -136,9 +149,31 @@ class Worker:
             started = await self.claim_and_start()
             if self.tasks:
                 await asyncio.gather(*list(self.tasks), return_exceptions=True)
+            await self.flush_deliveries()
             if not started:
                 return total
             total += started
+
+    async def _endpoints(self, conn: asyncpg.Connection) -> int:
+        now = asyncio.get_running_loop().time()
+        if now - self._endpoints_read_at > 1.0:
+            self._endpoints_count = await queue.count_enabled(conn)
+            self._endpoints_read_at = now
+        return self._endpoints_count
+
+    async def flush_deliveries(self) -> None:
+        """Write every plain success gathered so far, batch after batch, until none is left."""
+        assert self.pool is not None
+        while self.delivered:
+            batch, self.delivered = self.delivered, []
+            try:
+                async with self.pool.acquire() as conn:
+                    await queue.save_delivered(conn, batch)
+                record_delivered(batch)
+            except Exception as exc:  # the database went away: the leases run out, tried again
+                log.warning(
+                    "notify.delivery.unrecorded", count=len(batch), error=type(exc).__name__
+                )
 
     async def _try(self, d: Claimed) -> None:
         assert self.pool is not None
@@ -146,6 +181,13 @@ class Worker:
             began = asyncio.get_running_loop().time()
             attempt = await self.senders.send(d.channel, d.url, d.secrets, d.event_id, d.body)
             DELIVERY_SECONDS.labels(d.channel).observe(asyncio.get_running_loop().time() - began)
+            if plain_success(d, attempt):
+                # The common case is written in batches: one statement for all that finished
+                # while the previous batch was being written (a group commit).
+                self.delivered.append((d, attempt.status, self.clock()))
+                if self.flushing is None or self.flushing.done():
+                    self.flushing = asyncio.create_task(self.flush_deliveries())
+                return
             async with self.pool.acquire() as conn:
                 await record_try(conn, d, attempt, self.clock(), self.policies, self.rng.random())
         except asyncio.CancelledError:

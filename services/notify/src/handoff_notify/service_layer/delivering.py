@@ -3,6 +3,7 @@ endpoint's health, and the events that say a delivery gave up or an endpoint was
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
@@ -93,3 +94,18 @@ async def record_try(
             next_at=decision.next_at.isoformat() if decision.next_at else None,
         )
     return decision
+
+
+def plain_success(d: Claimed, attempt: Attempt) -> bool:
+    """Delivered, to an endpoint with a clean record: nothing to decide but the write."""
+    if d.channel == "email":
+        delivered = attempt.status == 250
+    else:
+        delivered = attempt.status is not None and 200 <= attempt.status < 300
+    return delivered and d.health == Health()
+
+
+def record_delivered(batch: Sequence[tuple[Claimed, int | None, datetime]]) -> None:
+    """Count a batch of plain successes, after its commit."""
+    for d, _, _ in batch:
+        DELIVERY_TRIES.labels(d.channel, Verdict.DELIVERED.value).inc()
