@@ -103,7 +103,7 @@ async def test_a_subscription_added_through_the_api_takes_effect_without_a_resta
 
         e = assigned(rep)
         await publish(bootstrap, [e])
-        [got] = await receiver.wait_for(1, within=60)
+        [got] = await receiver.wait_for(1, within=120)
         assert got.verified and got.headers["webhook-id"] == e.id
         Webhook(secret).verify(got.body, got.headers)
 
@@ -211,7 +211,7 @@ async def test_a_failed_delivery_is_listed_and_a_manual_retry_sends_it_again(
         # A one-try schedule would need another config; mark the delivery failed as the
         # schedule would, through the same table the worker writes.
         await publish(bootstrap, [assigned(rep)])
-        await receiver.wait_for(1, within=60)
+        await receiver.wait_for(1, within=120)
         rows = await eventually(lambda: _tried(engine, sub_id), within=20)
         from sqlalchemy import text
 
