@@ -4,6 +4,8 @@ the same in both: the field at fault and why. File errors name file, line and ke
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -32,7 +34,6 @@ from handoff_notify.domain.durations import seconds_of
 from handoff_notify.domain.retry import RetryPolicy
 from handoff_notify.domain.subscriptions import EVENT_TYPES, Subscription
 
-LANGUAGES = ("en", "ja")
 _ID = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 
 
@@ -45,10 +46,8 @@ def _event_type(value: str) -> str:
 
 
 def _secret(value: str) -> str:
-    # The Standard Webhooks form: whsec_ and base64 of 24 to 64 random bytes.
-    import base64
-    import binascii
-
+    """The Standard Webhooks form: whsec_ and base64 of 24 to 64 random bytes. The message
+    never repeats the value: it is a secret."""
     if not value.startswith("whsec_"):
         raise ValueError("a signing secret starts with 'whsec_' (Standard Webhooks)")
     try:
