@@ -72,6 +72,20 @@ def assigned(
     return event("handoff.lead.assigned", **{**data, **extra})
 
 
+def contacted(rep_id: str) -> GenericEvent:
+    """An event for tests that go through the shared broker: `contacted` for a handoff no one
+    knows is one the other services let pass (an `assigned` would arm SLA timers in the
+    end-to-end tests' sla-watch, which reads the same topic later)."""
+    return event(
+        "handoff.lead.contacted",
+        lead_id=uid("L"),
+        handoff_id=uid("H"),
+        rep_id=rep_id,
+        at=datetime.now(UTC).isoformat(),
+        channel="phone",
+    )
+
+
 def follow_up(first: GenericEvent, event_type: str, **extra: Any) -> GenericEvent:
     """An event about the same handoff that names only the handoff and the lead (and rep)."""
     d = first.data

@@ -21,7 +21,7 @@ from handoff_notify.app import create_app
 from handoff_notify.demo_receivers import Answer, WebhookReceiver
 from handoff_notify.settings import NotifySettings
 from tests.integration.kafka_helpers import eventually
-from tests.notify_helpers import assigned, deliveries_of, uid
+from tests.notify_helpers import contacted, deliveries_of, uid
 
 
 @dataclass
@@ -85,7 +85,7 @@ async def test_a_subscription_added_through_the_api_takes_effect_without_a_resta
             "/v1/subscriptions",
             json={
                 "url": receiver.url + "/hook",
-                "events": ["handoff.lead.assigned"],
+                "events": ["handoff.lead.contacted"],
                 "reps": [rep],
             },
             headers=api.admin,
@@ -101,7 +101,7 @@ async def test_a_subscription_added_through_the_api_takes_effect_without_a_resta
             "secrets_count", ""
         )
 
-        e = assigned(rep)
+        e = contacted(rep)
         await publish(bootstrap, [e])
         [got] = await receiver.wait_for(1, within=120)
         assert got.verified and got.headers["webhook-id"] == e.id
@@ -201,7 +201,7 @@ async def test_a_failed_delivery_is_listed_and_a_manual_retry_sends_it_again(
         json={
             "id": uid("crm"),
             "url": receiver.url,
-            "events": ["handoff.lead.assigned"],
+            "events": ["handoff.lead.contacted"],
             "reps": [rep],
         },
         headers=api.admin,
@@ -210,7 +210,7 @@ async def test_a_failed_delivery_is_listed_and_a_manual_retry_sends_it_again(
     try:
         # A one-try schedule would need another config; mark the delivery failed as the
         # schedule would, through the same table the worker writes.
-        await publish(bootstrap, [assigned(rep)])
+        await publish(bootstrap, [contacted(rep)])
         await receiver.wait_for(1, within=120)
         rows = await eventually(lambda: _tried(engine, sub_id), within=20)
         from sqlalchemy import text

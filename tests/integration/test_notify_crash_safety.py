@@ -21,7 +21,7 @@ from handoff.devstack.stack import DevStack
 from handoff.events import routing
 from handoff_notify.demo_receivers import Answer, Received, WebhookReceiver
 from handoff_notify.service import SERVICE
-from tests.notify_helpers import SECRET_NEW, assigned, uid
+from tests.notify_helpers import SECRET_NEW, contacted, uid
 
 EVENTS = 400
 PER_ENDPOINT = 4
@@ -46,7 +46,7 @@ async def test_every_event_is_delivered_once_per_subscription_across_a_kill_and_
                         "id": sub_id,
                         "url": receiver.url,
                         "secrets": [SECRET_NEW],
-                        "events": ["handoff.lead.assigned"],
+                        "events": ["handoff.lead.contacted"],
                         "reps": [rep],
                     }
                 ],
@@ -70,7 +70,7 @@ async def test_every_event_is_delivered_once_per_subscription_across_a_kill_and_
         p.start()
     for p in procs:
         await asyncio.to_thread(p.wait_ready, 90)
-    events = [assigned(rep) for _ in range(EVENTS)]
+    events = [contacted(rep) for _ in range(EVENTS)]
     producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
     await producer.start()
     try:
