@@ -16,6 +16,7 @@ from handoff_notify.demo_receivers import Answer, Received, WebhookReceiver
 from handoff_notify.domain.attempts import Policies
 from handoff_notify.domain.breaker import BreakerPolicy
 from handoff_notify.domain.retry import RetryPolicy
+from handoff_notify.metrics import DELIVERIES_FAILED, ENDPOINTS_DISABLED
 from tests.notify_helpers import (
     SECRET_NEW,
     SECRET_OLD,
@@ -159,6 +160,7 @@ async def test_retry_after_is_honoured_and_a_spent_schedule_fails_with_an_event(
     sub = await subscribe(engine, url=receiver.url, secrets=(SECRET_NEW,), reps=(rep,))
     subs.append(sub.subscription_id)
     await handle(engine, [assigned(rep)])
+    failed_before = DELIVERIES_FAILED.labels("webhook")._value.get()
     clock = Clock()
     policies = Policies(retry=RetryPolicy(schedule=(5,), jitter=0))
     worker = worker_for(database_url, clock, policies=policies)
@@ -175,6 +177,7 @@ async def test_retry_after_is_honoured_and_a_spent_schedule_fails_with_an_event(
         data = json.loads(failed)
         assert data["type"] == "handoff.delivery.failed"
         assert (data["data"]["attempts"], data["data"]["last_status"]) == (2, 429)
+        assert DELIVERIES_FAILED.labels("webhook")._value.get() == failed_before + 1
     finally:
         await worker.stop()
         await receiver.stop()
@@ -187,6 +190,7 @@ async def test_the_breaker_opens_after_failures_and_the_endpoint_is_disabled_aft
     rep = uid("rep")
     sub = await subscribe(engine, url=receiver.url, secrets=(SECRET_NEW,), reps=(rep,))
     subs.append(sub.subscription_id)
+    disabled_before = ENDPOINTS_DISABLED.labels("webhook")._value.get()
     await handle(engine, [assigned(rep) for _ in range(3)])
     clock = Clock()
     policies = Policies(
@@ -220,6 +224,7 @@ async def test_the_breaker_opens_after_failures_and_the_endpoint_is_disabled_aft
         ]
         assert body["type"] == "handoff.endpoint.disabled"
         assert "failing without a success" in body["data"]["reason"]
+        assert ENDPOINTS_DISABLED.labels("webhook")._value.get() == disabled_before + 1
         clock.advance(3600)
         before = len(receiver.received)
         assert await worker.drain() == 0  # nothing more goes to a disabled endpoint

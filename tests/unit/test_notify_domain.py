@@ -263,3 +263,15 @@ def test_the_shipped_config_loads() -> None:
     config = load_config(Path(__file__).resolve().parents[2] / "config" / "notify.yaml")
     assert config.timeout_seconds == 10
     assert config.retry.schedule == (5, 300, 1800, 7200, 18000, 36000)
+
+
+def test_insight_alerts_are_consumed_when_asked_or_when_the_shared_package_has_them() -> None:
+    import importlib.util
+
+    from handoff_notify.entrypoints.consumer import INSIGHT_TOPIC, topics
+
+    base = ["handoff.scoring.v1", "handoff.routing.v1", "handoff.sla.v1"]
+    assert topics(False) == base
+    assert topics(True) == [*base, INSIGHT_TOPIC]
+    present = importlib.util.find_spec("handoff.events.insight") is not None
+    assert (INSIGHT_TOPIC in topics(None)) is present
