@@ -150,10 +150,15 @@ async def test_escalation_goes_to_the_manager_and_a_reassignment_to_both_reps(
             action="escalate_to_manager",
             target=mgr,
         )
+        # As routing announces it: the reassigned event names the rep it was taken from and
+        # the new handoff, whose assignment (to bo) follows.
+        new_handoff = uid("H")
         moved = follow_up(first, "handoff.lead.reassigned", at=due)
-        moved.data.update(rep_id=bo, previous_rep_id=ana)
+        moved.data.update(previous_rep_id=ana, new_handoff_id=new_handoff, reason="sla")
+        second = assigned(bo, lead_id=first.data["lead_id"], handoff_id=new_handoff)
         await handle(engine, [first], render)
         await handle(engine, [escalated, moved], render)
+        await handle(engine, [second, second], render)  # a replay queues nothing new
         worker = worker_for(database_url, smtp_port=sink.port)
         await worker.start()
         try:

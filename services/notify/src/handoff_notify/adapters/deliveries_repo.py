@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff_notify.domain.facts import HandoffSeen, MqlSeen
+from handoff_notify.domain.facts import HandoffSeen, MqlSeen, Reassignment
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,8 @@ class NewDelivery:
 
 
 async def remember_handoffs(conn: AsyncConnection, seen: Sequence[HandoffSeen]) -> None:
+    # One row per handoff: an upsert may not touch a row twice in one statement.
+    seen = list({s.handoff_id: s for s in seen}.values())
     if not seen:
         return
     await conn.execute(
@@ -32,7 +34,10 @@ async def remember_handoffs(conn: AsyncConnection, seen: Sequence[HandoffSeen]) 
             "INSERT INTO notify.handoffs (handoff_id, lead_id, rep_id, pool, team, manager_id, "
             "assigned_at, mql_id) SELECT * FROM unnest(CAST(:h AS text[]), CAST(:l AS text[]), "
             "CAST(:r AS text[]), CAST(:p AS text[]), CAST(:t AS text[]), CAST(:m AS text[]), "
-            "CAST(:a AS timestamptz[]), CAST(:q AS text[])) ON CONFLICT (handoff_id) DO NOTHING"
+            "CAST(:a AS timestamptz[]), CAST(:q AS text[])) ON CONFLICT (handoff_id) DO UPDATE SET "
+            "rep_id = excluded.rep_id, pool = excluded.pool, team = excluded.team, "
+            "manager_id = excluded.manager_id, assigned_at = excluded.assigned_at, "
+            "mql_id = excluded.mql_id"
         ),
         {
             "h": [s.handoff_id for s in seen],
@@ -43,6 +48,26 @@ async def remember_handoffs(conn: AsyncConnection, seen: Sequence[HandoffSeen]) 
             "m": [s.manager_id for s in seen],
             "a": [s.assigned_at for s in seen],
             "q": [s.mql_id for s in seen],
+        },
+    )
+
+
+async def remember_reassignments(conn: AsyncConnection, seen: Sequence[Reassignment]) -> None:
+    """The handoff that replaces a reassigned one starts as a row naming the previous rep;
+    its assignment fills in the rest."""
+    seen = list({s.new_handoff_id: s for s in seen}.values())
+    if not seen:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO notify.handoffs (handoff_id, lead_id, previous_rep_id) "
+            "SELECT * FROM unnest(CAST(:h AS text[]), CAST(:l AS text[]), CAST(:p AS text[])) "
+            "ON CONFLICT (handoff_id) DO UPDATE SET previous_rep_id = excluded.previous_rep_id"
+        ),
+        {
+            "h": [s.new_handoff_id for s in seen],
+            "l": [s.lead_id for s in seen],
+            "p": [s.previous_rep_id for s in seen],
         },
     )
 
@@ -72,7 +97,7 @@ async def handoffs_by_id(conn: AsyncConnection, ids: Sequence[str]) -> dict[str,
     rows = await conn.execute(
         text(
             "SELECT h.handoff_id, h.lead_id, h.rep_id, h.pool, h.team, h.manager_id, "
-            "h.assigned_at, h.mql_id, m.reason, m.lead_name, m.company_name "
+            "h.assigned_at, h.mql_id, h.previous_rep_id, m.reason, m.lead_name, m.company_name "
             "FROM notify.handoffs h LEFT JOIN notify.mqls m ON m.mql_id = h.mql_id "
             "WHERE h.handoff_id = ANY(CAST(:ids AS text[]))"
         ),

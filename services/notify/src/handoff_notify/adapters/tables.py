@@ -62,6 +62,8 @@ handoffs = Table(
     Column("manager_id", Text),
     Column("assigned_at", DateTime(timezone=True)),
     Column("mql_id", Text),
+    # Set when the handoff replaced another (a reassignment): the rep who had the lead.
+    Column("previous_rep_id", Text),
 )
 
 # From handoff.lead.mql: the reason sentence and the lead's name, for the new-lead notice.

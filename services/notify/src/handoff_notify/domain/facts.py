@@ -24,6 +24,7 @@ class HandoffSeen:
     manager_id: str | None
     assigned_at: datetime | None
     mql_id: str | None = None
+    previous_rep_id: str | None = None  # this handoff replaced one of this rep's
     # From the MQL, when notify saw it (handoff.scoring.v1): for the new-lead notice.
     reason: str | None = None
     lead_name: str | None = None
@@ -79,6 +80,28 @@ def handoff_of_assignment(
         at,
         _text(data, "mql_id"),
     )
+
+
+REASSIGNED = "handoff.lead.reassigned"
+
+
+@dataclass(frozen=True, slots=True)
+class Reassignment:
+    """A handoff taken from a rep; the new handoff (and its rep) follows as an assignment."""
+
+    new_handoff_id: str
+    lead_id: str
+    previous_rep_id: str
+
+
+def reassignment_of(event_type: str, data: Mapping[str, Any]) -> Reassignment | None:
+    if event_type != REASSIGNED:
+        return None
+    new, lead = _text(data, "new_handoff_id"), _text(data, "lead_id")
+    previous = _text(data, "previous_rep_id") or _text(data, "rep_id")
+    if new is None or lead is None or previous is None:
+        return None
+    return Reassignment(new, lead, previous)
 
 
 def facts_of(event_id: str, event_type: str, data: Any, known: Mapping[str, HandoffSeen]) -> Facts:

@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("manager_id", sa.Text),
         sa.Column("assigned_at", sa.DateTime(timezone=True)),
         sa.Column("mql_id", sa.Text),
+        sa.Column("previous_rep_id", sa.Text),
         schema=SCHEMA,
     )
     op.create_table(
