@@ -12,6 +12,7 @@ import pytest
 from handoff.devstack.ports import free_port
 from handoff.devstack.processes import ServiceProcess
 from handoff.devstack.stack import DevStack
+from handoff.service import installed_services
 from tests.ingress_senders import WEBHOOK_ENV
 
 ACCEPT_WITHIN_SECONDS = 3
@@ -77,12 +78,8 @@ def system(
             **WEBHOOK_ENV,  # test secrets, so the webhook sources are enabled
         }
     )
-    ports = {
-        "scoring": free_port(),
-        "routing": free_port(),
-        "sla-watch": free_port(),
-        "insight": free_port(),
-    }
+    # A free port for every installed service (notify, insight, ...), never a fixed default.
+    ports = {spec.name: free_port() for spec in installed_services()}
     stack.start_services(ports=ports)
     try:
         yield System(

@@ -173,6 +173,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     demo_insight = config_dir / "demo" / "insight.yaml"
     if args.demo and demo_insight.exists() and "HANDOFF_INSIGHT_CONFIG_FILE" not in os.environ:
         env["HANDOFF_INSIGHT_CONFIG_FILE"] = str(demo_insight)  # small samples: an alert in minutes
+    notify_demo = _notify_demo(Path(args.data_dir), config_dir, env) if args.demo else None
     stack = DevStack.from_env(
         Path(args.data_dir),
         pg_port=args.pg_port,
@@ -194,7 +195,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print(f"handoff dev: starting {names or 'no services (none installed)'} ...", flush=True)
         stack.start_services()
         _banner(stack, args.demo)
-        code = asyncio.run(_watch(stack, args.demo, signals, _reason_labels(stack)))
+        code = asyncio.run(_watch(stack, args.demo, signals, _reason_labels(stack), notify_demo))
     except DevStackError as exc:
         code = _fail(str(exc))
     except _StopRequested:
@@ -248,6 +249,17 @@ def _banner(stack: Any, demo: bool) -> None:
     print("\n".join(lines), flush=True)
 
 
+def _notify_demo(data_dir: Path, config_dir: Path, env: dict[str, str]) -> Any:
+    """notify's demo receivers (issue 13), when notify is installed; their settings go to env."""
+    try:
+        from handoff_notify import demo
+    except ImportError:
+        return None
+    receivers = demo.prepare(data_dir, config_dir)
+    env.update(receivers.env)
+    return receivers
+
+
 def _reason_labels(stack: Any) -> dict[str, str]:
     """Rejection reason code -> its English label, from routing's taxonomy (codes if absent)."""
     import httpx
@@ -268,7 +280,11 @@ def _reason_labels(stack: Any) -> dict[str, str]:
 
 
 async def _watch(
-    stack: Any, demo: bool, signals: _StopSignals, reason_labels: dict[str, str]
+    stack: Any,
+    demo: bool,
+    signals: _StopSignals,
+    reason_labels: dict[str, str],
+    notify_demo: Any = None,
 ) -> int:
     """Supervise the stack and print the handoff events until the user's signal; 0 then."""
     from handoff.devstack.feed import DemoFeed
@@ -286,6 +302,8 @@ async def _watch(
 
     listeners = []
     tasks = []
+    if notify_demo is not None:
+        tasks.append(asyncio.create_task(notify_demo.run()))
     scoring, routing = stack.services.get("scoring"), stack.services.get("routing")
     if demo and scoring is not None and routing is not None:
         feed = DemoFeed(scoring.url, routing.url, stack.api_key)

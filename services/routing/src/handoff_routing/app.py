@@ -10,7 +10,7 @@ from handoff.runtime import Runtime, build_app
 from handoff_routing.adapters import roster_store
 from handoff_routing.adapters.roster_store import RosterStore
 from handoff_routing.config import load_config
-from handoff_routing.entrypoints import admin, api
+from handoff_routing.entrypoints import admin, api, one_click, queue
 from handoff_routing.entrypoints.consumer import CONSUMES
 from handoff_routing.handlers import QueueSweeper
 from handoff_routing.service import SERVICE
@@ -33,7 +33,7 @@ def create_app(settings: RoutingSettings) -> FastAPI:
     return build_app(
         SERVICE,
         settings,
-        routers=[api.router, admin.router],
+        routers=[api.router, admin.router, queue.router, one_click.router],
         consumes=CONSUMES,
         setup=setup,
         description="Assigns each MQL to a rep at once; records if the rep accepts it, or why not.",

@@ -14,7 +14,7 @@ from handoff.db import UnitOfWork
 from handoff.events import commands, sla
 from handoff.events.scoring import LeadErased, LeadMql
 from handoff.messaging.consumer import Inbound
-from handoff_routing.adapters import repository
+from handoff_routing.adapters import rep_queue, repository
 from handoff_routing.domain.handoff import (
     Action,
     Handoff,
@@ -89,6 +89,7 @@ class RoutingHandler:
             await self(uow, items[:cut])
             await self(uow, items[cut:])
             return
+        await rep_queue.remember(uow.conn, items)  # reasons and due times for reps' queues
         mqls: dict[str, LeadMql] = {}
         escalations: list[sla.SlaEscalated] = []
         actions: list[tuple[Inbound[Any], RepAction]] = []

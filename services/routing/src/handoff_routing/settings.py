@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from handoff.settings import HandoffSettings
 
@@ -23,6 +23,16 @@ class RoutingSettings(HandoffSettings):
 
     queue_sweep_seconds: float = Field(
         default=5.0, gt=0, le=3600, validation_alias="HANDOFF_ROUTING_QUEUE_SWEEP_SECONDS"
+    )
+
+    # One-click accept / reject links (notify sends them): the keys shared with notify,
+    # newest first; during a rotation the new and the old key. Empty: links are refused.
+    one_click_secrets: list[SecretStr] = Field(
+        default_factory=list, validation_alias="HANDOFF_ONE_CLICK_SECRETS"
+    )
+    # How long a queue page link stays valid, and an action link minted on that page.
+    one_click_ttl_seconds: int = Field(
+        default=3 * 86_400, ge=60, validation_alias="HANDOFF_ONE_CLICK_TTL_SECONDS"
     )
 
     @property

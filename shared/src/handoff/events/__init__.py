@@ -1,6 +1,6 @@
 """Typed CloudEvents for every handoff topic: one module per topic, changes are additive."""
 
-from handoff.events import commands, insight, routing, scoring, signals, sla
+from handoff.events import commands, insight, notify, routing, scoring, signals, sla
 from handoff.events.envelope import CloudEvent, fact_id, parse_event
 
 ALL_TOPICS = (
@@ -10,6 +10,7 @@ ALL_TOPICS = (
     sla.TOPIC,
     commands.TOPIC,
     insight.TOPIC,
+    notify.TOPIC,
 )
 
 
@@ -24,6 +25,7 @@ __all__ = [
     "dlq_topic",
     "fact_id",
     "insight",
+    "notify",
     "parse_event",
     "routing",
     "scoring",

@@ -87,3 +87,33 @@ roster_version = Table(
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+
+# A rep's queue (GET /v1/reps/{rep_id}/handoffs): the MQL's reason sentence and the lead's
+# name, and the SLA due times sla-watch announces; filled by adapters/rep_queue.py.
+mql_notes = Table(
+    "mql_notes",
+    metadata,
+    Column("mql_id", Text, primary_key=True),
+    Column("reason", Text),
+    Column("lead_name", Text),
+    Column("company_name", Text),
+)
+handoff_due = Table(
+    "handoff_due",
+    metadata,
+    Column("handoff_id", Text, primary_key=True),
+    Column("stage", Text, primary_key=True),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("breached_at", DateTime(timezone=True)),
+    Column("met_at", DateTime(timezone=True)),
+)
+# One-click links are single use: the digest of every token used.
+one_click_uses = Table(
+    "one_click_uses",
+    metadata,
+    Column("digest", Text, primary_key=True),
+    Column("handoff_id", Text, nullable=False),
+    Column("rep_id", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=False),
+)

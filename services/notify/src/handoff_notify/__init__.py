@@ -1,0 +1,1 @@
+"""handoff notify: signed outbound webhooks, Slack and email notices, one-click accept links."""

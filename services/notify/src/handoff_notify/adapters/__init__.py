@@ -1,0 +1,1 @@
+"""notify's edges: tables and repositories, the HTTP, Slack and SMTP senders, events it emits."""

@@ -1,0 +1,1 @@
+"""notify's pure rules: which subscriptions an event reaches, when to try again, when to stop."""

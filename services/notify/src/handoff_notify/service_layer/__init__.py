@@ -1,0 +1,1 @@
+"""notify's handlers: events in -> deliveries queued; one try -> its outcome recorded."""

@@ -1,0 +1,140 @@
+"""The consumer's batch handler: events in, deliveries queued, in the batch's unit of work.
+
+The handler reads the subscriptions once per batch, so one added through the API takes
+effect from the next batch on, in every instance, without a restart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from handoff.db import UnitOfWork
+from handoff.events import fact_id
+from handoff.events.envelope import GenericEvent
+from handoff.messaging.consumer import Inbound
+from handoff_notify.adapters import deliveries_repo, subscriptions_repo
+from handoff_notify.adapters.deliveries_repo import NewDelivery
+from handoff_notify.domain.facts import (
+    ASSIGNED,
+    REASSIGNED,
+    HandoffSeen,
+    facts_of,
+    handoff_of_assignment,
+    mql_of,
+    reassignment_of,
+)
+from handoff_notify.domain.subscriptions import Subscription, matching
+
+# Renders the body for a Slack or email subscription; None: nothing to send for this event.
+Render = Callable[[Subscription, Any, HandoffSeen | None], bytes | None]
+
+
+def event_body(event: Any) -> bytes:
+    """The CloudEvent as JSON: a webhook's body."""
+    return bytes(event.model_dump_json(exclude_none=True).encode())
+
+
+def delivery_id(event_id: str, subscription_id: str) -> str:
+    """The idempotency key made an id: the same event for the same subscription, the same row."""
+    return fact_id("notify.delivery", event_id, subscription_id)
+
+
+class EventHandler:
+    def __init__(
+        self, render: Render, wake: Callable[[], None], clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.render, self.wake = render, wake
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+        events = [i.event for i in items]
+        datas = [e.data if isinstance(e.data, dict) else {} for e in events]
+        # What later events and notices need, remembered first (in event order).
+        await deliveries_repo.remember_reassignments(
+            uow.conn,
+            [r for e, d in zip(events, datas, strict=True) if (r := reassignment_of(e.type, d))],
+        )
+        await deliveries_repo.remember_handoffs(
+            uow.conn,
+            [
+                s
+                for e, d in zip(events, datas, strict=True)
+                if (s := handoff_of_assignment(e.type, d, e.time))
+            ],
+        )
+        await deliveries_repo.remember_mqls(
+            uow.conn, [m for e, d in zip(events, datas, strict=True) if (m := mql_of(e.type, d))]
+        )
+        ids = [h for d in datas if isinstance(h := d.get("handoff_id"), str)]
+        known = await deliveries_repo.handoffs_by_id(uow.conn, ids)
+        subscriptions = await subscriptions_repo.enabled(uow.conn)
+        if not subscriptions:
+            return
+        new: list[NewDelivery] = []
+        for event in events:
+            new += self._deliveries(event, subscriptions, known)
+            notice = reassignment_notice(event, known)
+            if notice is not None:
+                new += self._deliveries(notice, subscriptions, known, notices_only=True)
+        if await deliveries_repo.add(uow.conn, new, self.clock()):
+            uow.after_commit(self.wake)
+
+    def _deliveries(
+        self,
+        event: Any,
+        subscriptions: list[Subscription],
+        known: dict[str, HandoffSeen],
+        notices_only: bool = False,
+    ) -> list[NewDelivery]:
+        facts = facts_of(event.id, event.type, event.data, known)
+        out = []
+        for sub in matching(subscriptions, facts):
+            if sub.channel == "webhook":
+                if notices_only:
+                    continue
+                body: bytes | None = event_body(event)
+            elif event.type == REASSIGNED and not notices_only:
+                # Its notice names the new rep, who is known only from the assignment that
+                # follows: it goes out with that assignment (reassignment_notice).
+                continue
+            else:
+                body = self.render(sub, event, known.get(facts.handoff_id or ""))
+            if body is not None:
+                out.append(
+                    NewDelivery(
+                        delivery_id(event.id, sub.subscription_id),
+                        event.id,
+                        sub.subscription_id,
+                        event.type,
+                        facts.lead_id,
+                        body,
+                    )
+                )
+        return out
+
+
+def reassignment_notice(event: Any, known: dict[str, HandoffSeen]) -> GenericEvent | None:
+    """For the assignment of a handoff that replaced a reassigned one: the reassignment as the
+    Slack and email notices need it, naming both reps (routing's `reassigned` event does not
+    know the new rep yet). Its id is derived, so a replay queues nothing new."""
+    if event.type != ASSIGNED or not isinstance(event.data, dict):
+        return None
+    handoff_id = event.data.get("handoff_id")
+    seen = known.get(handoff_id) if isinstance(handoff_id, str) else None
+    if seen is None or seen.previous_rep_id is None or seen.rep_id is None:
+        return None
+    return GenericEvent(
+        id=fact_id("notify.reassigned-notice", seen.handoff_id),
+        source="/handoff/notify",
+        type=REASSIGNED,
+        subject=seen.lead_id,
+        time=event.time,
+        data={
+            "lead_id": seen.lead_id,
+            "handoff_id": seen.handoff_id,
+            "rep_id": seen.rep_id,
+            "previous_rep_id": seen.previous_rep_id,
+        },
+    )
