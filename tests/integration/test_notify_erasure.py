@@ -10,16 +10,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.events import signals
 from handoff.events.envelope import GenericEvent
 from handoff.metrics import LEADS_ERASED
+from handoff_notify.adapters import deliveries_repo
 from handoff_notify.demo_receivers import Answer, Received, WebhookReceiver
 from handoff_notify.domain.attempts import Policies
 from handoff_notify.domain.retry import RetryPolicy
 from handoff_notify.domain.subscriptions import Subscription
+from handoff_notify.entrypoints.api import DeliveryOut
 from tests.factories import mql
 from tests.notify_helpers import (
     SECRET_NEW,
@@ -117,6 +120,7 @@ async def test_an_erased_lead_leaves_no_personal_data_in_notify_and_its_facts_st
     engine: AsyncEngine,
     database_url: str,
     receivers: tuple[WebhookReceiver, WebhookReceiver],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     ok, failing = receivers
     rep, lead, alias = uid("rep"), uid("L"), uid("anon")
@@ -223,5 +227,18 @@ async def test_an_erased_lead_leaves_no_personal_data_in_notify_and_its_facts_st
         }
         [cancelled] = await deliveries_of(engine, mail.subscription_id)
         assert (cancelled["status"], cancelled["attempts"]) == ("cancelled", 0)
+
+        # The delivery log as the API shows it, the metrics and the logs: no canary.
+        async with engine.connect() as conn:
+            listed = await deliveries_repo.listing(
+                conn, status=None, subscription_id=None, before=None, limit=1000
+            )
+        shown = json.dumps([DeliveryOut.of(r).model_dump(mode="json") for r in listed])
+        assert crm.subscription_id in shown
+        assert [c for c in CANARIES if c in shown] == []
+        assert [c for c in CANARIES if c in generate_latest().decode()] == []
+        out, err = capfd.readouterr()
+        assert "notify.lead.erased" in out + err
+        assert [c for c in CANARIES if c in out + err] == []
     finally:
         await unsubscribe(engine, *subs)
