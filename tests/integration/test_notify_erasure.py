@@ -14,7 +14,6 @@ from prometheus_client import generate_latest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff.events import signals
 from handoff.events.envelope import GenericEvent
 from handoff.metrics import LEADS_ERASED
 from handoff_notify.adapters import deliveries_repo
@@ -23,7 +22,6 @@ from handoff_notify.domain.attempts import Policies
 from handoff_notify.domain.retry import RetryPolicy
 from handoff_notify.domain.subscriptions import Subscription
 from handoff_notify.entrypoints.api import DeliveryOut
-from tests.factories import mql
 from tests.notify_helpers import (
     SECRET_NEW,
     assigned,
@@ -31,6 +29,7 @@ from tests.notify_helpers import (
     event,
     follow_up,
     handle,
+    scoring_mql,
     subscribe,
     uid,
     unsubscribe,
@@ -47,11 +46,8 @@ CANARIES = (EMAIL, NAME, COMPANY, NOTE)
 
 def mql_event(lead_id: str) -> GenericEvent:
     """An MQL as scoring publishes it, naming the canary; read as notify reads it."""
-    e = mql(lead_id)
-    company = signals.Company(name=COMPANY, size=300)
-    traits = signals.Traits(email=EMAIL, name=NAME, company=company)
-    data = e.data.model_copy(update={"traits": traits, "reason": f"{NAME} visited pricing"})
-    return GenericEvent.model_validate_json(e.model_copy(update={"data": data}).to_json())
+    traits = {"email": EMAIL, "name": NAME, "company": {"name": COMPANY, "size": 300}}
+    return scoring_mql(lead_id, reason=f"{NAME} visited pricing", traits=traits)
 
 
 def erased(lead_id: str, aliases: list[str]) -> Any:
