@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import UnitOfWork, asyncpg_dsn
 from handoff.events.envelope import GenericEvent
+from handoff.events.signals import Traits
 from handoff.messaging.consumer import Inbound
 from handoff_notify.adapters import subscriptions_repo
 from handoff_notify.adapters.guard import guarded_client
@@ -25,6 +26,7 @@ from handoff_notify.domain.attempts import Policies
 from handoff_notify.domain.subscriptions import Subscription
 from handoff_notify.entrypoints.worker import Worker, WorkerLimits, wall_clock
 from handoff_notify.service_layer.handlers import EventHandler, Render
+from tests.factories import mql
 
 LOOPBACK = networks(["127.0.0.0/8", "::1/128"])
 SECRET_NEW = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # 24 bytes of base64
@@ -186,3 +188,11 @@ async def notify_outbox(engine: AsyncEngine, needle: str) -> list[bytes]:
             {"n": needle.encode()},
         )
         return [bytes(r[0]) for r in rows]
+
+
+def scoring_mql(lead_id: str, *, reason: str, traits: dict[str, Any]) -> GenericEvent:
+    """An MQL as scoring publishes it (notify remembers only a valid one), read as notify
+    reads it: a plain CloudEvent."""
+    e = mql(lead_id)
+    data = e.data.model_copy(update={"traits": Traits.model_validate(traits), "reason": reason})
+    return GenericEvent.model_validate_json(e.model_copy(update={"data": data}).to_json())

@@ -244,7 +244,9 @@ async def test_the_canary_never_leaks_and_is_gone_after_erasure(
 
     for answer in canary.answers:
         assert leaks(answer) == [], answer
-    for service in (system.scoring, system.routing, system.sla):
+    # Every service running, notify and insight included.
+    assert {"notify", "insight"} <= set(system.stack.services), set(system.stack.services)
+    for service in system.stack.services.values():
         metrics = (await http.get(f"{service.url}/metrics")).text
         assert leaks(metrics) == [], service.spec.name
 
@@ -267,11 +269,21 @@ async def test_the_canary_never_leaks_and_is_gone_after_erasure(
             if any("routing.lead.erased" in ln and i in ln for ln in lines)
         }
 
+    def notify_erased() -> set[str]:  # notify reads the same events
+        lines = system.stack.services["notify"].log_path.read_text(errors="replace").splitlines()
+        return {
+            i
+            for i in (lead, *others)
+            if any("notify.lead.erased" in ln and i in ln for ln in lines)
+        }
+
     async def erased_everywhere() -> bool:
-        return routing_erased() == {lead, *others} and await canary_rows(engine) == {}
+        done = routing_erased() == notify_erased() == {lead, *others}
+        return done and await canary_rows(engine) == {}
 
     await eventually(erased_everywhere, within=30, interval=0.5)
     assert routing_erased() == {lead, *others}
+    assert notify_erased() == {lead, *others}
     assert await canary_rows(engine) == {}
     assert await erasures_counted(http, system) == counted + 3
 

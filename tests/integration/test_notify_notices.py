@@ -26,9 +26,9 @@ from tests.notify_helpers import (
     Clock,
     assigned,
     deliveries_of,
-    event,
     follow_up,
     handle,
+    scoring_mql,
     subscribe,
     uid,
     unsubscribe,
@@ -87,10 +87,8 @@ async def test_new_lead_mails_go_to_each_rep_in_their_language_with_working_link
     render = notices(ana, bo, mgr).render
     sub = await subscribe(engine, channel="email", url="", event_types=TYPES, reps=(ana, bo))
     try:
-        mql_ana = event(
-            "handoff.lead.mql",
-            lead_id=uid("L"),
-            mql_id=uid("mql"),
+        mql_ana = scoring_mql(
+            uid("L"),
             reason="デモを2回依頼しました。",
             traits={"name": "鈴木 芽衣", "company": {"name": "雲株式会社"}},
         )

@@ -291,3 +291,60 @@ async def test_an_erasure_blanks_what_came_before_it_in_a_batch_and_nothing_afte
         facts = {row.mql_id: row.facts for row in rows}
     assert "email_domain" not in facts[before.data.mql_id]
     assert facts[after.data.mql_id]["email_domain"] == "fresh.example"
+
+
+async def test_routing_blanks_what_a_reps_queue_shows_and_keeps_due_times_and_used_links(
+    engine: AsyncEngine,
+) -> None:
+    lead = new_id()
+    before, after = mql_of(lead, CANARY_EMAIL), mql_of(lead, "new.start@fresh.example")
+    roster = team(("aiko", True))
+    await route(engine, roster, [before])
+    handoff_id = handoff_id_for(before.data.mql_id)
+    digest = new_id("digest")
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO routing.handoff_due (handoff_id, stage, due_at) VALUES (:h, 'accept', :t)"
+            ),
+            {"h": handoff_id, "t": T0 + timedelta(hours=1)},
+        )
+        await conn.execute(
+            text(
+                "INSERT INTO routing.one_click_uses (digest, handoff_id, rep_id, action, used_at) "
+                "VALUES (:d, :h, 'aiko', 'accept', :t)"
+            ),
+            {"d": digest, "h": handoff_id, "t": T0},
+        )
+
+    async def notes() -> dict[str, Any]:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                text("SELECT * FROM routing.mql_notes WHERE mql_id = ANY(CAST(:m AS text[]))"),
+                {"m": [before.data.mql_id, after.data.mql_id]},
+            )
+            return {r.mql_id: r for r in rows}
+
+    held = (await notes())[before.data.mql_id]
+    assert (held.reason, held.lead_name) == (before.data.reason, CANARY_NAME)
+
+    await route(engine, roster, [erased_event(lead, [], utcnow(), "test"), after])
+
+    now = await notes()
+    assert (now[before.data.mql_id].reason, now[before.data.mql_id].lead_name) == (None, None)
+    assert now[before.data.mql_id].company_name is None
+    assert now[after.data.mql_id].lead_name == CANARY_NAME  # what came after the erasure stays
+    async with engine.connect() as conn:
+        due = (
+            await conn.execute(
+                text("SELECT due_at FROM routing.handoff_due WHERE handoff_id = :h"),
+                {"h": handoff_id},
+            )
+        ).scalar_one()
+        used = (
+            await conn.execute(
+                text("SELECT handoff_id FROM routing.one_click_uses WHERE digest = :d"),
+                {"d": digest},
+            )
+        ).scalar_one()
+    assert (due, used) == (T0 + timedelta(hours=1), handoff_id)

@@ -4,8 +4,11 @@ A handoff row keeps what the funnel needs (state, rep, pool, rule, reason code, 
 channel, times, and the coarse facts: country, region, size, industry, source, trigger,
 fit grade, score) and loses what points to a person: the reject or disposition note, the
 email and company domains and the title in `facts`, and the decision steps' notes (they name
-the domain an account rule matched). The lead's outbox rows go, or lose their notes if not
-yet published. Runs in the consumer's transaction, after the batch's own work.
+the domain an account rule matched). What a rep's queue shows of the lead's MQLs
+(`mql_notes`: the MQL reason, the lead's and company's names) is blanked; the SLA due times
+(`handoff_due`) and used one-click links (`one_click_uses`) hold ids, stages and times only,
+so they are kept. The lead's outbox rows go, or lose their notes if not yet published. Runs
+in the consumer's transaction, after the batch's own work.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class RoutingErasure:
     handoffs: int  # rows blanked
     fields: tuple[str, ...]  # which of their fields held something
     outbox: OutboxErasure
+    mql_notes: int = 0  # rows of a rep's queue blanked (reason, lead and company names)
 
 
 def scrub_event(event: dict[str, Any]) -> list[str]:
@@ -75,8 +79,19 @@ async def erase_leads(conn: AsyncConnection, lead_ids: Sequence[str]) -> Routing
         for name, column in (("note", 0), ("facts", 1), ("decision.note", 2))
         if any(row[column] for row in rows)
     ]
+    # mql_notes is keyed by the MQL: the lead's MQLs are those of its handoffs (every MQL
+    # routing reads gets its handoff in the same transaction as its note).
+    notes = await conn.execute(
+        text(
+            "UPDATE routing.mql_notes SET reason = NULL, lead_name = NULL, company_name = NULL "
+            "WHERE mql_id IN (SELECT mql_id FROM routing.handoffs"
+            " WHERE lead_id = ANY(CAST(:ids AS text[])))"
+            " AND (reason IS NOT NULL OR lead_name IS NOT NULL OR company_name IS NOT NULL)"
+        ),
+        {"ids": ids},
+    )
     forgotten = await erase_outbox(conn, SCHEMA, ids, scrub_event)
-    return RoutingErasure(len(rows), tuple(fields), forgotten)
+    return RoutingErasure(len(rows), tuple(fields), forgotten, notes.rowcount or 0)
 
 
 async def apply_erasures(uow: UnitOfWork, events: Sequence[Any]) -> None:
@@ -95,4 +110,5 @@ async def apply_erasures(uow: UnitOfWork, events: Sequence[Any]) -> None:
             fields=",".join(done.fields),
             outbox_deleted=done.outbox.deleted,
             outbox_scrubbed=done.outbox.scrubbed,
+            mql_notes=done.mql_notes,
         )

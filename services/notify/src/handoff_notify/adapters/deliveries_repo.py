@@ -128,6 +128,26 @@ async def handoffs_by_id(conn: AsyncConnection, ids: Sequence[str]) -> dict[str,
     return {r[0]: HandoffSeen(*r) for r in rows}
 
 
+async def handoffs_by_lead(
+    conn: AsyncConnection, lead_ids: Sequence[str]
+) -> dict[str, list[HandoffSeen]]:
+    """The handoffs notify has seen of these leads (their pools, teams and reps)."""
+    if not lead_ids:
+        return {}
+    rows = await conn.execute(
+        text(
+            "SELECT handoff_id, lead_id, rep_id, pool, team, manager_id, assigned_at, mql_id, "
+            "previous_rep_id FROM notify.handoffs WHERE lead_id = ANY(CAST(:ids AS text[])) "
+            "ORDER BY handoff_id"
+        ),
+        {"ids": list(set(lead_ids))},
+    )
+    out: dict[str, list[HandoffSeen]] = {}
+    for r in rows:
+        out.setdefault(r[1], []).append(HandoffSeen(*r))
+    return out
+
+
 _INSERT = (
     "INSERT INTO notify.deliveries (delivery_id, event_id, subscription_id, event_type, "
     "lead_id, body, next_at, held_until) SELECT d, e, s, t, l, b, CAST(:at AS timestamptz), "
@@ -194,7 +214,7 @@ async def _insert(
 
 DELIVERY_COLUMNS = (
     "delivery_id, event_id, subscription_id, event_type, lead_id, status, attempts, next_at, "
-    "created_at, last_attempt_at, last_status, last_error, last_response, delivered_at"
+    "created_at, last_attempt_at, last_status, last_error, last_response, delivered_at, erased_at"
 )
 
 
@@ -240,11 +260,12 @@ async def one(conn: AsyncConnection, delivery_id: str) -> Any | None:
 
 
 async def retry_now(conn: AsyncConnection, delivery_id: str, now: datetime) -> bool:
-    """A failed (or pending) delivery due again at once, with a fresh schedule."""
+    """A failed (or pending) delivery due again at once, with a fresh schedule; never one
+    whose lead was erased (its body is gone)."""
     result = await conn.execute(
         text(
             "UPDATE notify.deliveries SET status = 'pending', next_at = :now, attempts = 0 "
-            "WHERE delivery_id = :id AND status IN ('failed', 'pending')"
+            "WHERE delivery_id = :id AND status IN ('failed', 'pending') AND erased_at IS NULL"
         ),
         {"id": delivery_id, "now": now},
     )

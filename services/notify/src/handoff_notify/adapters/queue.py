@@ -135,7 +135,9 @@ async def save_try(
         "UPDATE notify.deliveries SET status = $2, attempts = $3, next_at = $4, "
         "last_attempt_at = $5, last_status = $6, last_error = $7, last_response = $8, "
         "delivered_at = CASE WHEN $2 = 'succeeded' THEN $5 ELSE delivered_at END "
-        "WHERE delivery_id = $1",
+        # Only while pending: a notice cancelled (its lead erased) while it was being tried
+        # stays cancelled, and the receiver's answer is not stored beside it.
+        "WHERE delivery_id = $1 AND status = 'pending'",
         delivery_id,
         status,
         attempts,

@@ -101,9 +101,13 @@ deliveries = Table(
     # A new-lead notice waiting out the grace for its SLA start: unclaimed while
     # next_at = held_until (a claim moves next_at past it), so the start may still replace it.
     Column("held_until", DateTime(timezone=True)),
+    # Set when the delivery's lead was erased (handoff.lead.erased): its body is gone or stripped.
+    Column("erased_at", DateTime(timezone=True)),
     # The idempotency key: one delivery per event per subscription, however often it is consumed.
     UniqueConstraint("event_id", "subscription_id", name="deliveries_event_subscription_key"),
-    CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="deliveries_status_check"),
+    CheckConstraint(
+        "status IN ('pending', 'succeeded', 'failed', 'cancelled')", name="deliveries_status_check"
+    ),
     Index("deliveries_due", "next_at", postgresql_where=text("status = 'pending'")),
     Index("deliveries_status_created", "status", "created_at"),
 )

@@ -25,6 +25,8 @@ EVENT_TYPES = frozenset(
         "handoff.sla.escalated",
         "handoff.sla.met",
         "handoff.funnel.alert",
+        # On handoff.scoring.v1: a lead's personal data was erased; a CRM erases its copy too.
+        "handoff.lead.erased",
     }
 )
 

@@ -84,7 +84,7 @@ class DeliveryOut(BaseModel):
     subscription_id: str
     event_type: str
     lead_id: str | None
-    status: Literal["pending", "succeeded", "failed"]
+    status: Literal["pending", "succeeded", "failed", "cancelled"]
     attempts: int
     next_at: datetime | None
     created_at: datetime
@@ -95,6 +95,11 @@ class DeliveryOut(BaseModel):
     last_error: str | None
     last_response: str | None = Field(description="the start of the receiver's last answer")
     delivered_at: datetime | None
+    erased_at: datetime | None = Field(
+        default=None,
+        description="when the lead was erased: the body is gone (or, for a webhook still "
+        "pending, stripped of personal fields) and a notice still pending was cancelled",
+    )
 
     @classmethod
     def of(cls, row: Any) -> DeliveryOut:
@@ -242,7 +247,9 @@ async def enable_subscription(
 async def list_deliveries(
     request: Request,
     key: Reader,
-    status: Annotated[Literal["pending", "succeeded", "failed"] | None, Query()] = None,
+    status: Annotated[
+        Literal["pending", "succeeded", "failed", "cancelled"] | None, Query()
+    ] = None,
     subscription_id: Annotated[str | None, Query(max_length=100)] = None,
     before: Annotated[str | None, Query(max_length=100, description="a delivery id")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -278,6 +285,8 @@ async def retry_delivery(delivery_id: str, request: Request, key: Admin) -> Deli
             raise Problem(404, f"No delivery has the id {delivery_id!r}.")
         if row._mapping["status"] == "succeeded":
             raise Problem(409, "This delivery succeeded already; there is nothing to retry.")
+        if row._mapping["erased_at"] is not None:
+            raise Problem(409, "This delivery's lead was erased; it is not sent again.")
         await deliveries_repo.retry_now(uow.conn, delivery_id, _now())
         row = await deliveries_repo.one(uow.conn, delivery_id)
         await uow.commit()

@@ -149,6 +149,8 @@ class Worker:
             started = await self.claim_and_start()
             if self.tasks:
                 await asyncio.gather(*list(self.tasks), return_exceptions=True)
+            if self.flushing is not None:  # a batch being written: done when drain returns
+                await asyncio.gather(self.flushing, return_exceptions=True)
             await self.flush_deliveries()
             if not started:
                 return total

@@ -17,12 +17,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
+from pydantic import ValidationError
+
 from handoff.db import UnitOfWork
-from handoff.events import fact_id
+from handoff.events import fact_id, scoring
 from handoff.events.envelope import GenericEvent
 from handoff.messaging.consumer import Inbound
-from handoff_notify.adapters import deliveries_repo, subscriptions_repo
+from handoff.metrics import LEADS_ERASED
+from handoff_notify.adapters import deliveries_repo, erasure_repo, subscriptions_repo
 from handoff_notify.adapters.deliveries_repo import NewDelivery
+from handoff_notify.domain.erasure import ERASED
 from handoff_notify.domain.facts import (
     ASSIGNED,
     REASSIGNED,
@@ -34,7 +39,9 @@ from handoff_notify.domain.facts import (
     mql_of,
     reassignment_of,
 )
-from handoff_notify.domain.subscriptions import Subscription, matching
+from handoff_notify.domain.subscriptions import Facts, Subscription, matching
+
+log = structlog.get_logger("handoff.notify")
 
 # Renders the body for a Slack or email subscription; None: nothing to send for this event.
 Render = Callable[[Subscription, Any, HandoffSeen | None], bytes | None]
@@ -66,6 +73,17 @@ class EventHandler:
         self.grace = timedelta(seconds=new_lead_grace_seconds)
 
     async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+        # An erasure splits the batch (rarely), so that it erases what came before it and
+        # nothing the lead sent after it; one transaction all the same.
+        cut = next((n + 1 for n, i in enumerate(items[:-1]) if i.event.type == ERASED), None)
+        if cut is not None:
+            await self(uow, items[:cut])
+            await self(uow, items[cut:])
+            return
+        await self._queue(uow, items)
+        await apply_erasures(uow, [i.event for i in items if i.event.type == ERASED], self.clock())
+
+    async def _queue(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
         events = [i.event for i in items]
         datas = [e.data if isinstance(e.data, dict) else {} for e in events]
         # What later events and notices need, remembered first (in event order).
@@ -86,17 +104,27 @@ class EventHandler:
             [a for e, d in zip(events, datas, strict=True) if (a := accept_due_of(e.type, d))],
         )
         await deliveries_repo.remember_mqls(
-            uow.conn, [m for e, d in zip(events, datas, strict=True) if (m := mql_of(e.type, d))]
+            uow.conn,
+            [
+                m
+                for e, d in zip(events, datas, strict=True)
+                if (m := mql_of(e.type, d)) and valid_mql(e)
+            ],
         )
         ids = [h for d in datas if isinstance(h := d.get("handoff_id"), str)]
         known = await deliveries_repo.handoffs_by_id(uow.conn, ids)
         subscriptions = await subscriptions_repo.enabled(uow.conn)
         if not subscriptions:
             return
+        erased_leads = [lead for e in events if e.type == ERASED for lead in erased_ids(e)]
+        of_lead = await deliveries_repo.handoffs_by_lead(uow.conn, erased_leads)
         new: list[NewDelivery] = []
         held: list[NewDelivery] = []  # new-lead notices waiting for their due time
         released: list[NewDelivery] = []  # new-lead notices with the due time from a start
         for event in events:
+            if event.type == ERASED:
+                new += self._erasure_deliveries(event, subscriptions, of_lead)
+                continue
             new += self._deliveries(event, subscriptions, known)
             notice = reassignment_notice(event, known)
             if notice is not None:
@@ -116,6 +144,35 @@ class EventHandler:
         added += await deliveries_repo.add_or_release(uow.conn, released, now)
         if added:
             uow.after_commit(self.wake)
+
+    def _erasure_deliveries(
+        self,
+        event: Any,
+        subscriptions: list[Subscription],
+        of_lead: dict[str, list[HandoffSeen]],
+    ) -> list[NewDelivery]:
+        """Webhooks only (it carries ids, nothing for a person to read). A subscription's
+        pool, team and rep filters match the lead's handoffs: a CRM that heard of the lead
+        through one of them hears that it was erased."""
+        ids = erased_ids(event)
+        facts = [Facts(event_id=event.id, type=event.type, lead_id=ids[0] if ids else None)]
+        facts += [
+            Facts(event.id, event.type, h.lead_id, h.handoff_id, h.rep_id, h.pool, h.team)
+            for lead in ids
+            for h in of_lead.get(lead, [])
+        ]
+        return [
+            NewDelivery(
+                delivery_id(event.id, sub.subscription_id),
+                event.id,
+                sub.subscription_id,
+                event.type,
+                facts[0].lead_id,
+                event_body(event),
+            )
+            for sub in subscriptions
+            if sub.channel == "webhook" and any(sub.wants(f) for f in facts)
+        ]
 
     def _deliveries(
         self,
@@ -150,6 +207,49 @@ class EventHandler:
                     )
                 )
         return out
+
+
+def valid_mql(event: Any) -> bool:
+    """Only an MQL scoring could have published is remembered. A broken one (produced to the
+    topic by hand, say) is dead-lettered by routing and unknown to scoring, so no erasure
+    would ever reach the name it carries: notify must not keep it either."""
+    try:
+        scoring.LeadMql.model_validate(event.model_dump(mode="json", exclude_none=True))
+    except ValidationError:
+        log.warning("notify.mql.invalid", event_id=event.id)  # the id only: it has traits
+        return False
+    return True
+
+
+def erased_ids(event: Any) -> list[str]:
+    """The lead and its aliases named by a `handoff.lead.erased` event."""
+    data = event.data if isinstance(event.data, dict) else {}
+    lead, aliases = data.get("lead_id"), data.get("aliases")
+    ids = [lead] if isinstance(lead, str) and lead else []
+    if isinstance(aliases, list):
+        ids += [a for a in aliases if isinstance(a, str) and a]
+    return ids
+
+
+async def apply_erasures(uow: UnitOfWork, events: list[Any], now: datetime) -> None:
+    """Erase each `handoff.lead.erased` event's lead and aliases; one log line per lead."""
+    events = [e for e in events if erased_ids(e)]
+    if events:
+        uow.after_commit(lambda: LEADS_ERASED.labels("notify").inc(len(events)))
+    for event in events:
+        ids = erased_ids(event)
+        done = await erasure_repo.erase_leads(uow.conn, ids, now)
+        log.info(
+            "notify.lead.erased",
+            lead_id=ids[0],
+            event_id=event.id,
+            aliases=len(ids) - 1,
+            mqls=done.mqls,
+            bodies_deleted=done.bodies_deleted,
+            notices_cancelled=done.cancelled,
+            webhooks_stripped=done.stripped,
+            fields=",".join(done.fields),
+        )
 
 
 def reassignment_notice(event: Any, known: dict[str, HandoffSeen]) -> GenericEvent | None:

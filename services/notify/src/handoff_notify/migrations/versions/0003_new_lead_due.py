@@ -5,16 +5,16 @@ notice. `deliveries.held_until` marks a new-lead notice queued without a due tim
 out the grace for its SLA start; while `next_at = held_until` no worker has claimed it, so
 the start may still replace its body (a claim moves next_at past held_until).
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003_new_lead_due
+Revises: 0002_erasure
 Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "0003_new_lead_due"
+down_revision = "0002_erasure"
 branch_labels = None
 depends_on = None
 
