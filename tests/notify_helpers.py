@@ -124,10 +124,18 @@ def no_render(sub: Subscription, event: Any, seen: Any) -> bytes | None:
 
 
 async def handle(
-    engine: AsyncEngine, events: Sequence[GenericEvent], render: Render = no_render
+    engine: AsyncEngine,
+    events: Sequence[GenericEvent],
+    render: Render = no_render,
+    *,
+    grace_seconds: float = 0.0,
+    clock: Clock | None = None,
 ) -> None:
-    """The consumer's handler on one batch, committed as the consumer would."""
-    handler = EventHandler(render, wake=lambda: None)
+    """The consumer's handler on one batch, committed as the consumer would. A new-lead notice
+    without an SLA start waits `grace_seconds` (none unless a test is about that wait)."""
+    handler = EventHandler(
+        render, wake=lambda: None, clock=clock, new_lead_grace_seconds=grace_seconds
+    )
     async with UnitOfWork(engine) as uow:
         await handler(uow, [Inbound(e, "handoff.routing.v1", 0, n) for n, e in enumerate(events)])
         await uow.commit()

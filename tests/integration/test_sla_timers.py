@@ -87,12 +87,15 @@ async def timer_of(engine: AsyncEngine, handoff_id: str) -> Timer:
     return found[timer_id(handoff_id, "accept")]
 
 
-async def sla_events(engine: AsyncEngine, lead_id: str) -> list[Any]:
+async def sla_events(engine: AsyncEngine, lead_id: str, *, started: bool = False) -> list[Any]:
+    """What sla-watch outboxed for the lead, in order; the timers' starts only if asked
+    (most tests here are about what fires and what is met)."""
     async with engine.connect() as conn:
         rows = await conn.execute(
             text("SELECT value FROM sla.outbox WHERE key = :k ORDER BY id"), {"k": lead_id.encode()}
         )
-        return [sla.sla_event_adapter.validate_json(r.value) for r in rows]
+        events = [sla.sla_event_adapter.validate_json(r.value) for r in rows]
+        return [e for e in events if started or not isinstance(e, sla.SlaStarted)]
 
 
 async def attempts_of(engine: AsyncEngine, handoff_ids: list[str]) -> list[int]:

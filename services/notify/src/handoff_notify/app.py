@@ -31,6 +31,7 @@ def create_app(settings: NotifySettings) -> FastAPI:
             bell=bell,
             resolve=system_resolver,
             render=Notices.from_settings(config, settings).render,
+            new_lead_grace_seconds=settings.new_lead_grace_seconds,
         )
         async with rt.uow() as uow:
             await subscriptions_repo.sync_config(uow.conn, config.subscriptions_in_config())

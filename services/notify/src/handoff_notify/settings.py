@@ -22,6 +22,12 @@ class NotifySettings(HandoffSettings):
     max_sleep_seconds: float = Field(
         default=1.0, gt=0, le=60, validation_alias="HANDOFF_NOTIFY_MAX_SLEEP_SECONDS"
     )
+    # How long a new-lead notice waits for its SLA start (to name the due time) before it
+    # goes without one; the start follows the assignment within milliseconds when an
+    # accept-stage policy applies, so this only delays notices of handoffs without one.
+    new_lead_grace_seconds: float = Field(
+        default=5.0, ge=0, le=300, validation_alias="HANDOFF_NOTIFY_NEW_LEAD_GRACE_SECONDS"
+    )
     # Deliveries in flight at once in this process, over all endpoints.
     max_in_flight: int = Field(
         default=200, ge=1, le=5000, validation_alias="HANDOFF_NOTIFY_MAX_IN_FLIGHT"

@@ -29,6 +29,7 @@ from handoff_sla_watch.domain.model import (
     Stop,
     Timer,
     choose_policy,
+    first_check,
     start_timer,
     stop_timer,
     tombstone,
@@ -91,6 +92,22 @@ def met_event(met: Met) -> ev.SlaMet:
     )
 
 
+def started_event(t: Timer, policy: Policy | None) -> ev.SlaStarted:
+    """The timer was armed: its due time (and warning point) known from now on."""
+    assert t.started_at is not None and t.due_at is not None
+    warn_at = (
+        first_check(policy, t.started_at, t.due_at)
+        if policy is not None and policy.warn_at is not None
+        else None
+    )
+    return ev.SlaStarted(
+        id=fact_id("started", t.timer_id, _arming(t)),
+        subject=t.lead_id,
+        time=t.started_at,
+        data=ev.StartedData(**_timer_fields(t), started_at=t.started_at, warn_at=warn_at),
+    )
+
+
 def fired_event(t: Timer, step: Fired) -> ev.SlaWarning | ev.SlaBreached | ev.SlaEscalated:
     """The model of a fired step; the firer writes the same JSON faster (adapters.events)."""
     fields = {
@@ -131,6 +148,7 @@ class _BatchTimers:
     new: dict[str, Timer] = field(default_factory=dict)
     changed: dict[str, Timer] = field(default_factory=dict)
     mets: list[Met] = field(default_factory=list)
+    started: dict[str, Timer] = field(default_factory=dict)  # armed in this batch, by timer id
 
     @classmethod
     def of(cls, timers: dict[str, Timer]) -> _BatchTimers:
@@ -150,6 +168,7 @@ class _BatchTimers:
         armed = start_timer(self.timers.get(tid), policy, start, tid)
         if armed is not None:
             self._keep(armed)
+            self.started[tid] = armed
         return armed
 
     def stop(self, policy: Policy, clock: Clock, stop: Stop, tid: str) -> bool:
@@ -203,7 +222,19 @@ class RoutingHandler:
             for m in batch.mets
             if m.timer.timer_id not in batch.new or m.timer.timer_id in inserted
         ]
-        await outbox.append(uow.conn, SCHEMA, [Message.of(ev.TOPIC, met_event(m)) for m in mets])
+        # Armed in this batch and stored by it (a new row someone else inserted first is theirs
+        # to announce), so each arming is announced once, with the timer, in this transaction.
+        started = [
+            t
+            for tid, t in batch.started.items()
+            if (tid in batch.changed or tid in inserted) and batch.timers[tid] is t
+        ]
+        await outbox.append(
+            uow.conn,
+            SCHEMA,
+            [Message.of(ev.TOPIC, started_event(t, self.by_name.get(t.policy))) for t in started]
+            + [Message.of(ev.TOPIC, met_event(m)) for m in mets],
+        )
         armed = [t for tid, t in batch.new.items() if tid in inserted] + list(
             batch.changed.values()
         )

@@ -1,4 +1,4 @@
-"""Events on handoff.sla.v1: warnings, breaches, escalations and met agreements."""
+"""Events on handoff.sla.v1: timers started, warnings, breaches, escalations and met agreements."""
 
 from __future__ import annotations
 
@@ -23,6 +23,13 @@ class SlaData(EventData):
     rep_id: str | None = None
 
 
+class StartedData(SlaData):
+    """A timer armed: when it started and when it will warn (None: its policy has no warning)."""
+
+    started_at: UtcDatetime
+    warn_at: UtcDatetime | None = None
+
+
 class FiredData(SlaData):
     fired_at: UtcDatetime
     late_by_seconds: float = 0.0  # how long after due_at it fired (downtime shows here)
@@ -42,6 +49,13 @@ class Elapsed(EventData):
 class MetData(SlaData):
     elapsed: Elapsed
     met_at: UtcDatetime
+
+
+class SlaStarted(CloudEvent[StartedData]):
+    """Added in v1 (additive): a stage's timer was armed; `due_at` is known from here on."""
+
+    type: Literal["handoff.sla.started"] = "handoff.sla.started"
+    source: str = SOURCE
 
 
 class SlaWarning(CloudEvent[FiredData]):
@@ -64,5 +78,7 @@ class SlaMet(CloudEvent[MetData]):
     source: str = SOURCE
 
 
-SlaEvent = Annotated[SlaWarning | SlaBreached | SlaEscalated | SlaMet, Field(discriminator="type")]
+SlaEvent = Annotated[
+    SlaStarted | SlaWarning | SlaBreached | SlaEscalated | SlaMet, Field(discriminator="type")
+]
 sla_event_adapter: TypeAdapter[SlaEvent] = TypeAdapter(SlaEvent, config=ADAPTER_CONFIG)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff_notify.domain.facts import HandoffSeen, MqlSeen, Reassignment
+from handoff_notify.domain.facts import AcceptDue, HandoffSeen, MqlSeen, Reassignment
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +72,27 @@ async def remember_reassignments(conn: AsyncConnection, seen: Sequence[Reassignm
     )
 
 
+async def remember_accept_dues(conn: AsyncConnection, seen: Sequence[AcceptDue]) -> None:
+    """The accept stage's due time; a start seen before the assignment makes the row, which
+    the assignment then fills in."""
+    seen = list({s.handoff_id: s for s in seen}.values())
+    if not seen:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO notify.handoffs (handoff_id, lead_id, accept_due_at) "
+            "SELECT * FROM unnest(CAST(:h AS text[]), CAST(:l AS text[]), "
+            "CAST(:d AS timestamptz[])) "
+            "ON CONFLICT (handoff_id) DO UPDATE SET accept_due_at = excluded.accept_due_at"
+        ),
+        {
+            "h": [s.handoff_id for s in seen],
+            "l": [s.lead_id for s in seen],
+            "d": [s.due_at for s in seen],
+        },
+    )
+
+
 async def remember_mqls(conn: AsyncConnection, seen: Sequence[MqlSeen]) -> None:
     if not seen:
         return
@@ -97,7 +118,8 @@ async def handoffs_by_id(conn: AsyncConnection, ids: Sequence[str]) -> dict[str,
     rows = await conn.execute(
         text(
             "SELECT h.handoff_id, h.lead_id, h.rep_id, h.pool, h.team, h.manager_id, "
-            "h.assigned_at, h.mql_id, h.previous_rep_id, m.reason, m.lead_name, m.company_name "
+            "h.assigned_at, h.mql_id, h.previous_rep_id, m.reason, m.lead_name, m.company_name, "
+            "h.accept_due_at "
             "FROM notify.handoffs h LEFT JOIN notify.mqls m ON m.mql_id = h.mql_id "
             "WHERE h.handoff_id = ANY(CAST(:ids AS text[]))"
         ),
@@ -126,18 +148,56 @@ async def handoffs_by_lead(
     return out
 
 
-async def add(conn: AsyncConnection, new: Sequence[NewDelivery], now: datetime) -> int:
-    """Queue deliveries, due now; one per event per subscription (a replay adds nothing)."""
+_INSERT = (
+    "INSERT INTO notify.deliveries (delivery_id, event_id, subscription_id, event_type, "
+    "lead_id, body, next_at, held_until) SELECT d, e, s, t, l, b, CAST(:at AS timestamptz), "
+    "CAST(:held AS timestamptz) FROM "
+    "unnest(CAST(:d AS text[]), CAST(:e AS text[]), CAST(:s AS text[]), "
+    "CAST(:t AS text[]), CAST(:l AS text[]), CAST(:b AS bytea[])) AS x(d, e, s, t, l, b) "
+)
+
+
+async def add(
+    conn: AsyncConnection,
+    new: Sequence[NewDelivery],
+    now: datetime,
+    *,
+    held_until: datetime | None = None,
+) -> int:
+    """Queue deliveries, due now (or held until `held_until`); one per event per subscription
+    (a replay adds nothing)."""
+    return await _insert(conn, new, held_until or now, held_until, "ON CONFLICT DO NOTHING")
+
+
+async def add_or_release(conn: AsyncConnection, new: Sequence[NewDelivery], now: datetime) -> int:
+    """Queue deliveries due now; where the same one is still held (no worker has claimed it:
+    next_at = held_until), this body replaces the held one and it is due now. One sent, being
+    sent or already released is left alone: still one delivery per key."""
+    return await _insert(
+        conn,
+        new,
+        now,
+        None,
+        "ON CONFLICT (event_id, subscription_id) DO UPDATE SET body = excluded.body, "
+        "next_at = excluded.next_at, held_until = NULL "
+        "WHERE notify.deliveries.status = 'pending' AND notify.deliveries.attempts = 0 "
+        "AND notify.deliveries.next_at = notify.deliveries.held_until",
+    )
+
+
+async def _insert(
+    conn: AsyncConnection,
+    new: Sequence[NewDelivery],
+    at: datetime,
+    held_until: datetime | None,
+    on_conflict: str,
+) -> int:
+    # One row per key: an upsert may not touch a row twice in one statement.
+    new = list({n.delivery_id: n for n in reversed(new)}.values())
     if not new:
         return 0
     result = await conn.execute(
-        text(
-            "INSERT INTO notify.deliveries (delivery_id, event_id, subscription_id, event_type, "
-            "lead_id, body, next_at) SELECT d, e, s, t, l, b, CAST(:now AS timestamptz) FROM "
-            "unnest(CAST(:d AS text[]), CAST(:e AS text[]), CAST(:s AS text[]), "
-            "CAST(:t AS text[]), CAST(:l AS text[]), CAST(:b AS bytea[])) AS x(d, e, s, t, l, b) "
-            "ON CONFLICT DO NOTHING"
-        ),
+        text(_INSERT + on_conflict),
         {
             "d": [n.delivery_id for n in new],
             "e": [n.event_id for n in new],
@@ -145,7 +205,8 @@ async def add(conn: AsyncConnection, new: Sequence[NewDelivery], now: datetime) 
             "t": [n.event_type for n in new],
             "l": [n.lead_id for n in new],
             "b": [n.body for n in new],
-            "now": now,
+            "at": at,
+            "held": held_until,
         },
     )
     return int(result.rowcount or 0)

@@ -64,6 +64,8 @@ handoffs = Table(
     Column("mql_id", Text),
     # Set when the handoff replaced another (a reassignment): the rep who had the lead.
     Column("previous_rep_id", Text),
+    # From handoff.sla.started (accept stage): the due time the new-lead notice names.
+    Column("accept_due_at", DateTime(timezone=True)),
 )
 
 # From handoff.lead.mql: the reason sentence and the lead's name, for the new-lead notice.
@@ -96,6 +98,9 @@ deliveries = Table(
     Column("last_error", Text),
     Column("last_response", Text),
     Column("delivered_at", DateTime(timezone=True)),
+    # A new-lead notice waiting out the grace for its SLA start: unclaimed while
+    # next_at = held_until (a claim moves next_at past it), so the start may still replace it.
+    Column("held_until", DateTime(timezone=True)),
     # Set when the delivery's lead was erased (handoff.lead.erased): its body is gone or stripped.
     Column("erased_at", DateTime(timezone=True)),
     # The idempotency key: one delivery per event per subscription, however often it is consumed.

@@ -29,6 +29,8 @@ class HandoffSeen:
     reason: str | None = None
     lead_name: str | None = None
     company_name: str | None = None
+    # From handoff.sla.started of the accept stage: when the rep must accept by.
+    accept_due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,30 @@ def handoff_of_assignment(
 
 
 REASSIGNED = "handoff.lead.reassigned"
+SLA_STARTED = "handoff.sla.started"
+ACCEPT_STAGE = "accept"
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptDue:
+    """An accept-stage timer armed: the due time the new-lead notice names."""
+
+    handoff_id: str
+    lead_id: str
+    due_at: datetime
+
+
+def accept_due_of(event_type: str, data: Mapping[str, Any]) -> AcceptDue | None:
+    if event_type != SLA_STARTED or _text(data, "stage") != ACCEPT_STAGE:
+        return None
+    handoff_id, lead_id, due = _text(data, "handoff_id"), _text(data, "lead_id"), data.get("due_at")
+    if handoff_id is None or lead_id is None or not isinstance(due, str):
+        return None
+    try:
+        due_at = datetime.fromisoformat(due.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return AcceptDue(handoff_id, lead_id, due_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ EVENT_TYPES = frozenset(
         "handoff.lead.dispositioned",
         "handoff.lead.recycled",
         "handoff.lead.reassigned",
+        "handoff.sla.started",
         "handoff.sla.warning",
         "handoff.sla.breached",
         "handoff.sla.escalated",

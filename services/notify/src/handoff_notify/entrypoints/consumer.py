@@ -28,7 +28,11 @@ def topics(insight: bool | None = None) -> list[str]:
 
 
 def event_handler(rt: Runtime) -> Handler:
-    return EventHandler(rt.state["render"], wake=rt.state["bell"].ring)
+    return EventHandler(
+        rt.state["render"],
+        wake=rt.state["bell"].ring,
+        new_lead_grace_seconds=rt.state["new_lead_grace_seconds"],
+    )
 
 
 def consumes(insight: bool | None = None) -> Consumes:

@@ -2,12 +2,19 @@
 
 The handler reads the subscriptions once per batch, so one added through the API takes
 effect from the next batch on, in every instance, without a restart.
+
+The new-lead notice (Slack, email) names the accept stage's due time, which only
+handoff.sla.started tells, milliseconds after the assignment. So the notice has its own
+key, the handoff (not an event): the assignment queues it at once when the start is already
+known, else held for a short grace; the start releases a held one with the due time, or is
+remembered for an assignment still to come. Whichever comes first queues the one delivery
+per subscription; the other finds it and sends nothing more (docs/notify.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -24,7 +31,9 @@ from handoff_notify.domain.erasure import ERASED
 from handoff_notify.domain.facts import (
     ASSIGNED,
     REASSIGNED,
+    SLA_STARTED,
     HandoffSeen,
+    accept_due_of,
     facts_of,
     handoff_of_assignment,
     mql_of,
@@ -50,10 +59,18 @@ def delivery_id(event_id: str, subscription_id: str) -> str:
 
 class EventHandler:
     def __init__(
-        self, render: Render, wake: Callable[[], None], clock: Callable[[], datetime] | None = None
+        self,
+        render: Render,
+        wake: Callable[[], None],
+        clock: Callable[[], datetime] | None = None,
+        *,
+        new_lead_grace_seconds: float = 5.0,
     ) -> None:
         self.render, self.wake = render, wake
         self.clock = clock or (lambda: datetime.now(UTC))
+        # How long a new-lead notice waits for its SLA start (and due time) before it goes
+        # without one: the start follows the assignment within milliseconds when a policy applies.
+        self.grace = timedelta(seconds=new_lead_grace_seconds)
 
     async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
         # An erasure splits the batch (rarely), so that it erases what came before it and
@@ -82,6 +99,10 @@ class EventHandler:
                 if (s := handoff_of_assignment(e.type, d, e.time))
             ],
         )
+        await deliveries_repo.remember_accept_dues(
+            uow.conn,
+            [a for e, d in zip(events, datas, strict=True) if (a := accept_due_of(e.type, d))],
+        )
         await deliveries_repo.remember_mqls(
             uow.conn,
             [
@@ -98,6 +119,8 @@ class EventHandler:
         erased_leads = [lead for e in events if e.type == ERASED for lead in erased_ids(e)]
         of_lead = await deliveries_repo.handoffs_by_lead(uow.conn, erased_leads)
         new: list[NewDelivery] = []
+        held: list[NewDelivery] = []  # new-lead notices waiting for their due time
+        released: list[NewDelivery] = []  # new-lead notices with the due time from a start
         for event in events:
             if event.type == ERASED:
                 new += self._erasure_deliveries(event, subscriptions, of_lead)
@@ -106,7 +129,20 @@ class EventHandler:
             notice = reassignment_notice(event, known)
             if notice is not None:
                 new += self._deliveries(notice, subscriptions, known, notices_only=True)
-        if await deliveries_repo.add(uow.conn, new, self.clock()):
+            lead = new_lead_notice(event, known)
+            if lead is not None:
+                queued = self._deliveries(lead, subscriptions, known, notices_only=True)
+                if event.type == SLA_STARTED:
+                    released += queued
+                elif known[lead.data["handoff_id"]].accept_due_at is not None:
+                    new += queued  # the start came first: the due time is known, send now
+                else:
+                    held += queued
+        now = self.clock()
+        added = await deliveries_repo.add(uow.conn, new, now)
+        added += await deliveries_repo.add(uow.conn, held, now, held_until=now + self.grace)
+        added += await deliveries_repo.add_or_release(uow.conn, released, now)
+        if added:
             uow.after_commit(self.wake)
 
     def _erasure_deliveries(
@@ -152,9 +188,10 @@ class EventHandler:
                 if notices_only:
                     continue
                 body: bytes | None = event_body(event)
-            elif event.type == REASSIGNED and not notices_only:
-                # Its notice names the new rep, who is known only from the assignment that
-                # follows: it goes out with that assignment (reassignment_notice).
+            elif event.type in (REASSIGNED, ASSIGNED) and not notices_only:
+                # A reassignment's notice names the new rep, who is known only from the
+                # assignment that follows (reassignment_notice); the new-lead notice waits for
+                # the due time (new_lead_notice). Webhooks get the event itself at once.
                 continue
             else:
                 body = self.render(sub, event, known.get(facts.handoff_id or ""))
@@ -236,5 +273,35 @@ def reassignment_notice(event: Any, known: dict[str, HandoffSeen]) -> GenericEve
             "handoff_id": seen.handoff_id,
             "rep_id": seen.rep_id,
             "previous_rep_id": seen.previous_rep_id,
+        },
+    )
+
+
+def new_lead_notice(event: Any, known: dict[str, HandoffSeen]) -> GenericEvent | None:
+    """For an assignment, or the accept stage's SLA start of an assigned handoff: the new-lead
+    notice as Slack and email render it. Its id is the handoff's, not the event's, so the
+    assignment and the start queue the same delivery per subscription, and a replay none."""
+    if event.type == SLA_STARTED:
+        if not isinstance(event.data, dict) or accept_due_of(event.type, event.data) is None:
+            return None
+    elif event.type != ASSIGNED:
+        return None
+    handoff_id = event.data.get("handoff_id") if isinstance(event.data, dict) else None
+    seen = known.get(handoff_id) if isinstance(handoff_id, str) else None
+    if seen is None or seen.rep_id is None or seen.assigned_at is None:
+        return None  # a start before its assignment: the assignment sends the notice
+    return GenericEvent(
+        id=fact_id("notify.new-lead-notice", seen.handoff_id),
+        source="/handoff/notify",
+        type=ASSIGNED,
+        subject=seen.lead_id,
+        time=event.time,
+        data={
+            "lead_id": seen.lead_id,
+            "handoff_id": seen.handoff_id,
+            "rep_id": seen.rep_id,
+            "pool": seen.pool,
+            "team": seen.team,
+            "mql_id": seen.mql_id,
         },
     )

@@ -103,6 +103,8 @@ class Notices:
         company = _text(data, "company_name") or (seen.company_name if seen else None)
         label = ", ".join(p for p in (name, company) if p)
         due = _when(data.get("due_at") or data.get("accept_due_at"))
+        if due is None and kind == "new_lead" and seen is not None:
+            due = seen.accept_due_at  # from the accept stage's handoff.sla.started
         accept = reject = None
         if kind in ("new_lead", "warning", "breach") and handoff_id and self.link_secrets:
             accept, reject = (
