@@ -11,7 +11,7 @@ import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -352,3 +352,31 @@ async def _chromium(*args: str) -> str:
     out, _ = await asyncio.wait_for(proc.communicate(), 90)
     assert proc.returncode == 0
     return out.decode()
+
+
+async def test_a_reps_queue_shows_the_due_time_as_soon_as_the_timer_starts(
+    api: Api, engine: AsyncEngine
+) -> None:
+    lead, handoff = await handed_over(engine, reason="fresh")
+    now = utcnow()
+    due = now + timedelta(hours=4)
+    data = sla.StartedData(
+        lead_id=lead,
+        handoff_id=handoff,
+        timer_id=new_id("t"),
+        policy="p",
+        stage="accept",
+        due_at=due,
+        rep_id=REP,
+        started_at=now,
+    )
+    started = sla.SlaStarted(id=new_id("evt"), subject=lead, data=data)
+    await route(engine, team((REP, True)), [started])
+
+    r = await api.client.get(
+        f"/v1/reps/{REP}/handoffs", params={"state": "open", "limit": 500}, headers=api.reader
+    )
+    mine = next(h for h in r.json()["handoffs"] if h["handoff_id"] == handoff)
+    assert mine["due_stage"] == "accept" and not mine["overdue"]
+    assert mine["due_at"] is not None
+    assert abs((datetime.fromisoformat(mine["due_at"]) - due).total_seconds()) < 1

@@ -26,7 +26,8 @@ STATES: dict[str, tuple[str, ...]] = {
 
 
 async def remember(conn: AsyncConnection, items: Sequence[Inbound[Any]]) -> None:
-    """From a consumer batch: MQL reasons and lead names, SLA due times, breaches and mets."""
+    """From a consumer batch: MQL reasons and lead names, SLA due times (known from the timer's
+    start), breaches and mets."""
     notes: dict[str, tuple[str | None, str | None, str | None]] = {}
     due: dict[tuple[str, str], tuple[datetime, datetime | None, datetime | None]] = {}
     for item in items:
@@ -35,7 +36,9 @@ async def remember(conn: AsyncConnection, items: Sequence[Inbound[Any]]) -> None
             traits = e.data.traits
             company = traits.company.name if traits and traits.company else None
             notes[e.data.mql_id] = (e.data.reason, traits.name if traits else None, company)
-        elif isinstance(e, sla.SlaWarning | sla.SlaBreached | sla.SlaEscalated | sla.SlaMet):
+        elif isinstance(
+            e, sla.SlaStarted | sla.SlaWarning | sla.SlaBreached | sla.SlaEscalated | sla.SlaMet
+        ):
             key = (e.data.handoff_id, e.data.stage)
             _, breached, met = due.get(key, (e.data.due_at, None, None))
             if isinstance(e, sla.SlaBreached | sla.SlaEscalated):
