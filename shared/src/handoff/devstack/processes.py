@@ -58,8 +58,16 @@ class ServiceProcess(Child):
                 pass
             time.sleep(0.1)
         raise DevStackError(
-            f"{self.spec.name} was not ready within {timeout:.0f}s; see {self.log_path}"
+            f"{self.spec.name} was not ready within {timeout:.0f}s ({self.readiness()}); "
+            f"its last log line: {self.last_log_line()}; see {self.log_path}"
         )
+
+    def readiness(self) -> str:
+        """What /readyz says now (its body names what is down), for an error message."""
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=1.0).text[:300]
+        except httpx.HTTPError as exc:
+            return f"/readyz did not answer: {type(exc).__name__}"
 
     async def is_ready(self, client: httpx.AsyncClient) -> bool:
         """One /readyz probe, for the supervisor's loop."""
