@@ -57,7 +57,10 @@ def stack() -> Iterator[DevStack]:
         yield st
     finally:
         st.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if os.environ.get("HANDOFF_TEST_KEEP_DATA"):
+            print(f"\nthe test stack's data and service logs are kept in {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
