@@ -2,7 +2,11 @@
 in the middle of the work and started again. Every event reaches the receiver, the queue
 holds exactly one delivery per event per subscription, and a webhook arrives twice only
 when the kill fell between a send and its record (then with the same webhook-id, the
-receiver's idempotency key): at most the killed process's in-flight tries."""
+receiver's idempotency key): at most the killed process's in-flight tries.
+
+It runs on a broker of its own: a member SIGKILLed out of the shared `handoff-notify` group
+can hold up that group's next join on the embedded broker, and the end-to-end notify joins
+the same group later in the session."""
 
 from __future__ import annotations
 
@@ -10,14 +14,17 @@ import asyncio
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handoff.devstack.broker import EmbeddedBroker
 from handoff.devstack.ports import free_port
 from handoff.devstack.processes import ServiceProcess
 from handoff.devstack.stack import DevStack
+from handoff.devstack.topics import ensure_topics
 from handoff.events import routing
 from handoff_notify.demo_receivers import Answer, Received, WebhookReceiver
 from handoff_notify.service import SERVICE
@@ -34,6 +41,18 @@ async def test_every_event_is_delivered_once_per_subscription_across_a_kill_and_
         await asyncio.sleep(0.02)  # so tries are in flight when the kill lands
         return Answer(200)
 
+    broker = EmbeddedBroker(free_port(), tmp_path / "broker.log")
+    bootstrap = await asyncio.to_thread(broker.start)
+    try:
+        await ensure_topics(bootstrap, 4)
+        await _deliver_across_a_kill(stack, engine, tmp_path, bootstrap, slowly)
+    finally:
+        await asyncio.to_thread(broker.stop)
+
+
+async def _deliver_across_a_kill(
+    stack: DevStack, engine: AsyncEngine, tmp_path: Path, bootstrap: str, slowly: Any
+) -> None:
     receiver = await WebhookReceiver([SECRET_NEW], slowly).start()
     rep = uid("rep")
     sub_id = uid("crash")
@@ -57,6 +76,7 @@ async def test_every_event_is_delivered_once_per_subscription_across_a_kill_and_
     )
     env = {
         **stack.service_env(),
+        "HANDOFF_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "HANDOFF_NOTIFY_CONFIG_FILE": str(config),
         "HANDOFF_NOTIFY_LEASE_SECONDS": "5",
         "HANDOFF_NOTIFY_MAX_SLEEP_SECONDS": "0.2",
@@ -71,7 +91,7 @@ async def test_every_event_is_delivered_once_per_subscription_across_a_kill_and_
     for p in procs:
         await asyncio.to_thread(p.wait_ready, 90)
     events = [contacted(rep) for _ in range(EVENTS)]
-    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
         for e in events:
