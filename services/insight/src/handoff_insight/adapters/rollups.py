@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -13,24 +14,25 @@ from handoff_insight.domain.rollup import CUBE_DIMENSIONS, CubeKey, Key
 
 
 async def add(conn: AsyncConnection, delta: Mapping[Key, int]) -> None:
-    """Add a batch's counter changes, in key order so concurrent writers never deadlock."""
+    """Add a batch's counter changes, in key order so concurrent writers never deadlock.
+
+    The keys travel as one JSON document rather than as parallel arrays: encoding thousands
+    of array elements one by one was the driver's largest cost per batch."""
     if not delta:
         return
     keys = sorted(delta, key=lambda k: (k[1], k[0], k[2], k[3]))
+    rows = [
+        {"day": k[0].isoformat(), "dim": k[1], "value": k[2], "counter": k[3], "n": delta[k]}
+        for k in keys
+    ]
     await conn.execute(
         text(
             "INSERT INTO insight.rollup (dim, day, value, counter, n) "
-            "SELECT * FROM unnest(CAST(:dims AS text[]), CAST(:days AS date[]), "
-            "CAST(:vals AS text[]), CAST(:ctrs AS text[]), CAST(:ns AS bigint[])) "
+            "SELECT dim, day, value, counter, n "
+            "FROM json_populate_recordset(CAST(NULL AS insight.rollup), CAST(:rows AS json)) "
             "ON CONFLICT (dim, day, value, counter) DO UPDATE SET n = insight.rollup.n + excluded.n"
         ),
-        {
-            "dims": [k[1] for k in keys],
-            "days": [k[0] for k in keys],
-            "vals": [k[2] for k in keys],
-            "ctrs": [k[3] for k in keys],
-            "ns": [delta[k] for k in keys],
-        },
+        {"rows": json.dumps(rows)},
     )
 
 
@@ -92,28 +94,25 @@ async def top_values(conn: AsyncConnection, dim: str, first: date, limit: int) -
 
 
 async def add_cube(conn: AsyncConnection, delta: Mapping[CubeKey, int]) -> None:
-    """Add a batch's cube changes, in key order so concurrent writers never deadlock."""
+    """Add a batch's cube changes, in key order so concurrent writers never deadlock (one JSON
+    document, as in `add`)."""
     if not delta:
         return
-    keys = sorted(delta)
     columns = ", ".join(CUBE_DIMENSIONS)
-    arrays = ", ".join(f"CAST(:{d} AS text[])" for d in CUBE_DIMENSIONS)
-    params: dict[str, list[object]] = {
-        d: [k[1][i] for k in keys] for i, d in enumerate(CUBE_DIMENSIONS)
-    }
+    rows = []
+    for key in sorted(delta):
+        day, cell, counter = key
+        row: dict[str, object] = dict(zip(CUBE_DIMENSIONS, cell, strict=True))
+        row.update(day=day.isoformat(), counter=counter, n=delta[key])
+        rows.append(row)
     await conn.execute(
         text(
             f"INSERT INTO insight.cube (day, {columns}, counter, n) "
-            f"SELECT * FROM unnest(CAST(:days AS date[]), {arrays}, "
-            "CAST(:ctrs AS text[]), CAST(:ns AS bigint[])) "
+            f"SELECT day, {columns}, counter, n "
+            "FROM json_populate_recordset(CAST(NULL AS insight.cube), CAST(:rows AS json)) "
             f"ON CONFLICT (day, {columns}, counter) DO UPDATE SET n = insight.cube.n + excluded.n"
         ),
-        {
-            "days": [k[0] for k in keys],
-            **params,
-            "ctrs": [k[2] for k in keys],
-            "ns": [delta[k] for k in keys],
-        },
+        {"rows": json.dumps(rows)},
     )
 
 

@@ -8,7 +8,7 @@ reading the rows. A changed row is applied as (new contribution - old contributi
 from __future__ import annotations
 
 import bisect
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
@@ -124,34 +124,34 @@ def contribution(row: FunnelRow) -> Counter[Key]:
     return out
 
 
+def deltas(
+    changes: Iterable[tuple[FunnelRow | None, FunnelRow]],
+) -> tuple[dict[Key, int], dict[CubeKey, int]]:
+    """The rollup and the cube changes for rows going from old (None: new row) to new, zeros
+    dropped. One pass: each row version's counters and group values are computed once."""
+    flat: dict[Key, int] = defaultdict(int)
+    cube: dict[CubeKey, int] = defaultdict(int)
+    for old, new in changes:
+        for row, sign in ((new, 1), (old, -1)):
+            if row is None or row.qualified_at is None:
+                continue
+            day = row.qualified_at.astimezone(UTC).date()
+            values = group_values(row)
+            cell = tuple(values[d] for d in CUBE_DIMENSIONS)
+            pairs = values.items()
+            for name, n in counters(row).items():
+                n *= sign
+                cube[(day, cell, name)] += n
+                for dim, value in pairs:
+                    flat[(day, dim, value, name)] += n
+    return {k: n for k, n in flat.items() if n}, {k: n for k, n in cube.items() if n}
+
+
 def delta(changes: Iterable[tuple[FunnelRow | None, FunnelRow]]) -> dict[Key, int]:
     """The rollup change for rows going from old (None: new row) to new; zeros dropped."""
-    total: Counter[Key] = Counter()
-    for old, new in changes:
-        total.update(contribution(new))
-        if old is not None:
-            total.subtract(contribution(old))
-    return {k: n for k, n in total.items() if n != 0}
-
-
-def cube_contribution(row: FunnelRow) -> Counter[CubeKey]:
-    """The row's counters under its one cube cell, on the day it qualified (UTC)."""
-    out: Counter[CubeKey] = Counter()
-    if row.qualified_at is None:
-        return out
-    day = row.qualified_at.astimezone(UTC).date()
-    values = group_values(row)
-    cell = tuple(values[d] for d in CUBE_DIMENSIONS)
-    for name, n in counters(row).items():
-        out[(day, cell, name)] = n
-    return out
+    return deltas(changes)[0]
 
 
 def cube_delta(changes: Iterable[tuple[FunnelRow | None, FunnelRow]]) -> dict[CubeKey, int]:
     """The cube change for rows going from old (None: new row) to new; zeros dropped."""
-    total: Counter[CubeKey] = Counter()
-    for old, new in changes:
-        total.update(cube_contribution(new))
-        if old is not None:
-            total.subtract(cube_contribution(old))
-    return {k: n for k, n in total.items() if n != 0}
+    return deltas(changes)[1]
