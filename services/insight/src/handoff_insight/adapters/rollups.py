@@ -94,23 +94,26 @@ async def top_values(conn: AsyncConnection, dim: str, first: date, limit: int) -
 
 
 async def add_cube(conn: AsyncConnection, delta: Mapping[CubeKey, int]) -> None:
-    """Add a batch's cube changes, in key order so concurrent writers never deadlock (one JSON
-    document, as in `add`)."""
+    """Add a batch's cube changes: one row per (day, cell) with its counters, merged into the
+    cell's counters; in key order so concurrent writers never deadlock (one JSON document)."""
     if not delta:
         return
+    cells: dict[tuple[date, tuple[str, ...]], dict[str, int]] = defaultdict(dict)
+    for (day, cell, counter), n in delta.items():
+        cells[(day, cell)][counter] = n
     columns = ", ".join(CUBE_DIMENSIONS)
     rows = []
-    for key in sorted(delta):
-        day, cell, counter = key
+    for (day, cell), counters in sorted(cells.items()):
         row: dict[str, object] = dict(zip(CUBE_DIMENSIONS, cell, strict=True))
-        row.update(day=day.isoformat(), counter=counter, n=delta[key])
+        row.update(day=day.isoformat(), counters=counters)
         rows.append(row)
     await conn.execute(
         text(
-            f"INSERT INTO insight.cube (day, {columns}, counter, n) "
-            f"SELECT day, {columns}, counter, n "
+            f"INSERT INTO insight.cube (day, {columns}, counters) "
+            f"SELECT day, {columns}, counters "
             "FROM json_populate_recordset(CAST(NULL AS insight.cube), CAST(:rows AS json)) "
-            f"ON CONFLICT (day, {columns}, counter) DO UPDATE SET n = insight.cube.n + excluded.n"
+            f"ON CONFLICT (day, {columns}) "
+            "DO UPDATE SET counters = insight.add_counters(insight.cube.counters, excluded.counters)"
         ),
         {"rows": json.dumps(rows)},
     )
@@ -132,8 +135,9 @@ async def filtered(
     where = "".join(f" AND {d} = :{d}" for d in CUBE_DIMENSIONS if d in filters)
     result = await conn.execute(
         text(
-            f"SELECT {group} AS value, counter, sum(n)::bigint AS n FROM insight.cube "
-            f"WHERE day BETWEEN :first AND :last{where} GROUP BY 1, counter"
+            f"SELECT {group} AS value, c.counter, sum(CAST(c.n AS bigint))::bigint AS n "
+            "FROM insight.cube, jsonb_each_text(counters) AS c(counter, n) "
+            f"WHERE day BETWEEN :first AND :last{where} GROUP BY 1, c.counter"
         ),
         {"first": first, "last": last, **{d: filters[d] for d in CUBE_DIMENSIONS if d in filters}},
     )

@@ -152,6 +152,19 @@ def delta(changes: Iterable[tuple[FunnelRow | None, FunnelRow]]) -> dict[Key, in
     return deltas(changes)[0]
 
 
+def cube_contribution(row: FunnelRow) -> Counter[CubeKey]:
+    """The row's counters under its one cube cell, on the day it qualified (UTC)."""
+    out: Counter[CubeKey] = Counter()
+    if row.qualified_at is None:
+        return out
+    day = row.qualified_at.astimezone(UTC).date()
+    values = group_values(row)
+    cell = tuple(values[d] for d in CUBE_DIMENSIONS)
+    for name, n in counters(row).items():
+        out[(day, cell, name)] = n
+    return out
+
+
 def cube_delta(changes: Iterable[tuple[FunnelRow | None, FunnelRow]]) -> dict[CubeKey, int]:
     """The cube change for rows going from old (None: new row) to new; zeros dropped."""
     return deltas(changes)[1]
