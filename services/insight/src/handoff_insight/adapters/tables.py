@@ -105,7 +105,9 @@ cube = Table(
     Column("fit_grade", Text, nullable=False),
     Column("team", Text, nullable=False),
     Column("counters", JSONB, nullable=False),
-    PrimaryKeyConstraint("day", "source", "campaign", "pool", "rep", "trigger", "fit_grade", "team"),
+    PrimaryKeyConstraint(
+        "day", "source", "campaign", "pool", "rep", "trigger", "fit_grade", "team"
+    ),
     Index("cube_source", "source", "day"),
     Index("cube_campaign", "campaign", "day"),
     Index("cube_pool", "pool", "day"),

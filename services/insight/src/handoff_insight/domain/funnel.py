@@ -247,7 +247,10 @@ def _fold_into(row: dict[str, Any], fact: Fact) -> None:
             if before is not None and (before, *row["sla_met"][fact.stage]) <= new:
                 return
             # New dicts: the row folded from may share the old ones.
-            row["sla_met"] = {**row["sla_met"], fact.stage: (fact.wall_seconds, fact.business_seconds)}
+            row["sla_met"] = {
+                **row["sla_met"],
+                fact.stage: (fact.wall_seconds, fact.business_seconds),
+            }
             row["sla_met_at"] = {**row["sla_met_at"], fact.stage: fact.at}
         case SlaBreached():
             row["sla_breached"] = row["sla_breached"] | {fact.stage}
