@@ -267,8 +267,9 @@ FROM generate_series(1, :rows) AS g, LATERAL (SELECT now() - make_interval(secs 
 
 # The rollup of those rows, computed in SQL with the same counter names the handler writes.
 FILL_ROLLUP = """
-INSERT INTO insight.rollup (dim, day, value, counter, n)
-SELECT :dim, (qualified_at AT TIME ZONE 'UTC')::date, {value}, c.counter, count(*)
+INSERT INTO insight.rollup (dim, day, value, counters)
+SELECT :dim, day, value, jsonb_object_agg(counter, n) FROM (
+SELECT (qualified_at AT TIME ZONE 'UTC')::date AS day, {value} AS value, c.counter, count(*) AS n
 FROM insight.funnel f, LATERAL (VALUES
   ('mqls', true), ('assigned', true),
   ('accepted', accepted_at IS NOT NULL), ('rejected', rejected_at IS NOT NULL),
@@ -282,8 +283,10 @@ FROM insight.funnel f, LATERAL (VALUES
    accepted_at IS NOT NULL)
 ) AS c(counter, hit)
 WHERE f.mql_id LIKE 'bulk-%' AND c.hit
-GROUP BY 2, 3, 4
-ON CONFLICT (dim, day, value, counter) DO UPDATE SET n = insight.rollup.n + excluded.n
+GROUP BY 1, 2, 3
+) AS counted GROUP BY day, value
+ON CONFLICT (dim, day, value)
+DO UPDATE SET counters = insight.add_counters(insight.rollup.counters, excluded.counters)
 """
 DIM_COLUMNS = {
     "overall": "'all'",

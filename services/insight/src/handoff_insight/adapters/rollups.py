@@ -14,23 +14,27 @@ from handoff_insight.domain.rollup import CUBE_DIMENSIONS, CubeKey, Key
 
 
 async def add(conn: AsyncConnection, delta: Mapping[Key, int]) -> None:
-    """Add a batch's counter changes, in key order so concurrent writers never deadlock.
+    """Add a batch's counter changes: one row per (dimension, day, group value) with its
+    counters, merged into the stored ones; in key order so concurrent writers never deadlock.
 
-    The keys travel as one JSON document rather than as parallel arrays: encoding thousands
+    The rows travel as one JSON document rather than as parallel arrays: encoding thousands
     of array elements one by one was the driver's largest cost per batch."""
     if not delta:
         return
-    keys = sorted(delta, key=lambda k: (k[1], k[0], k[2], k[3]))
+    groups: dict[tuple[str, date, str], dict[str, int]] = defaultdict(dict)
+    for (day, dim, value, counter), n in delta.items():
+        groups[(dim, day, value)][counter] = n
     rows = [
-        {"day": k[0].isoformat(), "dim": k[1], "value": k[2], "counter": k[3], "n": delta[k]}
-        for k in keys
+        {"dim": dim, "day": day.isoformat(), "value": value, "counters": counters}
+        for (dim, day, value), counters in sorted(groups.items())
     ]
     await conn.execute(
         text(
-            "INSERT INTO insight.rollup (dim, day, value, counter, n) "
-            "SELECT dim, day, value, counter, n "
+            "INSERT INTO insight.rollup (dim, day, value, counters) "
+            "SELECT dim, day, value, counters "
             "FROM json_populate_recordset(CAST(NULL AS insight.rollup), CAST(:rows AS json)) "
-            "ON CONFLICT (dim, day, value, counter) DO UPDATE SET n = insight.rollup.n + excluded.n"
+            "ON CONFLICT (dim, day, value) "
+            "DO UPDATE SET counters = insight.add_counters(insight.rollup.counters, excluded.counters)"
         ),
         {"rows": json.dumps(rows)},
     )
@@ -50,10 +54,11 @@ async def sums(
     only = sorted(set(values)) if values is not None else None
     result = await conn.execute(
         text(
-            "SELECT value, counter, sum(n)::bigint AS n FROM insight.rollup "
+            "SELECT value, c.counter, sum(CAST(c.n AS bigint))::bigint AS n "
+            "FROM insight.rollup, jsonb_each_text(counters) AS c(counter, n) "
             "WHERE dim = :dim AND day BETWEEN :first AND :last "
             "AND (CAST(:only AS text[]) IS NULL OR value = ANY(CAST(:only AS text[]))) "
-            "GROUP BY value, counter"
+            "GROUP BY value, c.counter"
         ),
         {"dim": dim, "first": first, "last": last, "only": only},
     )
@@ -68,9 +73,11 @@ async def weekly(conn: AsyncConnection, first: date, last: date) -> Counters:
     """Overall counters per ISO week (keyed by the Monday, as YYYY-MM-DD)."""
     result = await conn.execute(
         text(
-            "SELECT CAST(date_trunc('week', day) AS date) AS week, counter, sum(n)::bigint AS n "
-            "FROM insight.rollup WHERE dim = 'overall' AND day BETWEEN :first AND :last "
-            "GROUP BY week, counter"
+            "SELECT CAST(date_trunc('week', day) AS date) AS week, c.counter, "
+            "sum(CAST(c.n AS bigint))::bigint AS n "
+            "FROM insight.rollup, jsonb_each_text(counters) AS c(counter, n) "
+            "WHERE dim = 'overall' AND day BETWEEN :first AND :last "
+            "GROUP BY week, c.counter"
         ),
         {"first": first, "last": last},
     )
@@ -86,7 +93,8 @@ async def top_values(conn: AsyncConnection, dim: str, first: date, limit: int) -
     result = await conn.execute(
         text(
             "SELECT value FROM insight.rollup WHERE dim = :dim AND day >= :first "
-            "AND counter = 'mqls' GROUP BY value ORDER BY sum(n) DESC, value LIMIT :limit"
+            "AND counters ->> 'mqls' IS NOT NULL GROUP BY value "
+            "ORDER BY sum(CAST(counters ->> 'mqls' AS bigint)) DESC, value LIMIT :limit"
         ),
         {"dim": dim, "first": first, "limit": limit},
     )

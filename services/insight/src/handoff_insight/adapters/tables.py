@@ -86,9 +86,8 @@ rollup = Table(
     Column("dim", Text, nullable=False),
     Column("day", Date, nullable=False),
     Column("value", Text, nullable=False),
-    Column("counter", Text, nullable=False),
-    Column("n", BigInteger, nullable=False),
-    PrimaryKeyConstraint("dim", "day", "value", "counter"),
+    Column("counters", JSONB, nullable=False),  # {"counter": n}, merged by insight.add_counters
+    PrimaryKeyConstraint("dim", "day", "value"),
 )
 
 # Every row's counters under all its group values at once (the filtered funnel sums this):
