@@ -38,6 +38,7 @@ from handoff.devstack.stack import DevStack
 from handoff.events import routing, scoring, sla
 from handoff.logs import configure_logging
 from handoff.messaging.producer import Message, Producer, make_producer
+from handoff.runtime import tune_gc
 from handoff.settings import HandoffSettings
 from handoff_insight.config import load_config
 from handoff_insight.service import SERVICE
@@ -342,6 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args(argv)
     configure_logging("console", "warning")
+    tune_gc()  # as every service process runs (handoff.runtime.run_service); both pipelines share it
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-insight-"))
     stack = DevStack.from_env(data_dir, pg_port=free_port(), broker_port=free_port())
     service: ServiceProcess | None = None
