@@ -10,23 +10,20 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff_insight.domain.rollup import CUBE_DIMENSIONS, CubeKey, Key
+from handoff_insight.domain.rollup import CUBE_DIMENSIONS, CellKey, GroupKey
 
 
-async def add(conn: AsyncConnection, delta: Mapping[Key, int]) -> None:
+async def add(conn: AsyncConnection, groups: Mapping[GroupKey, Mapping[str, int]]) -> None:
     """Add a batch's counter changes: one row per (dimension, day, group value) with its
     counters, merged into the stored ones; in key order so concurrent writers never deadlock.
 
     The rows travel as one JSON document rather than as parallel arrays: encoding thousands
     of array elements one by one was the driver's largest cost per batch."""
-    if not delta:
+    if not groups:
         return
-    groups: dict[tuple[str, date, str], dict[str, int]] = defaultdict(dict)
-    for (day, dim, value, counter), n in delta.items():
-        groups[(dim, day, value)][counter] = n
     rows = [
-        {"dim": dim, "day": day.isoformat(), "value": value, "counters": counters}
-        for (dim, day, value), counters in sorted(groups.items())
+        {"dim": dim, "day": day.isoformat(), "value": value, "counters": groups[(dim, day, value)]}
+        for dim, day, value in sorted(groups)
     ]
     await conn.execute(
         text(
@@ -101,14 +98,11 @@ async def top_values(conn: AsyncConnection, dim: str, first: date, limit: int) -
     return [r.value for r in result]
 
 
-async def add_cube(conn: AsyncConnection, delta: Mapping[CubeKey, int]) -> None:
+async def add_cube(conn: AsyncConnection, cells: Mapping[CellKey, Mapping[str, int]]) -> None:
     """Add a batch's cube changes: one row per (day, cell) with its counters, merged into the
     cell's counters; in key order so concurrent writers never deadlock (one JSON document)."""
-    if not delta:
+    if not cells:
         return
-    cells: dict[tuple[date, tuple[str, ...]], dict[str, int]] = defaultdict(dict)
-    for (day, cell, counter), n in delta.items():
-        cells[(day, cell)][counter] = n
     columns = ", ".join(CUBE_DIMENSIONS)
     rows = []
     for (day, cell), counters in sorted(cells.items()):
