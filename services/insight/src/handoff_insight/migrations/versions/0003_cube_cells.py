@@ -73,8 +73,8 @@ def downgrade() -> None:
     )
     op.execute(
         f"INSERT INTO {SCHEMA}.cube_counters (day, {COLUMNS}, counter, n) "
-        f"SELECT day, {COLUMNS}, c.key, CAST(c.value AS bigint) "
-        f"FROM {SCHEMA}.cube, jsonb_each_text(counters) AS c"
+        f"SELECT day, {COLUMNS}, c.counter, CAST(c.n AS bigint) "
+        f"FROM {SCHEMA}.cube, jsonb_each_text(counters) AS c(counter, n)"
     )
     op.drop_table("cube", schema=SCHEMA)
     op.rename_table("cube_counters", "cube", schema=SCHEMA)

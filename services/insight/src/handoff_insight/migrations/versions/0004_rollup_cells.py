@@ -54,8 +54,8 @@ def downgrade() -> None:
     )
     op.execute(
         f"INSERT INTO {SCHEMA}.rollup_counters (dim, day, value, counter, n) "
-        f"SELECT dim, day, value, c.key, CAST(c.value AS bigint) "
-        f"FROM {SCHEMA}.rollup, jsonb_each_text(counters) AS c"
+        "SELECT r.dim, r.day, r.value, c.counter, CAST(c.n AS bigint) "
+        f"FROM {SCHEMA}.rollup AS r, jsonb_each_text(r.counters) AS c(counter, n)"
     )
     op.drop_table("rollup", schema=SCHEMA)
     op.rename_table("rollup_counters", "rollup", schema=SCHEMA)
