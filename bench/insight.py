@@ -38,6 +38,7 @@ from handoff.devstack.stack import DevStack
 from handoff.events import routing, scoring, sla
 from handoff.logs import configure_logging
 from handoff.messaging.producer import Message, Producer, make_producer
+from handoff.runtime import tune_gc
 from handoff.settings import HandoffSettings
 from handoff_insight.config import load_config
 from handoff_insight.service import SERVICE
@@ -267,8 +268,9 @@ FROM generate_series(1, :rows) AS g, LATERAL (SELECT now() - make_interval(secs 
 
 # The rollup of those rows, computed in SQL with the same counter names the handler writes.
 FILL_ROLLUP = """
-INSERT INTO insight.rollup (dim, day, value, counter, n)
-SELECT :dim, (qualified_at AT TIME ZONE 'UTC')::date, {value}, c.counter, count(*)
+INSERT INTO insight.rollup (dim, day, value, counters)
+SELECT :dim, day, value, jsonb_object_agg(counter, n) FROM (
+SELECT (qualified_at AT TIME ZONE 'UTC')::date AS day, {value} AS value, c.counter, count(*) AS n
 FROM insight.funnel f, LATERAL (VALUES
   ('mqls', true), ('assigned', true),
   ('accepted', accepted_at IS NOT NULL), ('rejected', rejected_at IS NOT NULL),
@@ -282,8 +284,10 @@ FROM insight.funnel f, LATERAL (VALUES
    accepted_at IS NOT NULL)
 ) AS c(counter, hit)
 WHERE f.mql_id LIKE 'bulk-%' AND c.hit
-GROUP BY 2, 3, 4
-ON CONFLICT (dim, day, value, counter) DO UPDATE SET n = insight.rollup.n + excluded.n
+GROUP BY 1, 2, 3
+) AS counted GROUP BY day, value
+ON CONFLICT (dim, day, value)
+DO UPDATE SET counters = insight.add_counters(insight.rollup.counters, excluded.counters)
 """
 DIM_COLUMNS = {
     "overall": "'all'",
@@ -339,6 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=300)
     args = parser.parse_args(argv)
     configure_logging("console", "warning")
+    tune_gc()  # as every service process runs (handoff.runtime.run_service); both pipelines share it
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-insight-"))
     stack = DevStack.from_env(data_dir, pg_port=free_port(), broker_port=free_port())
     service: ServiceProcess | None = None

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -199,6 +201,51 @@ async def test_a_band_alert_is_raised_once_and_cleared_once(engine: AsyncEngine)
     # Cleared at 6 accepted of 12 decided (50%), and not again while it stays healthy.
     assert states == [("raised", 4), ("cleared", 12)]
     assert raised[0].data.alert_id == (await alerts_for(engine, subject))[1].data.alert_id
+
+
+async def test_one_handler_judges_the_touched_groups_once_per_evaluate_every(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches inside the cadence are not judged; their groups are judged by the first batch
+    after it, so an alert comes late by at most evaluate_every and is still raised once."""
+    from handoff_insight.service_layer import handlers
+
+    clock = [1000.0]
+    # The handler's own clock only (raising=False: the name need not exist to patch it).
+    monkeypatch.setattr(
+        handlers, "time", SimpleNamespace(monotonic=lambda: clock[0]), raising=False
+    )
+    band = Band("misaligned", "acceptance_rate", below=0.5, min_samples=4)
+    handler = FunnelHandler(InsightConfig(1, 60.0, ("source",), (band,), 5, 20))
+    source = new_id("src")
+    subject = f"source:{source}"
+
+    async def rejected_mqls(n: int, src: str) -> None:
+        events: list[Any] = []
+        for _ in range(n):
+            lead, mql_id, h = new_id(), new_id("mql"), new_id("h")
+            events += [
+                mql_event(lead, mql_id, at=NOW, source=src),
+                assigned_event(lead, mql_id, h, at=NOW + S, pool="jp"),
+                rejected_event(lead, h, at=NOW + 9 * S),
+            ]
+        items = [Inbound(e, "t", 0, n) for n, e in enumerate(events)]
+        async with UnitOfWorkFactory(engine)() as uow:
+            await handler(uow, items)
+            await uow.commit()
+
+    await rejected_mqls(2, source)  # the first batch is judged at once: too few samples
+    await rejected_mqls(4, source)  # six rejected of six, but 0 s after the last judging
+    clock[0] += 59.0
+    await rejected_mqls(1, new_id("src"))  # another source, still inside the cadence
+    assert await alerts_for(engine, subject) == []
+    clock[0] += 1.0
+    await rejected_mqls(1, new_id("src"))  # the cadence is due: the remembered group is judged
+    raised = await alerts_for(engine, subject)
+    assert [(a.data.state, a.data.samples) for a in raised] == [("raised", 6)]
+    clock[0] += 60.0
+    await rejected_mqls(1, source)  # still in the band: no second alert
+    assert len(await alerts_for(engine, subject)) == 1
 
 
 async def test_metrics_export_only_the_largest_groups_per_dimension(engine: AsyncEngine) -> None:

@@ -41,8 +41,8 @@ async def test_rebuild_replays_the_topics_into_fresh_tables_and_is_idempotent(
     async with engine.begin() as conn:  # a row no topic carries: a rebuild must drop it
         await conn.execute(
             text(
-                "INSERT INTO insight.rollup (dim, day, value, counter, n) "
-                "VALUES ('source', :day, :v, 'mqls', 99)"
+                "INSERT INTO insight.rollup (dim, day, value, counters) "
+                "VALUES ('source', :day, :v, '{\"mqls\": 99}')"
             ),
             {"day": NOW.date(), "v": source + "-stale"},
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -9,28 +10,30 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff_insight.domain.rollup import CUBE_DIMENSIONS, CubeKey, Key
+from handoff_insight.domain.rollup import CUBE_DIMENSIONS, CellKey, GroupKey
 
 
-async def add(conn: AsyncConnection, delta: Mapping[Key, int]) -> None:
-    """Add a batch's counter changes, in key order so concurrent writers never deadlock."""
-    if not delta:
+async def add(conn: AsyncConnection, groups: Mapping[GroupKey, Mapping[str, int]]) -> None:
+    """Add a batch's counter changes: one row per (dimension, day, group value) with its
+    counters, merged into the stored ones; in key order so concurrent writers never deadlock.
+
+    The rows travel as one JSON document rather than as parallel arrays: encoding thousands
+    of array elements one by one was the driver's largest cost per batch."""
+    if not groups:
         return
-    keys = sorted(delta, key=lambda k: (k[1], k[0], k[2], k[3]))
+    rows = [
+        {"dim": dim, "day": day.isoformat(), "value": value, "counters": groups[(dim, day, value)]}
+        for dim, day, value in sorted(groups)
+    ]
     await conn.execute(
         text(
-            "INSERT INTO insight.rollup (dim, day, value, counter, n) "
-            "SELECT * FROM unnest(CAST(:dims AS text[]), CAST(:days AS date[]), "
-            "CAST(:vals AS text[]), CAST(:ctrs AS text[]), CAST(:ns AS bigint[])) "
-            "ON CONFLICT (dim, day, value, counter) DO UPDATE SET n = insight.rollup.n + excluded.n"
+            "INSERT INTO insight.rollup (dim, day, value, counters) "
+            "SELECT dim, day, value, counters "
+            "FROM json_populate_recordset(CAST(NULL AS insight.rollup), CAST(:rows AS json)) "
+            "ON CONFLICT (dim, day, value) "
+            "DO UPDATE SET counters = insight.add_counters(insight.rollup.counters, excluded.counters)"
         ),
-        {
-            "dims": [k[1] for k in keys],
-            "days": [k[0] for k in keys],
-            "vals": [k[2] for k in keys],
-            "ctrs": [k[3] for k in keys],
-            "ns": [delta[k] for k in keys],
-        },
+        {"rows": json.dumps(rows)},
     )
 
 
@@ -48,10 +51,11 @@ async def sums(
     only = sorted(set(values)) if values is not None else None
     result = await conn.execute(
         text(
-            "SELECT value, counter, sum(n)::bigint AS n FROM insight.rollup "
+            "SELECT value, c.counter, sum(CAST(c.n AS bigint))::bigint AS n "
+            "FROM insight.rollup, jsonb_each_text(counters) AS c(counter, n) "
             "WHERE dim = :dim AND day BETWEEN :first AND :last "
             "AND (CAST(:only AS text[]) IS NULL OR value = ANY(CAST(:only AS text[]))) "
-            "GROUP BY value, counter"
+            "GROUP BY value, c.counter"
         ),
         {"dim": dim, "first": first, "last": last, "only": only},
     )
@@ -66,9 +70,11 @@ async def weekly(conn: AsyncConnection, first: date, last: date) -> Counters:
     """Overall counters per ISO week (keyed by the Monday, as YYYY-MM-DD)."""
     result = await conn.execute(
         text(
-            "SELECT CAST(date_trunc('week', day) AS date) AS week, counter, sum(n)::bigint AS n "
-            "FROM insight.rollup WHERE dim = 'overall' AND day BETWEEN :first AND :last "
-            "GROUP BY week, counter"
+            "SELECT CAST(date_trunc('week', day) AS date) AS week, c.counter, "
+            "sum(CAST(c.n AS bigint))::bigint AS n "
+            "FROM insight.rollup, jsonb_each_text(counters) AS c(counter, n) "
+            "WHERE dim = 'overall' AND day BETWEEN :first AND :last "
+            "GROUP BY week, c.counter"
         ),
         {"first": first, "last": last},
     )
@@ -84,36 +90,34 @@ async def top_values(conn: AsyncConnection, dim: str, first: date, limit: int) -
     result = await conn.execute(
         text(
             "SELECT value FROM insight.rollup WHERE dim = :dim AND day >= :first "
-            "AND counter = 'mqls' GROUP BY value ORDER BY sum(n) DESC, value LIMIT :limit"
+            "AND counters ->> 'mqls' IS NOT NULL GROUP BY value "
+            "ORDER BY sum(CAST(counters ->> 'mqls' AS bigint)) DESC, value LIMIT :limit"
         ),
         {"dim": dim, "first": first, "limit": limit},
     )
     return [r.value for r in result]
 
 
-async def add_cube(conn: AsyncConnection, delta: Mapping[CubeKey, int]) -> None:
-    """Add a batch's cube changes, in key order so concurrent writers never deadlock."""
-    if not delta:
+async def add_cube(conn: AsyncConnection, cells: Mapping[CellKey, Mapping[str, int]]) -> None:
+    """Add a batch's cube changes: one row per (day, cell) with its counters, merged into the
+    cell's counters; in key order so concurrent writers never deadlock (one JSON document)."""
+    if not cells:
         return
-    keys = sorted(delta)
     columns = ", ".join(CUBE_DIMENSIONS)
-    arrays = ", ".join(f"CAST(:{d} AS text[])" for d in CUBE_DIMENSIONS)
-    params: dict[str, list[object]] = {
-        d: [k[1][i] for k in keys] for i, d in enumerate(CUBE_DIMENSIONS)
-    }
+    rows = []
+    for (day, cell), counters in sorted(cells.items()):
+        row: dict[str, object] = dict(zip(CUBE_DIMENSIONS, cell, strict=True))
+        row.update(day=day.isoformat(), counters=counters)
+        rows.append(row)
     await conn.execute(
         text(
-            f"INSERT INTO insight.cube (day, {columns}, counter, n) "
-            f"SELECT * FROM unnest(CAST(:days AS date[]), {arrays}, "
-            "CAST(:ctrs AS text[]), CAST(:ns AS bigint[])) "
-            f"ON CONFLICT (day, {columns}, counter) DO UPDATE SET n = insight.cube.n + excluded.n"
+            f"INSERT INTO insight.cube (day, {columns}, counters) "
+            f"SELECT day, {columns}, counters "
+            "FROM json_populate_recordset(CAST(NULL AS insight.cube), CAST(:rows AS json)) "
+            f"ON CONFLICT (day, {columns}) "
+            "DO UPDATE SET counters = insight.add_counters(insight.cube.counters, excluded.counters)"
         ),
-        {
-            "days": [k[0] for k in keys],
-            **params,
-            "ctrs": [k[2] for k in keys],
-            "ns": [delta[k] for k in keys],
-        },
+        {"rows": json.dumps(rows)},
     )
 
 
@@ -133,8 +137,9 @@ async def filtered(
     where = "".join(f" AND {d} = :{d}" for d in CUBE_DIMENSIONS if d in filters)
     result = await conn.execute(
         text(
-            f"SELECT {group} AS value, counter, sum(n)::bigint AS n FROM insight.cube "
-            f"WHERE day BETWEEN :first AND :last{where} GROUP BY 1, counter"
+            f"SELECT {group} AS value, c.counter, sum(CAST(c.n AS bigint))::bigint AS n "
+            "FROM insight.cube, jsonb_each_text(counters) AS c(counter, n) "
+            f"WHERE day BETWEEN :first AND :last{where} GROUP BY 1, c.counter"
         ),
         {"first": first, "last": last, **{d: filters[d] for d in CUBE_DIMENSIONS if d in filters}},
     )

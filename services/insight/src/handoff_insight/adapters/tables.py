@@ -86,12 +86,12 @@ rollup = Table(
     Column("dim", Text, nullable=False),
     Column("day", Date, nullable=False),
     Column("value", Text, nullable=False),
-    Column("counter", Text, nullable=False),
-    Column("n", BigInteger, nullable=False),
-    PrimaryKeyConstraint("dim", "day", "value", "counter"),
+    Column("counters", JSONB, nullable=False),  # {"counter": n}, merged by insight.add_counters
+    PrimaryKeyConstraint("dim", "day", "value"),
 )
 
-# Every row's counters under all its group values at once (the filtered funnel sums this).
+# Every row's counters under all its group values at once (the filtered funnel sums this):
+# one row per day and cell, its counters as {"counter": n} (merged by insight.add_counters).
 cube = Table(
     "cube",
     metadata,
@@ -103,10 +103,9 @@ cube = Table(
     Column("trigger", Text, nullable=False),
     Column("fit_grade", Text, nullable=False),
     Column("team", Text, nullable=False),
-    Column("counter", Text, nullable=False),
-    Column("n", BigInteger, nullable=False),
+    Column("counters", JSONB, nullable=False),
     PrimaryKeyConstraint(
-        "day", "source", "campaign", "pool", "rep", "trigger", "fit_grade", "team", "counter"
+        "day", "source", "campaign", "pool", "rep", "trigger", "fit_grade", "team"
     ),
     Index("cube_source", "source", "day"),
     Index("cube_campaign", "campaign", "day"),

@@ -8,8 +8,9 @@ each escalation event is applied once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 # The SLA stages that get their own KPI columns; a custom stage is counted as "other".
 STAGES = ("accept", "first_contact", "status_update")
@@ -168,12 +169,30 @@ def _later(
     return candidate if current is None or candidate > current else current
 
 
+_ROW_FIELDS = tuple(f.name for f in fields(FunnelRow))
+
+
 def apply(row: FunnelRow, fact: Fact) -> FunnelRow:
     """The row with one more fact folded in."""
+    return fold(row, [fact])
+
+
+def fold(row: FunnelRow, facts: list[Fact]) -> FunnelRow:
+    """The row with the facts folded in, in order. The fields are folded in a plain dict and
+    the row is built once: a copy of the frozen row per fact is the hot loop's main cost."""
+    if not facts:
+        return row
+    values = {name: getattr(row, name) for name in _ROW_FIELDS}
+    for fact in facts:
+        _fold_into(values, fact)
+    return FunnelRow(**values)
+
+
+def _fold_into(row: dict[str, Any], fact: Fact) -> None:
+    """Fold one fact into the row's fields (a dict of FunnelRow's fields, changed in place)."""
     match fact:
         case Qualified():
-            return replace(
-                row,
+            row.update(
                 lead_id=fact.lead_id,
                 cycle=fact.cycle,
                 qualified_at=fact.qualified_at,
@@ -187,68 +206,59 @@ def apply(row: FunnelRow, fact: Fact) -> FunnelRow:
             )
         case Assigned():
             current = (
-                (row.last_assigned_at, row.handoff_id)
-                if row.last_assigned_at is not None and row.handoff_id is not None
+                (row["last_assigned_at"], row["handoff_id"])
+                if row["last_assigned_at"] is not None and row["handoff_id"] is not None
                 else None
             )
             latest = _later(current, (fact.at, fact.handoff_id))
-            out = replace(row, assigned_at=_min(row.assigned_at, fact.at))
+            row["assigned_at"] = _min(row["assigned_at"], fact.at)
             if latest != current:
-                out = replace(
-                    out,
+                row.update(
                     handoff_id=fact.handoff_id,
                     last_assigned_at=fact.at,
                     rep_id=fact.rep_id,
                     pool=fact.pool,
                     team=fact.team,
                 )
-            return out
         case Accepted():
-            return replace(row, accepted_at=_min(row.accepted_at, fact.at))
+            row["accepted_at"] = _min(row["accepted_at"], fact.at)
         case Rejected():
             current = (
-                (row.rejected_at, row.reason_code or "") if row.rejected_at is not None else None
-            )
-            at, code = _later(current, (fact.at, fact.reason_code))
-            return replace(row, rejected_at=at, reason_code=code)
-        case Contacted():
-            return replace(row, contacted_at=_min(row.contacted_at, fact.at))
-        case Dispositioned():
-            current = (
-                (row.dispositioned_at, row.disposition or "")
-                if row.dispositioned_at is not None
+                (row["rejected_at"], row["reason_code"] or "")
+                if row["rejected_at"] is not None
                 else None
             )
-            at, outcome = _later(current, (fact.at, fact.outcome))
-            return replace(row, dispositioned_at=at, disposition=outcome)
+            row["rejected_at"], row["reason_code"] = _later(current, (fact.at, fact.reason_code))
+        case Contacted():
+            row["contacted_at"] = _min(row["contacted_at"], fact.at)
+        case Dispositioned():
+            current = (
+                (row["dispositioned_at"], row["disposition"] or "")
+                if row["dispositioned_at"] is not None
+                else None
+            )
+            row["dispositioned_at"], row["disposition"] = _later(current, (fact.at, fact.outcome))
         case Recycled():
-            recycled = fact.at if row.recycled_at is None else max(row.recycled_at, fact.at)
-            return replace(row, recycled_at=recycled)
+            recycled = row["recycled_at"]
+            row["recycled_at"] = fact.at if recycled is None else max(recycled, fact.at)
         case SlaMet():
-            before = row.sla_met_at.get(fact.stage)
+            before = row["sla_met_at"].get(fact.stage)
             new = (fact.at, fact.wall_seconds, fact.business_seconds)
-            if before is not None and (before, *row.sla_met[fact.stage]) <= new:
-                return row
-            return replace(
-                row,
-                sla_met={**row.sla_met, fact.stage: (fact.wall_seconds, fact.business_seconds)},
-                sla_met_at={**row.sla_met_at, fact.stage: fact.at},
-            )
+            if before is not None and (before, *row["sla_met"][fact.stage]) <= new:
+                return
+            # New dicts: the row folded from may share the old ones.
+            row["sla_met"] = {
+                **row["sla_met"],
+                fact.stage: (fact.wall_seconds, fact.business_seconds),
+            }
+            row["sla_met_at"] = {**row["sla_met_at"], fact.stage: fact.at}
         case SlaBreached():
-            return replace(row, sla_breached=row.sla_breached | {fact.stage})
+            row["sla_breached"] = row["sla_breached"] | {fact.stage}
         case SlaEscalated():
-            return replace(
-                row,
-                escalations=row.escalations + 1,
-                escalation_level=max(row.escalation_level, fact.level),
-            )
-    raise TypeError(f"not a funnel fact: {fact!r}")
-
-
-def fold(row: FunnelRow, facts: list[Fact]) -> FunnelRow:
-    for fact in facts:
-        row = apply(row, fact)
-    return row
+            row["escalations"] += 1
+            row["escalation_level"] = max(row["escalation_level"], fact.level)
+        case _:
+            raise TypeError(f"not a funnel fact: {fact!r}")
 
 
 def sla_outcome(row: FunnelRow, stage: str) -> str | None:

@@ -8,7 +8,7 @@ reading the rows. A changed row is applied as (new contribution - old contributi
 from __future__ import annotations
 
 import bisect
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
@@ -124,14 +124,52 @@ def contribution(row: FunnelRow) -> Counter[Key]:
     return out
 
 
+GroupKey = tuple[str, date, str]  # dimension, day, group value
+CellKey = tuple[date, tuple[str, ...]]  # day, values of CUBE_DIMENSIONS
+_CUBE_AT = tuple(DIMENSIONS.index(d) for d in CUBE_DIMENSIONS)
+
+
+def deltas(
+    changes: Iterable[tuple[FunnelRow | None, FunnelRow]],
+) -> tuple[dict[GroupKey, dict[str, int]], dict[CellKey, dict[str, int]]]:
+    """The rollup and the cube changes, as counters per group and per cell, for rows going
+    from old (None: new row) to new; zeros dropped. The rows are first summed per day and
+    combination of group values, so each combination is spread over the dimensions once."""
+    combos: dict[tuple[date, tuple[str, ...]], dict[str, int]] = defaultdict(
+        lambda: defaultdict(int)
+    )
+    for old, new in changes:
+        for row, sign in ((new, 1), (old, -1)):
+            if row is None or row.qualified_at is None:
+                continue
+            day = row.qualified_at.astimezone(UTC).date()
+            target = combos[(day, tuple(group_values(row).values()))]
+            for name, n in counters(row).items():
+                target[name] += sign * n
+    groups: dict[GroupKey, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    cells: dict[CellKey, dict[str, int]] = {}
+    for (day, values), summed in combos.items():
+        nonzero = {name: n for name, n in summed.items() if n}
+        if not nonzero:
+            continue
+        cells[(day, tuple(values[i] for i in _CUBE_AT))] = nonzero
+        for dim, value in zip(DIMENSIONS, values, strict=True):
+            target = groups[(dim, day, value)]
+            for name, n in nonzero.items():
+                target[name] += n
+    packed = {
+        key: nonzero for key, c in groups.items() if (nonzero := {k: n for k, n in c.items() if n})
+    }
+    return packed, cells
+
+
 def delta(changes: Iterable[tuple[FunnelRow | None, FunnelRow]]) -> dict[Key, int]:
     """The rollup change for rows going from old (None: new row) to new; zeros dropped."""
-    total: Counter[Key] = Counter()
-    for old, new in changes:
-        total.update(contribution(new))
-        if old is not None:
-            total.subtract(contribution(old))
-    return {k: n for k, n in total.items() if n != 0}
+    return {
+        (day, dim, value, name): n
+        for (dim, day, value), named in deltas(changes)[0].items()
+        for name, n in named.items()
+    }
 
 
 def cube_contribution(row: FunnelRow) -> Counter[CubeKey]:
@@ -149,9 +187,8 @@ def cube_contribution(row: FunnelRow) -> Counter[CubeKey]:
 
 def cube_delta(changes: Iterable[tuple[FunnelRow | None, FunnelRow]]) -> dict[CubeKey, int]:
     """The cube change for rows going from old (None: new row) to new; zeros dropped."""
-    total: Counter[CubeKey] = Counter()
-    for old, new in changes:
-        total.update(cube_contribution(new))
-        if old is not None:
-            total.subtract(cube_contribution(old))
-    return {k: n for k, n in total.items() if n != 0}
+    return {
+        (day, cell, name): n
+        for (day, cell), named in deltas(changes)[1].items()
+        for name, n in named.items()
+    }

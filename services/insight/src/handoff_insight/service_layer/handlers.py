@@ -1,8 +1,9 @@
 """Apply a batch of consumed events to the funnel: fold facts into rows, update the rollup,
-judge the touched groups' bands. One transaction per batch (the consumer commits)."""
+judge the touched groups' bands on a cadence. One transaction per batch (the consumer commits)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import structlog
@@ -12,7 +13,7 @@ from handoff.messaging.consumer import Inbound
 from handoff_insight.adapters import funnel_rows, rollups
 from handoff_insight.config import InsightConfig
 from handoff_insight.domain import funnel as f
-from handoff_insight.domain.rollup import cube_delta, delta, group_values
+from handoff_insight.domain.rollup import deltas, group_values
 from handoff_insight.service_layer.facts import fact_of
 from handoff_insight.service_layer.judge import judge_groups
 
@@ -50,17 +51,27 @@ async def apply_facts(
         if after != before:
             changes.append((before, after))
     await funnel_rows.save(conn, [new for _, new in changes])
-    await rollups.add(conn, delta(changes))
-    await rollups.add_cube(conn, cube_delta(changes))
+    flat, cube = deltas(changes)
+    await rollups.add(conn, flat)
+    await rollups.add_cube(conn, cube)
     return changes
 
 
 class FunnelHandler:
-    """The consumer's batch handler."""
+    """The consumer's batch handler.
+
+    The bands are judged over a rolling window of days, so judging after every batch buys
+    nothing but cost: the groups a batch touched are remembered and judged, in the batch's
+    transaction, at most once every `evaluate_every` (the first batch is judged at once).
+    A group remembered by a process that stops before its turn is judged by the periodic
+    sweep, which judges every group on the same cadence.
+    """
 
     def __init__(self, config: InsightConfig, *, judge: bool = True) -> None:
         self.config = config
         self.judge = judge  # a rebuild judges once at the end, silently
+        self.pending: set[tuple[str, str]] = set()
+        self.judged_at: float | None = None  # time.monotonic() of the last judging
 
     async def __call__(self, uow: UnitOfWork, batch: list[Inbound[Any]]) -> None:
         facts = [x for x in (fact_of(i.event) for i in batch) if x is not None]
@@ -69,12 +80,16 @@ class FunnelHandler:
         changes = await apply_facts(uow, facts)
         if not self.judge:
             return
-        groups = {
-            (dim, value)
-            for before, after in changes
-            for row in (before, after)
-            if row is not None and row.qualified_at is not None
-            for dim, value in group_values(row).items()
-        }
+        wanted = self.config.groups
+        for before, after in changes:
+            for row in (before, after):
+                if row is not None and row.qualified_at is not None:
+                    self.pending.update(
+                        (dim, value) for dim, value in group_values(row).items() if dim in wanted
+                    )
+        now = time.monotonic()
+        if self.judged_at is not None and now - self.judged_at < self.config.evaluate_every:
+            return
+        groups, self.pending, self.judged_at = self.pending, set(), now
         await judge_groups(uow.conn, self.config, groups)
         log.debug("insight.batch.applied", facts=len(facts), rows=len(changes))
