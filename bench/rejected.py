@@ -1,4 +1,4 @@
-"""Memory per service under rejected requests: RSS of scoring, routing and sla-watch while each
+"""Memory per service under rejected requests: RSS of every installed service while each
 takes N requests that are all refused (default 100,000 each), from many client addresses'
 worth of junk: unsigned webhooks, unknown sources and paths, NUL in path parameters, bad JSON,
 no key. Passes when no service's RSS grows by more than --max-growth-mb between the first
@@ -25,6 +25,7 @@ from pathlib import Path
 from handoff.devstack.ports import free_port
 from handoff.devstack.stack import DevStack
 from handoff.logs import configure_logging
+from handoff.service import installed_services
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldC0wMDE="
@@ -140,9 +141,8 @@ def main(argv: list[str] | None = None) -> None:
         stack.migrate()
         stack.create_topics()
         stack.ensure_api_key()
-        stack.start_services(
-            ports={"scoring": free_port(), "routing": free_port(), "sla-watch": free_port()}
-        )
+        # A free port for every installed service, never a default that `make run` may hold.
+        stack.start_services(ports={spec.name: free_port() for spec in installed_services()})
         for name, proc in stack.services.items():
             assert proc.process is not None  # started above
             warm, end, codes = asyncio.run(
