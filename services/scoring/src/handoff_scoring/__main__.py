@@ -2,8 +2,7 @@
 
 from handoff.runtime import run_service
 from handoff_scoring.app import create_app
-from handoff_scoring.service import SERVICE
-from handoff_scoring.settings import ScoringSettings
+from handoff_scoring.settings import SERVICE, ScoringSettings
 
 if __name__ == "__main__":
     run_service(SERVICE, ScoringSettings, create_app)

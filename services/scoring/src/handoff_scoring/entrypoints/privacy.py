@@ -72,8 +72,8 @@ KEPT = [
         why="ids of applied events, without a lead id, pruned after the retention window",
     ),
     KeptPart(
-        service="scoring",
-        table="scoring.webhook_deliveries",
+        service="ingress",
+        table="ingress.webhook_deliveries",
         fields=["source", "delivery_id", "received_at"],
         why="the providers' delivery ids for dedupe; no body and no lead id is stored",
     ),
