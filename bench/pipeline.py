@@ -43,7 +43,7 @@ from handoff.messaging.outbox import OutboxRelay
 from handoff.messaging.producer import Message, Producer, make_producer
 from handoff.settings import HandoffSettings
 from handoff_scoring.config import load_model
-from handoff_scoring.handlers import SignalHandler
+from handoff_scoring.service_layer.handlers import SignalHandler
 
 REPO = Path(__file__).resolve().parent.parent
 # (activity type, properties): a plausible mix for a B2B site and its emails.

@@ -20,9 +20,10 @@ from handoff.events.envelope import utcnow
 from handoff.http.auth import new_api_key
 from handoff_routing.domain.handoff import Action
 from handoff_routing.handlers import RepAction, handoff_id_for
+from handoff_scoring.adapters.events_out import erased_event
 from handoff_scoring.app import create_app
-from handoff_scoring.domain.lead import seconds
-from handoff_scoring.erasure import erase_lead, erased_event
+from handoff_scoring.domain.lead import epoch_seconds
+from handoff_scoring.service_layer.erasure import erase_lead
 from handoff_scoring.settings import ScoringSettings
 from tests.factories import T0, activity, identify, mql, new_id
 from tests.integration.kafka_helpers import collect
@@ -176,7 +177,7 @@ async def test_signals_sent_before_the_erasure_are_dropped_and_later_ones_start_
     row = await stored(engine, lead)
     assert row is not None
     assert row.lead.traits == {"title": "CFO"} and len(row.lead.history) == 1
-    assert row.lead.erased_at == seconds(erasure.event.data.erased_at)
+    assert row.lead.erased_at == epoch_seconds(erasure.event.data.erased_at)
     latest = (await mqls_for(engine, lead))[-1]
     assert latest.data.cycle == 2  # a new mql_id: routing hands the lead over afresh
     assert latest.data.traits is not None and latest.data.traits.email is None

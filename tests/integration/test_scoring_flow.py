@@ -27,7 +27,7 @@ from handoff.settings import HandoffSettings
 from handoff_scoring.app import create_app
 from handoff_scoring.entrypoints import rescore
 from handoff_scoring.entrypoints.consumer import CONSUMES, cycle_event_adapter
-from handoff_scoring.handlers import SignalHandler
+from handoff_scoring.service_layer.handlers import SignalHandler
 from handoff_scoring.settings import ScoringSettings
 from tests.factories import T0, activity, identify, new_id
 from tests.integration.kafka_helpers import eventually

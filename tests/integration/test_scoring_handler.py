@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from handoff.db import UnitOfWorkFactory
 from handoff.events import routing, scoring, signals
 from handoff.messaging.consumer import Inbound
-from handoff_scoring.adapters import repository
+from handoff_scoring.adapters import leads
 from handoff_scoring.config import load_model
 from handoff_scoring.domain.model import ScoreChanged, ScoringModel
-from handoff_scoring.handlers import SignalHandler
+from handoff_scoring.service_layer.handlers import SignalHandler
 from tests.factories import T0, activity, identify, new_id
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,9 +51,9 @@ async def mqls_for(engine: AsyncEngine, lead_id: str) -> list[scoring.LeadMql]:
     return [e for e in await published(engine, lead_id) if isinstance(e, scoring.LeadMql)]
 
 
-async def stored(engine: AsyncEngine, lead_id: str) -> repository.Stored | None:
+async def stored(engine: AsyncEngine, lead_id: str) -> leads.Stored | None:
     async with engine.connect() as conn:
-        return await repository.get(conn, lead_id)
+        return await leads.get(conn, lead_id)
 
 
 def recycled(lead_id: str, until_days: int) -> routing.LeadRecycled:

@@ -21,11 +21,12 @@ import httpx
 
 from handoff.events import fact_id
 from handoff.events.signals import Traits
+from handoff_scoring.adapters.events_out import mql_id
 from handoff_scoring.config import load_model
-from handoff_scoring.domain import engine
-from handoff_scoring.domain.engine import Qualified
-from handoff_scoring.domain.lead import Lead, seconds
-from handoff_scoring.handlers import kept, mql_id
+from handoff_scoring.domain import engagement, lifecycle
+from handoff_scoring.domain.lead import Lead, epoch_seconds
+from handoff_scoring.domain.model import history_properties
+from handoff_scoring.domain.triggers import Qualified
 from tests.factories import T0
 from tests.reliability.rig import deadline, soak_factor
 
@@ -118,13 +119,13 @@ def expected(load: Load) -> Expected:
     qualified: dict[str, int] = Counter()
     instant: set[str] = set()
     for s in sorted(load.signals, key=lambda s: s["occurred_at"]):
-        lead, at = leads[s["lead_id"]], seconds(datetime.fromisoformat(s["occurred_at"]))
+        lead, at = leads[s["lead_id"]], epoch_seconds(datetime.fromisoformat(s["occurred_at"]))
         if s["type"] == "identify":
             traits = Traits.model_validate(s["traits"]).model_dump(exclude_none=True)
-            outcomes = engine.apply_identify(model, lead, traits, at)
+            outcomes = lifecycle.apply_identify(model, lead, traits, at)
         else:
-            props = kept(s.get("properties", {}), "api")
-            outcomes = engine.apply_activity(model, lead, at, s["type"], props)
+            props = history_properties(s.get("properties", {}), "api")
+            outcomes = lifecycle.apply_activity(model, lead, at, s["type"], props)
         for o in outcomes:
             if isinstance(o, Qualified):
                 qualified[lead.lead_id] += 1
@@ -132,7 +133,7 @@ def expected(load: Load) -> Expected:
                     instant.add(lead.lead_id)
     assert all(n <= 1 for n in qualified.values()), "the load has one MQL cycle per lead"
     return Expected(
-        {lead_id: engine.score_at(model, lead).total for lead_id, lead in leads.items()},
+        {lead_id: engagement.score_at(model, lead).total for lead_id, lead in leads.items()},
         {lead_id: mql_id(lead_id, 1) for lead_id, n in qualified.items() if n},
         instant,
     )

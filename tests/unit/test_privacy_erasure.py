@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from handoff.messaging.erasure import drop_data_fields
 from handoff_routing.erasure import scrub_event as scrub_routing_event
-from handoff_scoring.adapters.repository import decode, encode
+from handoff_scoring.adapters.events_out import scrub_event as scrub_scoring_event
+from handoff_scoring.adapters.lead_state import decode, encode
 from handoff_scoring.domain.erasure import (
     erase,
     is_tombstone,
@@ -14,8 +15,7 @@ from handoff_scoring.domain.erasure import (
     trait_fields,
     with_alias,
 )
-from handoff_scoring.domain.lead import Lead, seconds
-from handoff_scoring.erasure import scrub_event as scrub_scoring_event
+from handoff_scoring.domain.lead import Lead, epoch_seconds
 from tests.factories import T0
 
 CANARY = "canary-7f3a@example.invalid"
@@ -24,18 +24,18 @@ CANARY = "canary-7f3a@example.invalid"
 def qualified_lead() -> Lead:
     return Lead(
         "L-1",
-        history=[(seconds(T0), "page_view", {"url": f"https://x.example/?e={CANARY}"})],
+        history=[(epoch_seconds(T0), "page_view", {"url": f"https://x.example/?e={CANARY}"})],
         traits={"email": CANARY, "name": "Kanari Tori", "company": {"name": "Acme", "size": 40}},
-        traits_at=seconds(T0),
+        traits_at=epoch_seconds(T0),
         cycle=2,
-        qualified_at=seconds(T0),
+        qualified_at=epoch_seconds(T0),
         trigger="threshold:score",
         aliases=["anon-1"],
     )
 
 
 def test_erasure_leaves_a_tombstone_with_only_the_next_cycle_and_the_time() -> None:
-    at = seconds(T0 + timedelta(days=1))
+    at = epoch_seconds(T0 + timedelta(days=1))
     tombstone, _ = erase(qualified_lead(), at)
     assert tombstone == Lead("L-1", cycle=3, erased_at=at)
     assert CANARY not in repr(tombstone)
@@ -43,7 +43,7 @@ def test_erasure_leaves_a_tombstone_with_only_the_next_cycle_and_the_time() -> N
 
 
 def test_erasure_reports_counts_and_field_names_never_values() -> None:
-    _, erased = erase(qualified_lead(), seconds(T0))
+    _, erased = erase(qualified_lead(), epoch_seconds(T0))
     assert erased.activities == 1
     assert erased.aliases == 1
     assert erased.fields == [
@@ -66,7 +66,7 @@ def test_trait_fields_spell_out_nested_objects_and_skip_empty_ones() -> None:
 
 
 def test_only_signals_sent_before_the_erasure_are_dropped() -> None:
-    tombstone, _ = erase(qualified_lead(), seconds(T0))
+    tombstone, _ = erase(qualified_lead(), epoch_seconds(T0))
     assert signal_predates_erasure(tombstone, T0 - timedelta(seconds=1))
     assert signal_predates_erasure(tombstone, T0)
     assert not signal_predates_erasure(tombstone, T0 + timedelta(milliseconds=1))
@@ -75,8 +75,8 @@ def test_only_signals_sent_before_the_erasure_are_dropped() -> None:
 
 
 def test_a_lead_that_got_signals_after_its_erasure_is_no_tombstone() -> None:
-    tombstone, _ = erase(qualified_lead(), seconds(T0))
-    tombstone.history.append((seconds(T0) + 5, "page_view", None))
+    tombstone, _ = erase(qualified_lead(), epoch_seconds(T0))
+    tombstone.history.append((epoch_seconds(T0) + 5, "page_view", None))
     assert not is_tombstone(tombstone)
     assert not is_tombstone(Lead("L-3"))
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from handoff_scoring.domain.explanation import attribution
 from handoff_scoring.domain.lead import Lead
-from handoff_scoring.handlers import attribution
 
 
 def test_attribution_lists_the_cycles_sources_and_campaigns_last_touch_last() -> None:

@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from handoff_scoring.config import ScoringFile, build_model, load_model
-from handoff_scoring.domain import engine
-from handoff_scoring.domain.explain import contributions, describe_person, reason
+from handoff_scoring.domain import lifecycle
+from handoff_scoring.domain.engagement import score_at
+from handoff_scoring.domain.explanation import contributions, describe_person, reason
 from handoff_scoring.domain.lead import Lead
 from handoff_scoring.domain.model import ScoringModel
 from handoff_scoring.domain.titles import seniority
@@ -29,7 +30,7 @@ def model_of(text: str, **overrides: Any) -> ScoringModel:
 
 
 def engagement(model: ScoringModel, lead: Lead, at: float | None = None) -> int:
-    return engine.score_at(model, lead, at).engagement
+    return score_at(model, lead, at).engagement
 
 
 def lead_with(
@@ -37,7 +38,7 @@ def lead_with(
 ) -> Lead:
     lead = Lead("L-1")
     for a in acts:
-        engine.apply_activity(model, lead, a[0], a[1], a[2] if len(a) > 2 else None)  # type: ignore[misc]
+        lifecycle.apply_activity(model, lead, a[0], a[1], a[2] if len(a) > 2 else None)  # type: ignore[misc]
     return lead
 
 
@@ -149,7 +150,7 @@ def test_a_reset_after_inactivity_starts_engagement_from_zero() -> None:
     lead = lead_with(model, (T0, "content_download"), (T0 + 10 * DAY, "content_download"))
     assert engagement(model, lead, T0 + 39 * DAY) == 20
     assert engagement(model, lead, T0 + 40 * DAY) == 0
-    engine.apply_activity(model, lead, T0 + 50 * DAY, "content_download")
+    lifecycle.apply_activity(model, lead, T0 + 50 * DAY, "content_download")
     assert engagement(model, lead) == 10  # only what came after the gap
 
 
@@ -207,8 +208,8 @@ def test_engagement_and_fit_are_separate_scores_with_their_own_caps() -> None:
         " {name: cto, seniority: [executive], points: 15}]}"
     )
     lead = lead_with(model, (T0, "content_download"), (T0, "content_download"))
-    engine.apply_identify(model, lead, {"title": "CTO", "company": {"size": 500}}, T0)
-    score = engine.score_at(model, lead)
+    lifecycle.apply_identify(model, lead, {"title": "CTO", "company": {"size": 500}}, T0)
+    score = score_at(model, lead)
     assert (score.engagement, score.fit.points, score.total) == (50, 20, 70)
 
 
@@ -217,9 +218,9 @@ def test_the_reason_is_one_sentence_a_rep_can_read() -> None:
         "title": "VP", "company": {"size": 120, "industry": "software", "region": "Tokyo"},
     })  # fmt: skip
     for i in range(2):
-        engine.apply_activity(SHIPPED, lead, T0 + i * 3600, "pricing_page_view")
+        lifecycle.apply_activity(SHIPPED, lead, T0 + i * 3600, "pricing_page_view")
     for i in range(3):
-        engine.apply_activity(SHIPPED, lead, T0 + DAY + i, "content_download")
+        lifecycle.apply_activity(SHIPPED, lead, T0 + DAY + i, "content_download")
     top = contributions(SHIPPED, lead, limit=5)
     assert reason(SHIPPED, lead, lead.last_at or 0, top) == (
         "Visited pricing twice and downloaded 3 guides this week; "
@@ -229,10 +230,12 @@ def test_the_reason_is_one_sentence_a_rep_can_read() -> None:
 
 def test_a_sequence_mql_says_each_thing_once() -> None:
     lead = Lead("L-1")
-    engine.apply_activity(SHIPPED, lead, T0, "video_watched", {"asset": "demo-tour"})
-    engine.apply_activity(SHIPPED, lead, T0 + 60, "page_view", {"url": "https://x.example/pricing"})
-    engine.apply_activity(SHIPPED, lead, T0 + 90, "content_download", {"asset": "roi-guide"})
-    (q,) = engine.apply_activity(SHIPPED, lead, T0 + 120, "pricing_page_view", None)
+    lifecycle.apply_activity(SHIPPED, lead, T0, "video_watched", {"asset": "demo-tour"})
+    lifecycle.apply_activity(
+        SHIPPED, lead, T0 + 60, "page_view", {"url": "https://x.example/pricing"}
+    )
+    lifecycle.apply_activity(SHIPPED, lead, T0 + 90, "content_download", {"asset": "roi-guide"})
+    (q,) = lifecycle.apply_activity(SHIPPED, lead, T0 + 120, "pricing_page_view", None)
     assert (q.kind, q.rule) == ("sequence", "demo-video-then-pricing")
     top = contributions(SHIPPED, lead, q.at, limit=5)
     label = SHIPPED.trigger_labels[q.rule]
@@ -243,8 +246,10 @@ def test_a_sequence_mql_says_each_thing_once() -> None:
 
 def test_rules_sharing_a_label_are_said_once_with_their_counts_added() -> None:
     lead = Lead("L-1")
-    engine.apply_activity(SHIPPED, lead, T0, "pricing_page_view", None)
-    engine.apply_activity(SHIPPED, lead, T0 + 1, "page_view", {"url": "https://x.example/pricing"})
+    lifecycle.apply_activity(SHIPPED, lead, T0, "pricing_page_view", None)
+    lifecycle.apply_activity(
+        SHIPPED, lead, T0 + 1, "page_view", {"url": "https://x.example/pricing"}
+    )
     top = contributions(SHIPPED, lead, limit=5)
     assert reason(SHIPPED, lead, T0 + 1, top).startswith("Visited pricing twice and ")
 

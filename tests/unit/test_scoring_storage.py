@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from handoff_scoring.adapters import repository
+from handoff_scoring.adapters import lead_state
 from handoff_scoring.config import load_model
-from handoff_scoring.domain import engine
+from handoff_scoring.domain import engagement, lifecycle
 from handoff_scoring.domain.lead import Lead
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,7 +17,7 @@ T0 = 1_795_000_000.0
 
 def busy_lead() -> Lead:
     lead = Lead("L-1")
-    engine.apply_identify(
+    lifecycle.apply_identify(
         MODEL,
         lead,
         {"email": "a@sakura.co.jp", "title": "部長", "company": {"size": 120, "country": "JP"}},
@@ -31,29 +31,29 @@ def busy_lead() -> Lead:
             ("webinar_attended", None),
         ]
     ):
-        engine.apply_activity(MODEL, lead, T0 + 3600 * i, kind, props)
+        lifecycle.apply_activity(MODEL, lead, T0 + 3600 * i, kind, props)
     return lead
 
 
 def test_a_lead_round_trips_with_the_same_history_tally_and_score() -> None:
     lead = busy_lead()
-    raw = repository.encode(lead)
-    assert raw[:1] == repository.MARSHAL
-    back = repository.decode("L-1", raw)
+    raw = lead_state.encode(lead)
+    assert raw[:1] == lead_state.MARSHAL
+    back = lead_state.decode("L-1", raw)
     assert [tuple(e) for e in back.history] == [tuple(e) for e in lead.history]
     assert back.tally is not None and lead.tally is not None
     assert back.tally.dump() == lead.tally.dump()
     assert back.traits == lead.traits and back.qualified_at == lead.qualified_at
     later = T0 + 10 * 86_400
-    assert engine.score_at(MODEL, back, later) == engine.score_at(MODEL, lead, later)
+    assert engagement.score_at(MODEL, back, later) == engagement.score_at(MODEL, lead, later)
 
 
 def test_state_written_as_json_by_earlier_releases_still_reads() -> None:
     lead = busy_lead()
-    state = json.loads(json.dumps(repository._loads(repository.encode(lead))))
-    back = repository.decode("L-1", json.dumps(state).encode())
+    state = json.loads(json.dumps(lead_state._loads(lead_state.encode(lead))))
+    back = lead_state.decode("L-1", json.dumps(state).encode())
     assert [tuple(e) for e in back.history] == [tuple(e) for e in lead.history]
-    assert engine.score_at(MODEL, back) == engine.score_at(MODEL, lead)
+    assert engagement.score_at(MODEL, back) == engagement.score_at(MODEL, lead)
 
 
 def test_a_value_marshal_refuses_is_written_as_json() -> None:
@@ -62,6 +62,6 @@ def test_a_value_marshal_refuses_is_written_as_json() -> None:
 
     lead = busy_lead()
     lead.traits["title"] = Text("VP")
-    raw = repository.encode(lead)
+    raw = lead_state.encode(lead)
     assert raw[:1] == b"{"
-    assert repository.decode("L-1", raw).traits["title"] == "VP"
+    assert lead_state.decode("L-1", raw).traits["title"] == "VP"

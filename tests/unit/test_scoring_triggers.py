@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handoff_scoring.config import load_model
-from handoff_scoring.domain import engine
-from handoff_scoring.domain.engine import Disqualified, Qualified
+from handoff_scoring.domain import engagement, lifecycle
 from handoff_scoring.domain.lead import Lead
+from handoff_scoring.domain.lifecycle import Disqualified
+from handoff_scoring.domain.triggers import Qualified
 from tests.unit.test_scoring_rules import DAY, T0, model_of
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,12 +20,12 @@ SHIPPED = load_model(REPO / "config" / "scoring.yaml")
 MID_MARKET = {"title": "Engineer", "company": {"size": 120, "country": "DE"}}
 
 
-def qualified(outcomes: list[engine.Outcome]) -> list[Qualified]:
+def qualified(outcomes: list[lifecycle.Outcome]) -> list[Qualified]:
     return [o for o in outcomes if isinstance(o, Qualified)]
 
 
-def act(lead: Lead, at: float, kind: str, **props: str) -> list[engine.Outcome]:
-    return engine.apply_activity(SHIPPED, lead, at, kind, props or None)
+def act(lead: Lead, at: float, kind: str, **props: str) -> list[lifecycle.Outcome]:
+    return lifecycle.apply_activity(SHIPPED, lead, at, kind, props or None)
 
 
 def test_crossing_the_threshold_qualifies_once_per_cycle() -> None:
@@ -37,7 +38,7 @@ def test_crossing_the_threshold_qualifies_once_per_cycle() -> None:
 
 def test_fit_counts_toward_the_threshold() -> None:
     lead = Lead("L-1")
-    engine.apply_identify(SHIPPED, lead, {"title": "CTO", "company": {"size": 300}}, T0)
+    lifecycle.apply_identify(SHIPPED, lead, {"title": "CTO", "company": {"size": 300}}, T0)
     assert not qualified(act(lead, T0, "pricing_page_view"))  # 15 + fit 35
     (q,) = qualified(act(lead, T0 + 1, "pricing_page_view"))  # 30 + fit 35
     assert (q.kind, q.engagement, q.fit.points, q.fit.grade) == ("threshold", 30, 35, "B")
@@ -65,7 +66,7 @@ def test_a_sequence_qualifies_only_in_order_and_within_its_window() -> None:
 
 def test_the_seed_criterion_three_content_engagements_mid_market_and_pricing() -> None:
     lead = Lead("L-1")
-    engine.apply_identify(SHIPPED, lead, MID_MARKET, T0)
+    lifecycle.apply_identify(SHIPPED, lead, MID_MARKET, T0)
     assert not qualified(act(lead, T0 + 1, "content_download"))
     assert not qualified(act(lead, T0 + 2, "video_watched", asset="product-tour"))
     assert not qualified(act(lead, T0 + 3, "page_view", url="/ja/pricing"))
@@ -76,9 +77,9 @@ def test_the_seed_criterion_three_content_engagements_mid_market_and_pricing() -
 
 def test_the_seed_criterion_needs_every_part() -> None:
     too_big = Lead("L-1")
-    engine.apply_identify(SHIPPED, too_big, {"company": {"size": 800}}, T0)
+    lifecycle.apply_identify(SHIPPED, too_big, {"company": {"size": 800}}, T0)
     no_pricing = Lead("L-2")
-    engine.apply_identify(SHIPPED, no_pricing, MID_MARKET, T0)
+    lifecycle.apply_identify(SHIPPED, no_pricing, MID_MARKET, T0)
     unknown_size = Lead("L-3")
     for lead in (too_big, unknown_size):
         act(lead, T0, "page_view", url="/pricing")
@@ -89,7 +90,7 @@ def test_the_seed_criterion_needs_every_part() -> None:
 
 def test_the_criterion_counts_only_within_its_window() -> None:
     lead = Lead("L-1")
-    engine.apply_identify(SHIPPED, lead, MID_MARKET, T0)
+    lifecycle.apply_identify(SHIPPED, lead, MID_MARKET, T0)
     act(lead, T0, "content_download")
     act(lead, T0 + 1, "content_download")
     act(lead, T0 + 2, "pricing_page_view")
@@ -101,20 +102,20 @@ def test_an_identify_can_complete_the_criterion() -> None:
     for i in range(3):
         act(lead, T0 + i, "webinar_attended")
     act(lead, T0 + 3, "pricing_page_view")
-    (q,) = qualified(engine.apply_identify(SHIPPED, lead, MID_MARKET, T0 + 10))
+    (q,) = qualified(lifecycle.apply_identify(SHIPPED, lead, MID_MARKET, T0 + 10))
     assert q.kind == "criteria" and q.at == T0 + 10
 
 
 def test_disqualifying_traits_stop_mqls_and_say_why_once() -> None:
     lead = Lead("L-1")
-    out = engine.apply_identify(SHIPPED, lead, {"email": "taro@gmail.com"}, T0)
+    out = lifecycle.apply_identify(SHIPPED, lead, {"email": "taro@gmail.com"}, T0)
     assert [(o.reason, o.rule) for o in out if isinstance(o, Disqualified)] == [
         ("free_mail", "free-mail")
     ]
     assert not qualified(act(lead, T0 + 1, "demo_request"))
-    assert engine.apply_identify(SHIPPED, lead, {"name": "Taro"}, T0 + 2) == []
+    assert lifecycle.apply_identify(SHIPPED, lead, {"name": "Taro"}, T0 + 2) == []
     # a corporate address clears a trait disqualification: the next activity can qualify
-    engine.apply_identify(SHIPPED, lead, {"email": "taro@sakura.co.jp"}, T0 + 3)
+    lifecycle.apply_identify(SHIPPED, lead, {"email": "taro@sakura.co.jp"}, T0 + 3)
     assert lead.disqualified is None
     assert qualified(act(lead, T0 + 4, "demo_request"))
 
@@ -127,12 +128,12 @@ def test_competitor_student_and_unsubscribe_disqualify() -> None:
         ({"title": "Student"}, "student"),
     ]:
         lead = Lead("L")
-        (d,) = engine.apply_identify(SHIPPED, lead, traits, T0)
+        (d,) = lifecycle.apply_identify(SHIPPED, lead, traits, T0)
         assert isinstance(d, Disqualified) and d.reason == code
     lead = Lead("L")
     (d,) = act(lead, T0, "unsubscribe")
     assert isinstance(d, Disqualified) and d.reason == "unsubscribed"
-    engine.apply_identify(SHIPPED, lead, {"email": "ok@sakura.co.jp"}, T0 + 1)
+    lifecycle.apply_identify(SHIPPED, lead, {"email": "ok@sakura.co.jp"}, T0 + 1)
     assert lead.disqualified == "unsubscribed"  # an activity disqualifies for good
     assert not qualified(act(lead, T0 + 2, "demo_request"))
 
@@ -142,7 +143,7 @@ def test_a_recycle_opens_a_new_cycle_after_the_recycle_period() -> None:
     (first,) = qualified(act(lead, T0, "demo_request"))
     assert not qualified(act(lead, T0 + DAY, "demo_request"))
     until = T0 + 30 * DAY
-    assert engine.recycle(lead, until)
+    assert lifecycle.recycle(lead, until)
     assert lead.cycle == 2
     assert not qualified(act(lead, until - DAY, "demo_request"))  # still in the recycle period
     (second,) = qualified(act(lead, until + 1, "demo_request"))
@@ -154,43 +155,43 @@ def test_a_new_cycle_counts_engagement_from_its_start() -> None:
     for i in range(4):
         act(lead, T0 + i, "pricing_page_view")
     assert lead.is_mql
-    engine.recycle(lead, T0 + 10)
-    assert engine.score_at(SHIPPED, lead).engagement == 0
+    lifecycle.recycle(lead, T0 + 10)
+    assert engagement.score_at(SHIPPED, lead).engagement == 0
     assert not qualified(act(lead, T0 + 11, "pricing_page_view"))
 
 
 def test_a_recycle_without_an_mql_changes_nothing() -> None:
     lead = Lead("L-1")
-    assert not engine.recycle(lead, T0)
+    assert not lifecycle.recycle(lead, T0)
     assert lead.cycle == 1
 
 
 def test_nurture_and_sales_disqualification_close_the_cycle_as_the_model_says() -> None:
     nurtured = Lead("L-1")
     act(nurtured, T0, "demo_request")
-    engine.disposition(SHIPPED, nurtured, "nurture", T0 + DAY)
+    lifecycle.disposition(SHIPPED, nurtured, "nurture", T0 + DAY)
     assert nurtured.cycle == 2 and nurtured.opens_at == T0 + 91 * DAY
     assert not qualified(act(nurtured, T0 + 2 * DAY, "demo_request"))
     assert qualified(act(nurtured, T0 + 92 * DAY, "demo_request"))
     dropped = Lead("L-2")
     act(dropped, T0, "demo_request")
-    engine.disposition(SHIPPED, dropped, "disqualified", T0 + DAY)
+    lifecycle.disposition(SHIPPED, dropped, "disqualified", T0 + DAY)
     assert dropped.closed
     assert not qualified(act(dropped, T0 + 400 * DAY, "demo_request"))
-    engine.disposition(SHIPPED, dropped, "sql", T0 + DAY)  # sql changes nothing here
+    lifecycle.disposition(SHIPPED, dropped, "sql", T0 + DAY)  # sql changes nothing here
 
 
 def test_a_qualified_lead_that_sales_disqualified_is_closed_not_mql() -> None:
     lead = Lead("L-1")
     act(lead, T0, "demo_request")
-    assert engine.cycle_state(lead, T0 + 1) == "mql"
-    engine.disposition(SHIPPED, lead, "disqualified", T0 + DAY)
-    assert engine.cycle_state(lead, T0 + 2 * DAY) == "closed"
+    assert lifecycle.cycle_state(lead, T0 + 1) == "mql"
+    lifecycle.disposition(SHIPPED, lead, "disqualified", T0 + DAY)
+    assert lifecycle.cycle_state(lead, T0 + 2 * DAY) == "closed"
     nurtured = Lead("L-2")
     act(nurtured, T0, "demo_request")
-    engine.disposition(SHIPPED, nurtured, "nurture", T0 + DAY)
-    assert engine.cycle_state(nurtured, T0 + 2 * DAY) == "waiting"
-    assert engine.cycle_state(nurtured, T0 + 92 * DAY) == "open"
+    lifecycle.disposition(SHIPPED, nurtured, "nurture", T0 + DAY)
+    assert lifecycle.cycle_state(nurtured, T0 + 2 * DAY) == "waiting"
+    assert lifecycle.cycle_state(nurtured, T0 + 92 * DAY) == "open"
 
 
 def test_an_alias_folds_earlier_anonymous_activity_in_as_if_in_order() -> None:
@@ -200,7 +201,7 @@ def test_an_alias_folds_earlier_anonymous_activity_in_as_if_in_order() -> None:
     known = Lead("L-1")
     act(known, T0 + 10, "pricing_page_view")
     assert not known.is_mql
-    (q,) = qualified(engine.merge_alias(SHIPPED, known, anonymous))
+    (q,) = qualified(lifecycle.merge_alias(SHIPPED, known, anonymous))
     assert q.at == T0 + 10 and q.engagement == 60
     assert [e[0] for e in known.history] == [T0, T0 + 1, T0 + 2, T0 + 10]
 
@@ -213,13 +214,13 @@ def test_a_late_event_can_still_trigger_an_mql_at_its_place_in_time() -> None:
         threshold=60,
     )
     lead = Lead("L-1")
-    engine.apply_activity(model, lead, T0, "content_download")
-    engine.apply_activity(model, lead, T0 + 60 * DAY, "page_view")
+    lifecycle.apply_activity(model, lead, T0, "content_download")
+    lifecycle.apply_activity(model, lead, T0 + 60 * DAY, "page_view")
     # 40 points from day 0 are worth 0.6 by day 60; in order, a second download on day 1
     # would have made 40*0.93 + 40 = 77 on day 1: an MQL then, even though it arrives last.
-    (q,) = qualified(engine.apply_activity(model, lead, T0 + DAY, "content_download"))
+    (q,) = qualified(lifecycle.apply_activity(model, lead, T0 + DAY, "content_download"))
     assert q.at == T0 + DAY and q.engagement == 77
-    assert engine.score_at(model, lead).engagement == 2
+    assert engagement.score_at(model, lead).engagement == 2
 
 
 ORDER_MODEL = model_of(
@@ -258,7 +259,7 @@ def replay(order: list[tuple[int, int]]) -> Lead:
     lead = Lead("L-1")
     for hour, k in order:
         kind, props = KINDS[k]
-        engine.apply_activity(ORDER_MODEL, lead, T0 + hour * 3600.0, kind, props)
+        lifecycle.apply_activity(ORDER_MODEL, lead, T0 + hour * 3600.0, kind, props)
     return lead
 
 
@@ -273,7 +274,7 @@ def test_any_arrival_order_gives_the_score_of_time_order(
     arrived = replay(shuffled)
     end = T0 + 100 * 24 * 3600.0
     for at in (None, end):
-        assert engine.score_at(ORDER_MODEL, arrived, at) == engine.score_at(
+        assert engagement.score_at(ORDER_MODEL, arrived, at) == engagement.score_at(
             ORDER_MODEL, in_time, at
         )
     assert [e[:2] for e in arrived.history] == [e[:2] for e in in_time.history]
@@ -300,7 +301,7 @@ def test_a_late_event_qualifies_a_lead_exactly_when_time_order_would(
     def run(order: list[tuple[int, int]]) -> Lead:
         lead = Lead("L-1")
         for hour, k in order:
-            engine.apply_activity(MONOTONE, lead, T0 + hour * 3600.0, *KINDS[k])
+            lifecycle.apply_activity(MONOTONE, lead, T0 + hour * 3600.0, *KINDS[k])
         return lead
 
     shuffled = list(evts)
@@ -316,6 +317,6 @@ def test_decay_never_increases_a_score(evts: list[tuple[int, int]], hours: int) 
     last = lead.last_at
     if last is None:
         return
-    before = engine.engagement_at(ORDER_MODEL, lead, last)
-    after = engine.engagement_at(ORDER_MODEL, lead, last + hours * 3600.0)
+    before = engagement.engagement_at(ORDER_MODEL, lead, last)
+    after = engagement.engagement_at(ORDER_MODEL, lead, last + hours * 3600.0)
     assert after <= before + 1e-9

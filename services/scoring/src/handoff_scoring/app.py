@@ -9,6 +9,7 @@ from handoff.runtime import Runtime, build_app
 from handoff_scoring.config import load_model
 from handoff_scoring.entrypoints import api, privacy
 from handoff_scoring.entrypoints.consumer import CONSUMES
+from handoff_scoring.entrypoints.deps import ScoringDeps
 from handoff_scoring.settings import SERVICE, ScoringSettings
 
 
@@ -16,8 +17,7 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     model = load_model(settings.model_path)  # fail at start, before any port is bound
 
     async def setup(rt: Runtime) -> None:
-        rt.state["model"] = model
-        rt.state["signal_max_future_seconds"] = settings.signal_max_future_seconds
+        rt.state["deps"] = ScoringDeps(settings, rt.engine, rt.uow, rt.producer, model)
 
     return build_app(
         SERVICE,

@@ -24,8 +24,8 @@ from pydantic import (
 from handoff.config_file import load_yaml
 from handoff.expressions import Condition, ExpressionError, compile_condition
 from handoff_scoring.domain import model as m
-from handoff_scoring.domain.engine import OFFERED
 from handoff_scoring.domain.titles import SENIORITIES
+from handoff_scoring.domain.triggers import OFFERED
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from handoff_scoring.domain.lead import Lead, seconds
+from handoff_scoring.domain.lead import Lead, epoch_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ def signal_predates_erasure(lead: Lead | None, sent_at: datetime) -> bool:
     erasure: dropping it keeps erased data from coming back with signals in flight then."""
     if lead is None or lead.erased_at is None:
         return False  # nearly every signal: no time arithmetic on the hot path
-    return seconds(sent_at) <= lead.erased_at
+    return epoch_seconds(sent_at) <= lead.erased_at
 
 
 def with_alias(lead: Lead, previous_id: str, merged: Lead | None) -> None:

@@ -20,11 +20,13 @@ NO_FACTS = TraitFacts.of({})  # a lead known only by its activity
 Entry = tuple[float, str, Props | None]
 
 
-def seconds(at: datetime) -> float:
+def epoch_seconds(at: datetime) -> float:
+    """A datetime from an event as the domain's time: seconds since the epoch."""
     return at.timestamp()
 
 
-def instant(at: float) -> datetime:
+def utc_datetime(at: float) -> datetime:
+    """The domain's epoch seconds as an aware UTC datetime, for events and answers."""
     return datetime.fromtimestamp(at, UTC)
 
 

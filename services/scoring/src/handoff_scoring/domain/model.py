@@ -17,6 +17,15 @@ DAY = 86_400.0
 Props = dict[str, str]
 
 
+def history_properties(properties: dict[str, Any], source: str) -> Props | None:
+    """The properties of an activity that rules can test, as text, with the signal's source
+    unless it came through the API; the rest are not kept in the history."""
+    props = {k: str(properties[k]) for k in KEPT_PROPERTIES if properties.get(k) is not None}
+    if source != "api":
+        props["source"] = source
+    return props or None
+
+
 @dataclass(frozen=True, slots=True)
 class Match:
     """An activity type plus optional conditions on its properties (each a compiled glob)."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handoff_scoring.domain import engine
-from handoff_scoring.domain.engine import Qualified
+from handoff_scoring.domain.engagement import score_at
 from handoff_scoring.domain.lead import Lead
+from handoff_scoring.domain.lifecycle import apply_activity, disqualify_by_traits
 from handoff_scoring.domain.model import ScoringModel
+from handoff_scoring.domain.triggers import Qualified, qualify_if_triggered
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,16 +33,16 @@ def replay(model: ScoringModel, recorded: Lead) -> Verdict:
         opens_at=recorded.opens_at,
         closed=recorded.closed,
     )
-    engine._trait_disqualifier(model, lead, 0.0)
+    disqualify_by_traits(model, lead, 0.0)
     qualified: Qualified | None = None
     for at, kind, props in recorded.history:
-        for outcome in engine.apply_activity(model, lead, at, kind, props):
+        for outcome in apply_activity(model, lead, at, kind, props):
             if isinstance(outcome, Qualified):
                 qualified = outcome
     last = lead.last_at
     if qualified is None and last is not None:
-        qualified = engine.check(model, lead, last, None, True)
-    score = engine.score_at(model, lead)
+        qualified = qualify_if_triggered(model, lead, last, None, True)
+    score = score_at(model, lead)
     return Verdict(
         lead.lead_id,
         score.total,

@@ -34,6 +34,28 @@ class Tally:
 
     def fold_plan(self, model: ScoringModel, at: float, plan: Plan) -> None:
         half = model.half_life
+        self._advance(model, at)
+        if plan.counters:
+            self._count(model, at, plan.counters)
+        matched = plan.rules
+        if not matched:
+            return
+        rules = model._all
+        assert self.ref is not None  # set by _advance
+        weight = 2.0 ** ((at - self.ref) / half) if half else 1.0
+        for n in matched:
+            rule = rules[n]
+            repeat = rule.repeat
+            if repeat != "every" and not self._counts(repeat, rule.limit, rule.window, n, at):
+                continue
+            if rule.lifespan is not None:
+                self._live(n, at, rule.lifespan)
+            else:
+                self.weights[n] = self.weights.get(n, 0.0) + weight
+
+    def _advance(self, model: ScoringModel, at: float) -> None:
+        """Move to `at`: clear after a reset gap, rebase the weights before they overflow."""
+        half = model.half_life
         last = self.last
         if last is not None and model.reset_after is not None and at - last >= model.reset_after:
             self.clear()
@@ -45,7 +67,10 @@ class Tally:
                 self.weights[n] *= shrink
             self.ref = at
         self.last = at
-        for name in plan.counters:
+
+    def _count(self, model: ScoringModel, at: float, counters: frozenset[str]) -> None:
+        """Add `at` to the named counters, dropping the times outside each one's window."""
+        for name in counters:
             times = self.counts.get(name)
             if times is None:
                 times = self.counts[name] = []
@@ -53,28 +78,18 @@ class Tally:
             within = model.counters[name].within
             if times[0] <= at - within:
                 del times[: sum(1 for t in times if t <= at - within)]
-        matched = plan.rules
-        if not matched:
-            return
-        rules = model._all
-        weight = 2.0 ** ((at - self.ref) / half) if half else 1.0
-        for n in matched:
-            rule = rules[n]
-            repeat = rule.repeat
-            if repeat != "every" and not self._counts(repeat, rule.limit, rule.window, n, at):
-                continue
-            if rule.lifespan is not None:
-                times = self.live.get(n)
-                if times is None:
-                    times = self.live[n] = []
-                times.append(at)
-                cut = 0
-                while times[cut] <= at - rule.lifespan:
-                    cut += 1
-                if cut:
-                    del times[:cut]
-            else:
-                self.weights[n] = self.weights.get(n, 0.0) + weight
+
+    def _live(self, n: int, at: float, lifespan: float) -> None:
+        """Add `at` to a lifespan rule's counted times, dropping those whose points are gone."""
+        times = self.live.get(n)
+        if times is None:
+            times = self.live[n] = []
+        times.append(at)
+        cut = 0
+        while times[cut] <= at - lifespan:
+            cut += 1
+        if cut:
+            del times[:cut]
 
     def _counts(self, repeat: str, limit: int, window: float, n: int, t: float) -> bool:
         if repeat == "once":

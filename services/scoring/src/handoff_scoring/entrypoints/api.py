@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from handoff.http.auth import require_scope
 from handoff.http.problem import Problem
-from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
-from handoff_scoring.adapters import repository
-from handoff_scoring.domain import engine
+from handoff_scoring.adapters import leads
+from handoff_scoring.adapters.events_out import mql_id
 from handoff_scoring.domain.erasure import is_tombstone
-from handoff_scoring.domain.explain import contributions, reason
-from handoff_scoring.domain.lead import instant
+from handoff_scoring.domain.lead import epoch_seconds, utc_datetime
 from handoff_scoring.domain.model import ScoringModel
-from handoff_scoring.handlers import mql_id
+from handoff_scoring.domain.score_report import ScoreReport, score_report
+from handoff_scoring.entrypoints.deps import Deps
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
@@ -82,30 +80,31 @@ class LeadScoreOut(BaseModel):
     updated_at: datetime | None
 
 
-RECENT = 20
-
-
 @router.get("/leads/{lead_id}/score", response_model=LeadScoreOut, summary="A lead's score and why")
 async def get_score(
-    lead_id: str, request: Request, key: Annotated[ApiKeyRecord, Depends(require_scope("read"))]
+    lead_id: str, deps: Deps, key: Annotated[ApiKeyRecord, Depends(require_scope("read"))]
 ) -> LeadScoreOut:
-    rt: Runtime = request.app.state.runtime
-    async with rt.engine.connect() as conn:
-        found = await repository.get(conn, lead_id)
+    async with deps.engine.connect() as conn:
+        found = await leads.get(conn, lead_id)
     if found is None:
         raise Problem(404, f"No signals have been scored for lead {lead_id!r}.")
     if is_tombstone(found.lead):
         raise Problem(404, f"Lead {lead_id!r} was erased; no signals have come in since.")
-    lead = found.lead
-    model: ScoringModel = rt.state["model"]
-    score = engine.score_at(model, lead)
-    now = engine.score_at(model, lead, max(time.time(), lead.last_at or 0.0))
-    top = contributions(model, lead)
-    trigger = None
-    if lead.trigger and ":" in lead.trigger:
-        kind, rule = lead.trigger.split(":", 1)
-        trigger = TriggerOut(kind=kind, rule=rule)
-    state = engine.cycle_state(lead, time.time())
+    return answer(deps.model, score_report(deps.model, found.lead, epoch_seconds(deps.clock())))
+
+
+def _when(at: float | None) -> datetime | None:
+    return None if at is None else utc_datetime(at)
+
+
+def answer(model: ScoringModel, report: ScoreReport) -> LeadScoreOut:
+    """The report in the API's words: datetimes, the MQL's id, the shapes of CONTRACT.md."""
+    lead, score = report.lead, report.score
+    trigger = (
+        None
+        if report.trigger is None
+        else TriggerOut(kind=report.trigger[0], rule=report.trigger[1])
+    )
     return LeadScoreOut(
         lead_id=lead.lead_id,
         score=score.total,
@@ -114,19 +113,19 @@ async def get_score(
         fit_grade=score.fit.grade,
         threshold=model.threshold,
         model_version=model.version,
-        as_of=None if score.at is None else instant(score.at),
-        score_now=now.total,
-        engagement_now=now.engagement,
+        as_of=_when(score.at),
+        score_now=report.now.total,
+        engagement_now=report.now.engagement,
         mql=MqlState(
-            state=state,
+            state=report.state,
             cycle=lead.cycle,
             mql_id=mql_id(lead.lead_id, lead.cycle) if lead.is_mql else None,
-            qualified_at=None if lead.qualified_at is None else instant(lead.qualified_at),
+            qualified_at=_when(lead.qualified_at),
             trigger=trigger,
-            cycle_opens_at=None if lead.opens_at is None else instant(lead.opens_at),
+            cycle_opens_at=_when(lead.opens_at),
             disqualified=lead.disqualified,
         ),
-        reason=reason(model, lead, score.at or 0.0, top[:5]),
+        reason=report.reason,
         fit=FitOut(score=score.fit.points, grade=score.fit.grade, rules=list(score.fit.rules)),
         contributions=[
             ContributionOut(
@@ -134,18 +133,18 @@ async def get_score(
                 activity_type=c.activity_type,
                 count=c.count,
                 points=c.points,
-                last_seen=instant(c.last_seen),
+                last_seen=utc_datetime(c.last_seen),
             )
-            for c in top
+            for c in report.contributions
         ],
         recent=[
             ActivityOut(
-                activity_type=kind,
-                occurred_at=instant(at),
-                rules=[model.rule(n).name for n in model.rules_for(kind, props)],
-                properties=dict(props or {}),
+                activity_type=a.activity_type,
+                occurred_at=utc_datetime(a.occurred_at),
+                rules=a.rules,
+                properties=a.properties,
             )
-            for at, kind, props in reversed(lead.history[-RECENT:])
+            for a in report.recent
         ],
-        updated_at=None if score.at is None else instant(score.at),
+        updated_at=_when(score.at),
     )

@@ -11,18 +11,17 @@ from pydantic import Field, TypeAdapter
 from handoff.events import routing, signals
 from handoff.messaging.consumer import Handler
 from handoff.runtime import Consumes, Runtime
-from handoff_scoring.handlers import SignalHandler
+from handoff_scoring.entrypoints.deps import ScoringDeps
+from handoff_scoring.service_layer.handlers import SalesOutcome, SignalHandler
 
 # Only the routing events scoring acts on; the others are skipped unparsed (not dead letters).
-CycleEvent = Annotated[
-    routing.LeadRecycled | routing.LeadDispositioned | routing.LeadRejected,
-    Field(discriminator="type"),
-]
+CycleEvent = Annotated[SalesOutcome, Field(discriminator="type")]
 cycle_event_adapter: TypeAdapter[CycleEvent] = TypeAdapter(CycleEvent)
 
 
 def signal_handler(rt: Runtime) -> Handler:
-    return SignalHandler(rt.state["model"], rt.state.get("signal_max_future_seconds", 300.0))
+    deps: ScoringDeps = rt.state["deps"]
+    return SignalHandler(deps.model, deps.settings.signal_max_future_seconds)
 
 
 CONSUMES = Consumes(

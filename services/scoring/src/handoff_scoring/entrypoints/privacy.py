@@ -11,17 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from handoff.events.envelope import utcnow
 from handoff.http.auth import require_scope
 from handoff.http.limits import retry_after
 from handoff.http.problem import Problem
-from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
-from handoff_scoring.erasure import Erasure, erase_lead
+from handoff_scoring.entrypoints.deps import Deps
+from handoff_scoring.service_layer.erasure import Erasure, erase_lead
 
 router = APIRouter(prefix="/v1", tags=["privacy"])
 
@@ -134,14 +133,13 @@ def answer(erasure: Erasure) -> ErasureOut:
     },
 )
 async def erase(
-    lead_id: str, request: Request, key: Annotated[ApiKeyRecord, Depends(require_scope("admin"))]
+    lead_id: str, deps: Deps, key: Annotated[ApiKeyRecord, Depends(require_scope("admin"))]
 ) -> ErasureOut:
-    rt: Runtime = request.app.state.runtime
     if "\x00" in lead_id or len(lead_id) > 200:
         raise _unknown(lead_id)  # no lead id can hold these (signals refuse them)
     try:
-        async with rt.uow() as uow:
-            erasure = await erase_lead(uow, rt.state["model"], lead_id, utcnow(), key.id)
+        async with deps.uow() as uow:
+            erasure = await erase_lead(uow, deps.model, lead_id, deps.clock(), key.id)
             if erasure is None:
                 raise _unknown(lead_id)
             await uow.commit()

@@ -14,9 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from handoff.config_file import ConfigError
 from handoff.db import create_engine
-from handoff_scoring.adapters import repository
+from handoff_scoring.adapters.leads import Row, every_lead, save
 from handoff_scoring.config import load_model
-from handoff_scoring.domain.lead import instant
+from handoff_scoring.domain.lead import utc_datetime
 from handoff_scoring.domain.model import ScoringModel
 from handoff_scoring.domain.replay import replay
 
@@ -74,8 +74,8 @@ async def rescore(database_url: str, model: ScoringModel, dry_run: bool) -> Repo
     engine = create_engine(database_url, pool_size=2)
     try:
         async with engine.connect() as conn:
-            pending: list[repository.Row] = []
-            async for stored in repository.every_lead(conn):
+            pending: list[Row] = []
+            async for stored in every_lead(conn):
                 verdict = replay(model, stored.lead)
                 report.leads += 1
                 report.mqls_now += stored.lead.is_mql
@@ -94,11 +94,11 @@ async def rescore(database_url: str, model: ScoringModel, dry_run: bool) -> Repo
                     # Keep the lead's cycle and MQL as they are; only its scores change.
                     lead = stored.lead
                     lead.tally, lead.tally_model = verdict.lead.tally, verdict.lead.tally_model
-                    last = None if lead.last_at is None else instant(lead.last_at)
-                    pending.append(repository.Row(lead, verdict.score, verdict.grade, None, last))
+                    last = None if lead.last_at is None else utc_datetime(lead.last_at)
+                    pending.append(Row(lead, verdict.score, verdict.grade, None, last))
             if pending:
                 for start in range(0, len(pending), 2000):
-                    await repository.save(conn, pending[start : start + 2000], model.version)
+                    await save(conn, pending[start : start + 2000], model.version)
                 await conn.commit()
     finally:
         await engine.dispose()

@@ -1,13 +1,122 @@
-"""Why a lead scores what it scores: the top contributions and one sentence a rep can read."""
+"""Why a lead scores what it scores: the per-rule breakdown, the top contributions, one
+sentence a rep can read, and the sources and campaigns that brought the lead."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections import deque
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from handoff_scoring.domain.engine import RuleScore, breakdown, whole
+from handoff_scoring.domain.engagement import round_points, window_start
 from handoff_scoring.domain.lead import Lead
 from handoff_scoring.domain.model import DAY, Match, ScoringModel
+
+
+@dataclass(slots=True)
+class RuleScore:
+    """What one behaviour rule adds at an instant: counted activities and decayed, capped points."""
+
+    rule: str
+    activity_type: str
+    count: int = 0
+    points: float = 0.0
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+
+
+@dataclass(slots=True)
+class _Counting:
+    """Which activities each repeat policy lets count, in time order."""
+
+    once: set[int] = field(default_factory=set)
+    per_day: dict[tuple[int, int], int] = field(default_factory=dict)
+    windows: dict[int, deque[float]] = field(default_factory=dict)
+
+
+def engagement_by_rule(
+    model: ScoringModel, lead: Lead, at: float, detail: dict[int, RuleScore]
+) -> float:
+    """engagement_at computed entry by entry, collecting the per-rule breakdown in `detail`
+    (for explanations; the same rules, rounded the same way)."""
+    lo, hi = window_start(model, lead, at)
+    if hi <= lo:
+        return 0.0
+    sums = _rule_sums(model, lead, at, lo, hi, detail)
+    rules = model._all
+    total = 0.0
+    for n, points in sums.items():
+        cap = rules[n].cap
+        if cap is not None:
+            points = min(points, cap) if points > 0 else max(points, -cap)
+        detail[n].points = points
+        total += points
+    if model.engagement_cap is not None:
+        total = min(total, model.engagement_cap)
+    return total
+
+
+def _rule_sums(
+    model: ScoringModel, lead: Lead, at: float, lo: int, hi: int, detail: dict[int, RuleScore]
+) -> dict[int, float]:
+    """Each rule's decayed points over history[lo:hi], before caps; counts go into `detail`."""
+    h = lead.history
+    rules = model._all
+    half = model.half_life
+    sums: dict[int, float] = {}
+    counting = _Counting()
+    for i in range(lo, hi):
+        t, kind, props = h[i]
+        age = at - t
+        factor = 0.5 ** (age / half) if half else 1.0
+        for n in model.rules_for(kind, props):
+            rule = rules[n]
+            if rule.repeat != "every" and not _counts(
+                rule.repeat, rule.limit, rule.window, n, t, counting
+            ):
+                continue
+            if rule.lifespan is not None and age >= rule.lifespan:
+                continue
+            sums[n] = sums.get(n, 0.0) + rule.points * factor
+            rs = detail.get(n)
+            if rs is None:
+                rs = detail[n] = RuleScore(rule.name, rule.match.activity, first_seen=t)
+            rs.count += 1
+            rs.last_seen = t
+    return sums
+
+
+def _counts(repeat: str, limit: int, window: float, n: int, t: float, c: _Counting) -> bool:
+    if repeat == "once":
+        if n in c.once:
+            return False
+        c.once.add(n)
+        return True
+    if repeat == "per_day":
+        key = (n, int(t // DAY))
+        seen = c.per_day.get(key, 0)
+        if seen >= limit:
+            return False
+        c.per_day[key] = seen + 1
+        return True
+    times = c.windows.get(n)
+    if times is None:
+        times = c.windows[n] = deque()
+    while times and times[0] <= t - window:
+        times.popleft()
+    if len(times) >= limit:
+        return False
+    times.append(t)
+    return True
+
+
+def breakdown(model: ScoringModel, lead: Lead, at: float | None = None) -> list[RuleScore]:
+    """Per-rule contributions at `at`, largest first (positive or negative)."""
+    when = lead.last_at if at is None else at
+    if when is None:
+        return []
+    detail: dict[int, RuleScore] = {}
+    engagement_by_rule(model, lead, when, detail)
+    return sorted(detail.values(), key=lambda r: (-abs(r.points), r.rule))
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +133,9 @@ def contributions(
     model: ScoringModel, lead: Lead, at: float | None = None, limit: int | None = None
 ) -> list[Contribution]:
     return [
-        Contribution(r.rule, r.activity_type, r.count, whole(r.points), r.first_seen, r.last_seen)
+        Contribution(
+            r.rule, r.activity_type, r.count, round_points(r.points), r.first_seen, r.last_seen
+        )
         for r in breakdown(model, lead, at)[:limit]
     ]
 
@@ -175,3 +286,21 @@ def describe_person(traits: dict[str, Any]) -> str:
     if where and text:
         text += f" in {where}"
     return str(text)
+
+
+def attribution(lead: Lead, at: float) -> tuple[list[str], list[str]]:
+    """Distinct sources and campaigns of this cycle's signals up to `at`, ordered by their
+    latest signal, so the last of each list is the last touch."""
+    sources: dict[str, None] = {}
+    campaigns: dict[str, None] = {}
+    opens = lead.opens_at
+    for when, _, props in lead.history:
+        if when > at or props is None or (opens is not None and when < opens):
+            continue
+        if "source" in props:
+            sources.pop(props["source"], None)
+            sources[props["source"]] = None
+        if "campaign" in props:
+            campaigns.pop(props["campaign"], None)
+            campaigns[props["campaign"]] = None
+    return list(sources), list(campaigns)

@@ -6,28 +6,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import structlog
 
 from handoff.db import UnitOfWork
 from handoff.events import scoring as ev
-from handoff.events.envelope import fact_id
 from handoff.messaging import outbox
-from handoff.messaging.erasure import OutboxErasure, drop_data_fields, erase_outbox
-from handoff.messaging.producer import Message
+from handoff.messaging.erasure import OutboxErasure, erase_outbox
 from handoff.metrics import LEADS_ERASED
-from handoff_scoring.adapters import repository
+from handoff_scoring.adapters import events_out, leads
 from handoff_scoring.adapters.tables import SCHEMA
-from handoff_scoring.domain import engine
+from handoff_scoring.domain.engagement import score_at
 from handoff_scoring.domain.erasure import Erased, erase
-from handoff_scoring.domain.lead import seconds
+from handoff_scoring.domain.lead import epoch_seconds
 from handoff_scoring.domain.model import ScoringModel
 
 log = structlog.get_logger("handoff.scoring")
-
-# Where scoring's events carry personal data: an MQL carries the lead's traits for routing.
-PERSONAL_EVENT_FIELDS = ("traits",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,36 +33,23 @@ class Erasure:
     outbox: OutboxErasure
 
 
-def scrub_event(event: dict[str, Any]) -> list[str]:
-    return drop_data_fields(event, PERSONAL_EVENT_FIELDS)
-
-
-def erased_event(lead_id: str, aliases: list[str], at: datetime, by: str | None) -> ev.LeadErased:
-    return ev.LeadErased(
-        id=fact_id("erased", lead_id, at.isoformat()),
-        subject=lead_id,
-        time=at,
-        data=ev.ErasedData(lead_id=lead_id, erased_at=at, aliases=aliases, requested_by=by),
-    )
-
-
 async def erase_lead(
     uow: UnitOfWork, model: ScoringModel, lead_id: str, at: datetime, requested_by: str | None
 ) -> Erasure | None:
     """Erase `lead_id` and its aliases; None when scoring never had the lead."""
-    seen = await repository.get(uow.conn, lead_id)  # unlocked: only to learn which rows to lock
+    seen = await leads.get(uow.conn, lead_id)  # unlocked: only to learn which rows to lock
     if seen is None:
         return None
     # Lock the lead and its aliases in one statement, in lead_id order as the consumer does,
     # so an erasure and a batch holding both ids never wait on each other in a circle.
-    found = await repository.load(uow.conn, [lead_id, *seen.lead.aliases])
+    found = await leads.load(uow.conn, [lead_id, *seen.lead.aliases])
     lead = found.get(lead_id)
     if lead is None:
         return None  # merged into another lead by an alias meanwhile
     aliases = list(lead.aliases)
     late = [a for a in aliases if a not in found and a not in seen.lead.aliases]
-    found.update(await repository.load(uow.conn, late))  # aliased meanwhile: rare
-    when = seconds(at)
+    found.update(await leads.load(uow.conn, late))  # aliased meanwhile: rare
+    when = epoch_seconds(at)
     rows, erased = [], []
     for one in [lead_id, *aliases]:
         current = found.get(one)
@@ -76,12 +57,12 @@ async def erase_lead(
             continue  # merged away by the alias, so nothing of it is left
         tombstone, what = erase(current, when)
         erased.append(what)
-        score = engine.score_at(model, tombstone)
-        rows.append(repository.Row(tombstone, score.total, score.fit.grade, None, None))
-    await repository.save(uow.conn, rows, model.version)
-    forgotten = await erase_outbox(uow.conn, SCHEMA, [lead_id, *aliases], scrub_event)
-    event = erased_event(lead_id, aliases, at, requested_by)
-    await outbox.append(uow.conn, SCHEMA, [Message.of(ev.TOPIC, event)])
+        score = score_at(model, tombstone)
+        rows.append(leads.Row(tombstone, score.total, score.fit.grade, None, None))
+    await leads.save(uow.conn, rows, model.version)
+    forgotten = await erase_outbox(uow.conn, SCHEMA, [lead_id, *aliases], events_out.scrub_event)
+    event = events_out.erased_event(lead_id, aliases, at, requested_by)
+    await outbox.append(uow.conn, SCHEMA, events_out.messages([event]))
 
     def erased_for_good() -> None:  # said once the transaction holds, never before
         LEADS_ERASED.labels("scoring").inc()

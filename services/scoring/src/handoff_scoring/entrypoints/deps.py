@@ -1,0 +1,36 @@
+"""What scoring's routes and consumer need, built once when the service starts, and the one
+typed FastAPI dependency that reaches it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handoff.db import UnitOfWorkFactory
+from handoff.events.envelope import utcnow
+from handoff.messaging.producer import Producer
+from handoff_scoring.domain.model import ScoringModel
+from handoff_scoring.settings import ScoringSettings
+
+
+@dataclass(frozen=True)
+class ScoringDeps:
+    settings: ScoringSettings
+    engine: AsyncEngine  # reads outside a unit of work (the score API)
+    uow: UnitOfWorkFactory
+    producer: Producer
+    model: ScoringModel
+    clock: Callable[[], datetime] = utcnow
+
+
+def _deps(request: Request) -> ScoringDeps:
+    deps: ScoringDeps = request.app.state.runtime.state["deps"]
+    return deps
+
+
+Deps = Annotated[ScoringDeps, Depends(_deps)]

@@ -1,0 +1,240 @@
+"""Apply a batch of signals and routing outcomes: route each event to its kind, load the
+batch's leads once, apply in occurred_at order, save once, and put the MQL, disqualified and
+score_changed events in the outbox."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from handoff.db import UnitOfWork
+from handoff.events import routing
+from handoff.events.signals import ActivitySignal, AliasSignal, IdentifySignal, Traits
+from handoff.messaging import outbox
+from handoff.messaging.consumer import Inbound
+from handoff_scoring.adapters import events_out, leads
+from handoff_scoring.adapters.metrics import FUTURE_DROPPED
+from handoff_scoring.adapters.tables import SCHEMA
+from handoff_scoring.domain import lifecycle
+from handoff_scoring.domain.engagement import score_at, score_change_due
+from handoff_scoring.domain.erasure import signal_predates_erasure, with_alias
+from handoff_scoring.domain.lead import Lead, epoch_seconds, utc_datetime
+from handoff_scoring.domain.lifecycle import Outcome
+from handoff_scoring.domain.model import ScoringModel, history_properties
+from handoff_scoring.domain.triggers import Qualified
+
+log = structlog.get_logger("handoff.scoring")
+
+Signal = ActivitySignal | IdentifySignal | AliasSignal
+# The routing events scoring acts on: they open and close MQL cycles.
+SalesOutcome = routing.LeadRecycled | routing.LeadDispositioned | routing.LeadRejected
+ScoringInput = Signal | SalesOutcome
+SALES_OUTCOMES = (routing.LeadRecycled, routing.LeadDispositioned, routing.LeadRejected)
+_SALES_TYPES = frozenset(SALES_OUTCOMES)
+_LAST = datetime.max.replace(tzinfo=UTC)
+
+
+def _traits(traits: Traits | None) -> dict[str, Any]:
+    return traits.model_dump(exclude_none=True) if traits is not None else {}
+
+
+def _order(item: Inbound[Signal]) -> datetime:
+    at: datetime | None = getattr(item.event.data, "occurred_at", None)
+    return at if at is not None else _LAST
+
+
+@dataclass(slots=True)
+class Batch:
+    """One batch's working state: the leads loaded, those it changed or merged away, and the
+    events it will put in the outbox."""
+
+    leads: dict[str, Lead]
+    touched: dict[str, Lead] = field(default_factory=dict)
+    merged_away: set[str] = field(default_factory=set)
+    events: list[events_out.ScoringEvent] = field(default_factory=list)
+    new_mqls: dict[str, str] = field(default_factory=dict)
+
+    def lead_of(self, lead_id: str) -> Lead:
+        lead = self.leads.get(lead_id)
+        if lead is None:
+            lead = self.leads[lead_id] = Lead(lead_id)
+        self.touched[lead_id] = lead
+        self.merged_away.discard(lead_id)
+        return lead
+
+    def predates_erasure(self, item: Inbound[Any]) -> bool:
+        lead_id = item.event.data.lead_id
+        if not signal_predates_erasure(self.leads.get(lead_id), item.event.time):
+            return False
+        log.info("scoring.signal.erased_before", lead_id=lead_id, event_id=item.event.id,
+                 topic=item.topic, partition=item.partition, offset=item.offset)  # fmt: skip
+        return True
+
+
+class SignalHandler:
+    """The scoring consumer's batch handler: signals, and routing's recycles, dispositions and
+    rejections."""
+
+    def __init__(self, model: ScoringModel, max_future_seconds: float | None = None) -> None:
+        # The service passes HANDOFF_SIGNAL_MAX_FUTURE_SECONDS; None (no bound) is for tools
+        # and tests that apply a fixed history whose dates may lie ahead of today.
+        self.model = model
+        self.max_future_seconds = max_future_seconds
+
+    async def __call__(self, uow: UnitOfWork, items: list[Inbound[ScoringInput]]) -> None:
+        sales, signals = self.route(items)
+        wanted = {i.event.data.lead_id for i in items}
+        wanted.update(i.event.data.previous_id for i in signals if type(i.event) is AliasSignal)
+        batch = Batch(await leads.load(uow.conn, wanted))
+        # Sales' outcomes first: a recycle opens the next cycle for this batch's later signals.
+        for outcome in sales:
+            self.apply_sales_outcome(batch, outcome)
+        for signal in signals:
+            self.apply_signal(batch, signal)
+        await self.persist(uow, batch)
+
+    # --- route ----------------------------------------------------------------------------
+
+    def route(
+        self, items: list[Inbound[ScoringInput]]
+    ) -> tuple[list[Inbound[SalesOutcome]], list[Inbound[Signal]]]:
+        """Sales' outcomes apart from signals; signals dated too far ahead dropped; signals in
+        time order (stable for ties), which spares late-event replays (the result is the same
+        in any order). Aliases without a time apply after the batch's activity."""
+        sales: list[Inbound[Any]] = []
+        signals: list[Inbound[Any]] = []
+        # Exact types, not isinstance: events are pydantic models, whose isinstance is slow.
+        for i in items:
+            if type(i.event) in _SALES_TYPES:
+                sales.append(i)
+            elif self._in_time(i):
+                signals.append(i)
+        signals.sort(key=_order)
+        return sales, signals
+
+    def _in_time(self, item: Inbound[Any]) -> bool:
+        """False for an activity or identify dated past now + the bound: applied, it would
+        future-date the score and skip a recycle period. Ingress refuses these (422 from the
+        API, dropped by the webhooks); one produced straight to the topic is dropped and
+        counted here."""
+        at: datetime | None = getattr(item.event.data, "occurred_at", None)
+        if at is None or self.max_future_seconds is None or type(item.event) is AliasSignal:
+            return True
+        if at.timestamp() <= time.time() + self.max_future_seconds:
+            return True
+        FUTURE_DROPPED.inc()
+        log.warning(
+            "scoring.signal.future_dropped",
+            topic=item.topic,
+            partition=item.partition,
+            offset=item.offset,
+            max_future_seconds=self.max_future_seconds,
+        )
+        return False
+
+    # --- apply ----------------------------------------------------------------------------
+
+    def apply_sales_outcome(self, batch: Batch, item: Inbound[SalesOutcome]) -> None:
+        event = item.event
+        if type(event) is routing.LeadRejected and event.data.follow_up != "disqualified":
+            return  # reassigned: the cycle goes on; recycled: its own event follows
+        if batch.predates_erasure(item):
+            return
+        lead = batch.lead_of(event.data.lead_id)
+        if isinstance(event, routing.LeadRecycled):
+            until = event.data.until
+            if until.tzinfo is None:
+                until = until.replace(tzinfo=UTC)
+            if lifecycle.recycle(lead, epoch_seconds(until)):
+                log.info("scoring.cycle.recycled", lead_id=lead.lead_id, event_id=event.id,
+                         cycle=lead.cycle)  # fmt: skip
+        elif isinstance(event, routing.LeadDispositioned):
+            lifecycle.disposition(
+                self.model, lead, event.data.outcome, epoch_seconds(event.data.at)
+            )
+        else:
+            # A rejection whose reason disqualifies (do_not_call, duplicate, ...) ends the
+            # cycle as a disqualified disposition does.
+            lifecycle.disposition(self.model, lead, "disqualified", epoch_seconds(event.data.at))
+
+    def apply_signal(self, batch: Batch, item: Inbound[Signal]) -> None:
+        if batch.predates_erasure(item):
+            return
+        lead = batch.lead_of(item.event.data.lead_id)
+        outcomes = self._outcomes(batch, lead, item.event)
+        for outcome in outcomes:
+            self._announce(batch, item, lead, outcome)
+
+    def _outcomes(self, batch: Batch, lead: Lead, event: Signal) -> list[Outcome]:
+        """What the signal does to the lead: an MQL, a disqualification, or nothing to say."""
+        model = self.model
+        if type(event) is ActivitySignal:
+            data = event.data
+            at = epoch_seconds(data.occurred_at)
+            outcomes: list[Outcome] = []
+            if data.traits is not None:
+                outcomes += lifecycle.apply_identify(model, lead, _traits(data.traits), at)
+            props = history_properties(data.properties, data.source)
+            return outcomes + lifecycle.apply_activity(model, lead, at, data.activity_type, props)
+        if type(event) is IdentifySignal:
+            at = epoch_seconds(event.data.occurred_at)
+            return lifecycle.apply_identify(model, lead, _traits(event.data.traits), at)
+        if type(event) is AliasSignal:
+            return self._merge_alias(batch, lead, event.data.previous_id)
+        return []
+
+    def _merge_alias(self, batch: Batch, lead: Lead, previous: str) -> list[Outcome]:
+        """The anonymous visitor `previous` becomes part of `lead`; its row goes."""
+        lead_id = lead.lead_id
+        anonymous = batch.leads.pop(previous, None) if previous != lead_id else None
+        batch.touched.pop(previous, None)
+        if previous != lead_id:
+            with_alias(lead, previous, anonymous)
+        if anonymous is None:
+            return []
+        batch.merged_away.add(previous)
+        return lifecycle.merge_alias(self.model, lead, anonymous)
+
+    def _announce(self, batch: Batch, item: Inbound[Signal], lead: Lead, outcome: Outcome) -> None:
+        """The outcome's event into the batch's outbox events, and its log line."""
+        where = {"topic": item.topic, "partition": item.partition, "offset": item.offset}
+        lead_id = lead.lead_id
+        if isinstance(outcome, Qualified):
+            mql = events_out.mql_event(self.model, lead, outcome)
+            batch.events.append(mql)
+            batch.new_mqls[lead_id] = mql.data.mql_id
+            log.info("scoring.mql", lead_id=lead_id, event_id=item.event.id,
+                     mql_id=mql.data.mql_id, trigger=f"{outcome.kind}:{outcome.rule}",
+                     score=mql.data.score, **where)  # fmt: skip
+        else:
+            batch.events.append(events_out.disqualified_event(self.model, outcome))
+            log.info("scoring.disqualified", lead_id=lead_id, event_id=item.event.id,
+                     reason=outcome.reason, **where)  # fmt: skip
+
+    # --- persist --------------------------------------------------------------------------
+
+    async def persist(self, uow: UnitOfWork, batch: Batch) -> None:
+        """Save the changed leads in one statement, drop the merged-away ones, and put the
+        batch's events (score changes last) in the outbox."""
+        model = self.model
+        rows = []
+        for lead_id, lead in batch.touched.items():
+            if lead_id in batch.merged_away:
+                continue
+            before = lead.emitted[1] if lead.emitted is not None else None
+            changed = score_change_due(model, lead)
+            if changed is not None:
+                batch.events.append(events_out.score_changed_event(model, lead_id, changed, before))
+            score = changed or score_at(model, lead)
+            updated = None if score.at is None else utc_datetime(score.at)
+            row = leads.Row(
+                lead, score.total, score.fit.grade, batch.new_mqls.get(lead_id), updated
+            )
+            rows.append(row)
+        await leads.save(uow.conn, rows, model.version)
+        await leads.delete(uow.conn, batch.merged_away)
+        await outbox.append(uow.conn, SCHEMA, events_out.messages(batch.events))
