@@ -7,7 +7,6 @@ import asyncio
 import os
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -27,6 +26,7 @@ from handoff.settings import HandoffSettings
 from handoff_scoring.app import create_app
 from handoff_scoring.entrypoints import rescore
 from handoff_scoring.entrypoints.consumer import CONSUMES, cycle_event_adapter
+from handoff_scoring.entrypoints.deps import ScoringDeps
 from handoff_scoring.service_layer.handlers import SignalHandler
 from handoff_scoring.settings import ScoringSettings
 from tests.factories import T0, activity, identify, new_id
@@ -129,9 +129,10 @@ async def test_the_score_route_explains_the_lead_with_recent_history(engine: Asy
         ],
     )
     secret, record = new_api_key("reader", ["read"])
-    app = create_app(ScoringSettings(config_dir=REPO / "config"))
+    settings = ScoringSettings(config_dir=REPO / "config")
+    app = create_app(settings)
     app.state.keyring = KeyRing([record])
-    app.state.runtime = SimpleNamespace(engine=engine, state={"model": MODEL})
+    app.state.deps = ScoringDeps(settings, engine, UnitOfWorkFactory(engine), MODEL)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app), base_url="http://scoring"
     ) as client:
@@ -168,9 +169,10 @@ async def test_the_score_route_reports_closed_after_sales_disqualified_an_mql(
     closing = dispositioned(lead, "disqualified") if how == "disposition" else None
     await apply(engine, [closing or rejected(lead, "do_not_call", "disqualified")])
     secret, record = new_api_key("reader", ["read"])
-    app = create_app(ScoringSettings(config_dir=REPO / "config"))
+    settings = ScoringSettings(config_dir=REPO / "config")
+    app = create_app(settings)
     app.state.keyring = KeyRing([record])
-    app.state.runtime = SimpleNamespace(engine=engine, state={"model": MODEL})
+    app.state.deps = ScoringDeps(settings, engine, UnitOfWorkFactory(engine), MODEL)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app), base_url="http://scoring"
     ) as client:

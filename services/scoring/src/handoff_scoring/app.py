@@ -17,9 +17,11 @@ def create_app(settings: ScoringSettings) -> FastAPI:
     model = load_model(settings.model_path)  # fail at start, before any port is bound
 
     async def setup(rt: Runtime) -> None:
-        rt.state["deps"] = ScoringDeps(settings, rt.engine, rt.uow, rt.producer, model)
+        deps = ScoringDeps(settings, rt.engine, rt.uow, model)
+        app.state.deps = deps
+        rt.state["deps"] = deps  # the consumer's handler is built from it
 
-    return build_app(
+    app = build_app(
         SERVICE,
         settings,
         routers=[api.router, privacy.router],
@@ -27,3 +29,4 @@ def create_app(settings: ScoringSettings) -> FastAPI:
         setup=setup,
         description="Scores behaviour signals and declares MQLs, with the reason.",
     )
+    return app

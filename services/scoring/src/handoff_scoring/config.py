@@ -345,7 +345,7 @@ class ScoringFile(Strict):
         return value
 
 
-def _seconds(reopen: ReopenIn) -> float | None:
+def _reopen_after_seconds(reopen: ReopenIn) -> float | None:
     return None if reopen.reopen_after == "never" else float(reopen.reopen_after)
 
 
@@ -396,8 +396,8 @@ def build_model(parsed: ScoringFile) -> m.ScoringModel:
             )
             for d in parsed.disqualify
         ),
-        nurture=m.Reopen(_seconds(parsed.cycles.nurture)),
-        sales_disqualified=m.Reopen(_seconds(parsed.cycles.disqualified)),
+        nurture=m.Reopen(_reopen_after_seconds(parsed.cycles.nurture)),
+        sales_disqualified=m.Reopen(_reopen_after_seconds(parsed.cycles.disqualified)),
         score_changed=None
         if parsed.score_changed is None
         else m.ScoreChanged(parsed.score_changed.every, parsed.score_changed.min_change),

@@ -13,23 +13,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import UnitOfWorkFactory
 from handoff.events.envelope import utcnow
-from handoff.messaging.producer import Producer
 from handoff_scoring.domain.model import ScoringModel
 from handoff_scoring.settings import ScoringSettings
 
 
 @dataclass(frozen=True)
 class ScoringDeps:
+    """Scoring's dependencies. It has no producer: what it emits goes through the outbox,
+    whose relay the runtime owns."""
+
     settings: ScoringSettings
     engine: AsyncEngine  # reads outside a unit of work (the score API)
     uow: UnitOfWorkFactory
-    producer: Producer
     model: ScoringModel
     clock: Callable[[], datetime] = utcnow
 
 
 def _deps(request: Request) -> ScoringDeps:
-    deps: ScoringDeps = request.app.state.runtime.state["deps"]
+    deps: ScoringDeps = request.app.state.deps
     return deps
 
 

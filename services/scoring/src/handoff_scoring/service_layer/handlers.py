@@ -38,11 +38,11 @@ _SALES_TYPES = frozenset(SALES_OUTCOMES)
 _LAST = datetime.max.replace(tzinfo=UTC)
 
 
-def _traits(traits: Traits | None) -> dict[str, Any]:
+def _trait_dict(traits: Traits | None) -> dict[str, Any]:
     return traits.model_dump(exclude_none=True) if traits is not None else {}
 
 
-def _order(item: Inbound[Signal]) -> datetime:
+def _occurred_at(item: Inbound[Signal]) -> datetime:
     at: datetime | None = getattr(item.event.data, "occurred_at", None)
     return at if at is not None else _LAST
 
@@ -113,7 +113,7 @@ class SignalHandler:
                 sales.append(i)
             elif self._in_time(i):
                 signals.append(i)
-        signals.sort(key=_order)
+        signals.sort(key=_occurred_at)
         return sales, signals
 
     def _in_time(self, item: Inbound[Any]) -> bool:
@@ -177,12 +177,12 @@ class SignalHandler:
             at = epoch_seconds(data.occurred_at)
             outcomes: list[Outcome] = []
             if data.traits is not None:
-                outcomes += lifecycle.apply_identify(model, lead, _traits(data.traits), at)
+                outcomes += lifecycle.apply_identify(model, lead, _trait_dict(data.traits), at)
             props = history_properties(data.properties, data.source)
             return outcomes + lifecycle.apply_activity(model, lead, at, data.activity_type, props)
         if type(event) is IdentifySignal:
             at = epoch_seconds(event.data.occurred_at)
-            return lifecycle.apply_identify(model, lead, _traits(event.data.traits), at)
+            return lifecycle.apply_identify(model, lead, _trait_dict(event.data.traits), at)
         if type(event) is AliasSignal:
             return self._merge_alias(batch, lead, event.data.previous_id)
         return []
