@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from handoff.config_file import ConfigError
-from handoff_scoring.config import load_model, parse_duration
+from handoff_scoring.config import load_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,8 +103,9 @@ def test_fit_and_disqualifier_mistakes_name_the_key(tmp_path: Path) -> None:
     assert err.key == "disqualify[0]"
 
 
-def test_durations_read_like_a_calendar() -> None:
-    assert parse_duration("30d") == 30 * 86_400
-    assert parse_duration("1.5h") == 5_400
-    with pytest.raises(ValueError):
-        parse_duration("30 days")
+def test_durations_follow_the_one_grammar_of_every_config_file(tmp_path: Path) -> None:
+    decay = "decay: {half_life: 30d, reset_after_inactive: 1h30m}\nhistory: {retention: 1.5h}\n"
+    model = load_model(write(tmp_path, GOOD + decay))
+    assert (model.half_life, model.reset_after, model.retention) == (30 * 86_400, 5_400, 5_400)
+    err = fails(tmp_path, GOOD + "decay: {half_life: 30 days}\n")
+    assert err.key == "decay.half_life" and '"1h30m"' in err.message

@@ -16,17 +16,14 @@ from handoff_scoring.settings import SERVICE, ScoringSettings
 def create_app(settings: ScoringSettings) -> FastAPI:
     model = load_model(settings.model_path)  # fail at start, before any port is bound
 
-    async def setup(rt: Runtime) -> None:
-        deps = ScoringDeps(settings, rt.engine, rt.uow, model)
-        app.state.deps = deps
-        rt.state["deps"] = deps  # the consumer's handler is built from it
+    async def wire(rt: Runtime) -> ScoringDeps:
+        return ScoringDeps(settings, rt.engine, rt.uow, model)
 
-    app = build_app(
+    return build_app(
         SERVICE,
         settings,
         routers=[api.router, privacy.router],
+        wire=wire,
         consumes=CONSUMES,
-        setup=setup,
         description="Scores behaviour signals and declares MQLs, with the reason.",
     )
-    return app

@@ -22,28 +22,12 @@ from pydantic import (
 )
 
 from handoff.config_file import load_yaml
+from handoff.durations import DurationSeconds
 from handoff.expressions import Condition, ExpressionError, compile_condition
 from handoff_scoring.domain import model as m
 from handoff_scoring.domain.titles import SENIORITIES
 from handoff_scoring.domain.triggers import OFFERED
 
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-
-
-def parse_duration(value: Any) -> Any:
-    """ "30d", "12h", "15m", "45s", "2w" into seconds."""
-    if isinstance(value, str):
-        found = _DURATION.match(value)
-        if found is None:
-            raise ValueError('a duration such as "30d", "12h", "15m" or "45s"')
-        return float(found.group(1)) * UNITS[found.group(2)]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError('a duration such as "30d", "12h", "15m" or "45s"')
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 SnakeCase = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Globs = str | list[str]
@@ -92,7 +76,7 @@ def _match_list(value: Any) -> Any:
 class AtMost(Strict):
     at_most: int = Field(ge=1)
     per: Literal["day"] | None = None
-    within: Duration | None = None
+    within: DurationSeconds | None = None
 
     @model_validator(mode="after")
     def _one_window(self) -> AtMost:
@@ -125,7 +109,7 @@ class BehaviourIn(MatchIn):
     points: int
     repeat: Annotated[Literal["every", "once"] | AtMost, BeforeValidator(_repeat)] = "every"
     cap: int | None = Field(default=None, gt=0)
-    lifespan: Duration | None = None
+    lifespan: DurationSeconds | None = None
     label: str | None = Field(default=None, max_length=100)
 
     def rule(self) -> m.BehaviourRule:
@@ -228,18 +212,18 @@ class FitIn(Strict):
 
 
 class DecayIn(Strict):
-    half_life: Duration | None = None
-    reset_after_inactive: Duration | None = None
+    half_life: DurationSeconds | None = None
+    reset_after_inactive: DurationSeconds | None = None
 
 
 class HistoryIn(Strict):
-    retention: Duration = 365 * 86_400.0
+    retention: DurationSeconds = 365 * 86_400.0
     max_activities: int = Field(default=1000, ge=10)
 
 
 class CounterIn(Strict):
     match: Annotated[list[MatchIn], BeforeValidator(_match_list), Field(min_length=1)]
-    within: Duration
+    within: DurationSeconds
 
 
 class InstantIn(MatchIn):
@@ -250,7 +234,7 @@ class InstantIn(MatchIn):
 class SequenceIn(Strict):
     name: Name
     steps: Annotated[list[MatchIn], BeforeValidator(_match_list), Field(min_length=2)]
-    within: Duration
+    within: DurationSeconds
     label: str | None = Field(default=None, max_length=100)
 
 
@@ -293,7 +277,7 @@ class DisqualifierIn(TraitsIn):
 
 
 class ReopenIn(Strict):
-    reopen_after: Duration | Literal["never"]
+    reopen_after: DurationSeconds | Literal["never"]
 
 
 class CyclesIn(Strict):
@@ -302,7 +286,7 @@ class CyclesIn(Strict):
 
 
 class ScoreChangedIn(Strict):
-    every: Duration
+    every: DurationSeconds
     min_change: int = Field(default=1, ge=1)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from handoff.events import scoring as ev
-from handoff.events.envelope import fact_id
+from handoff.events.encode import fact_id
 from handoff.events.signals import Traits
 from handoff.messaging.erasure import drop_data_fields
 from handoff.messaging.producer import Message

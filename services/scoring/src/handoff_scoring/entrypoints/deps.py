@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import UnitOfWorkFactory
 from handoff.events.envelope import utcnow
+from handoff.runtime import deps_getter
 from handoff_scoring.domain.model import ScoringModel
 from handoff_scoring.settings import ScoringSettings
 
@@ -29,9 +30,4 @@ class ScoringDeps:
     clock: Callable[[], datetime] = utcnow
 
 
-def _deps(request: Request) -> ScoringDeps:
-    deps: ScoringDeps = request.app.state.deps
-    return deps
-
-
-Deps = Annotated[ScoringDeps, Depends(_deps)]
+Deps = Annotated[ScoringDeps, Depends(deps_getter(ScoringDeps))]
