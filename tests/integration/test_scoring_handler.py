@@ -51,7 +51,7 @@ async def mqls_for(engine: AsyncEngine, lead_id: str) -> list[scoring.LeadMql]:
     return [e for e in await published(engine, lead_id) if isinstance(e, scoring.LeadMql)]
 
 
-async def stored(engine: AsyncEngine, lead_id: str) -> leads.Stored | None:
+async def stored(engine: AsyncEngine, lead_id: str) -> leads.StoredLead | None:
     async with engine.connect() as conn:
         return await leads.get(conn, lead_id)
 

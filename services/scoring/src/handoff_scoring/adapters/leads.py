@@ -16,7 +16,7 @@ from handoff_scoring.domain.lead import Lead
 
 
 @dataclass(frozen=True, slots=True)
-class Row:
+class LeadRow:
     """A lead to save, with the columns operators query."""
 
     lead: Lead
@@ -27,7 +27,7 @@ class Row:
 
 
 @dataclass(frozen=True, slots=True)
-class Stored:
+class StoredLead:
     lead: Lead
     score: int
     mql_id: str | None
@@ -47,7 +47,7 @@ async def load(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str, Lead
     return {row[0]: decode(row[0], row[1]) for row in result}
 
 
-async def get(conn: AsyncConnection, lead_id: str) -> Stored | None:
+async def get(conn: AsyncConnection, lead_id: str) -> StoredLead | None:
     row = (
         await conn.execute(
             text(
@@ -59,10 +59,10 @@ async def get(conn: AsyncConnection, lead_id: str) -> Stored | None:
     ).first()
     if row is None:
         return None
-    return Stored(decode(row[0], row[1]), row[2], row[3], row[4])
+    return StoredLead(decode(row[0], row[1]), row[2], row[3], row[4])
 
 
-async def save(conn: AsyncConnection, rows: Sequence[Row], model_version: str) -> None:
+async def save(conn: AsyncConnection, rows: Sequence[LeadRow], model_version: str) -> None:
     if not rows:
         return
     await conn.execute(
@@ -104,7 +104,7 @@ async def delete(conn: AsyncConnection, lead_ids: Iterable[str]) -> None:
         )
 
 
-async def every_lead(conn: AsyncConnection, chunk: int = 2000) -> AsyncIterator[Stored]:
+async def every_lead(conn: AsyncConnection, chunk: int = 2000) -> AsyncIterator[StoredLead]:
     """All leads in lead_id order, a chunk at a time (for rescore)."""
     after = ""
     while True:
@@ -120,5 +120,5 @@ async def every_lead(conn: AsyncConnection, chunk: int = 2000) -> AsyncIterator[
         if not rows:
             return
         for row in rows:
-            yield Stored(decode(row[0], row[1]), row[2], row[3], row[4])
+            yield StoredLead(decode(row[0], row[1]), row[2], row[3], row[4])
         after = rows[-1][0]

@@ -62,7 +62,7 @@ def tally_at(model: ScoringModel, lead: Lead, at: float) -> Tally:
 def engagement_at(model: ScoringModel, lead: Lead, at: float) -> float:
     """The engagement score at `at`, exactly: each counted activity's points decayed by its age,
     each rule capped, then the engagement cap (see tally.py)."""
-    return tally_at(model, lead, at).value(model, at)
+    return tally_at(model, lead, at).engagement(model, at)
 
 
 def counter_value(model: ScoringModel, lead: Lead, name: str, at: float) -> int:

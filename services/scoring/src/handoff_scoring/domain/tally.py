@@ -133,7 +133,7 @@ class Tally:
         self.days.clear()
         self.windows.clear()
 
-    def value(self, model: ScoringModel, at: float) -> float:
+    def engagement(self, model: ScoringModel, at: float) -> float:
         """Engagement at `at` (>= self.last): decayed points per rule, capped, then the cap."""
         if self.ref is None or self.last is None:
             return 0.0

@@ -90,14 +90,14 @@ async def get_score(
         raise Problem(404, f"No signals have been scored for lead {lead_id!r}.")
     if is_tombstone(found.lead):
         raise Problem(404, f"Lead {lead_id!r} was erased; no signals have come in since.")
-    return answer(deps.model, score_report(deps.model, found.lead, epoch_seconds(deps.clock())))
+    return score_out(deps.model, score_report(deps.model, found.lead, epoch_seconds(deps.clock())))
 
 
-def _when(at: float | None) -> datetime | None:
+def _utc_or_none(at: float | None) -> datetime | None:
     return None if at is None else utc_datetime(at)
 
 
-def answer(model: ScoringModel, report: ScoreReport) -> LeadScoreOut:
+def score_out(model: ScoringModel, report: ScoreReport) -> LeadScoreOut:
     """The report in the API's words: datetimes, the MQL's id, the shapes of CONTRACT.md."""
     lead, score = report.lead, report.score
     trigger = (
@@ -113,16 +113,16 @@ def answer(model: ScoringModel, report: ScoreReport) -> LeadScoreOut:
         fit_grade=score.fit.grade,
         threshold=model.threshold,
         model_version=model.version,
-        as_of=_when(score.at),
+        as_of=_utc_or_none(score.at),
         score_now=report.now.total,
         engagement_now=report.now.engagement,
         mql=MqlState(
             state=report.state,
             cycle=lead.cycle,
             mql_id=mql_id(lead.lead_id, lead.cycle) if lead.is_mql else None,
-            qualified_at=_when(lead.qualified_at),
+            qualified_at=_utc_or_none(lead.qualified_at),
             trigger=trigger,
-            cycle_opens_at=_when(lead.opens_at),
+            cycle_opens_at=_utc_or_none(lead.opens_at),
             disqualified=lead.disqualified,
         ),
         reason=report.reason,
@@ -146,5 +146,5 @@ def answer(model: ScoringModel, report: ScoreReport) -> LeadScoreOut:
             )
             for a in report.recent
         ],
-        updated_at=_when(score.at),
+        updated_at=_utc_or_none(score.at),
     )

@@ -79,7 +79,7 @@ KEPT = [
 ]
 
 
-def answer(erasure: Erasure) -> ErasureOut:
+def erasure_out(erasure: Erasure) -> ErasureOut:
     data = erasure.event.data
     parts = [
         ErasedPart(
@@ -149,7 +149,7 @@ async def erase(
             "The database did not answer; nothing was erased. Retry later.",
             headers=retry_after(5),
         ) from None
-    return answer(erasure)
+    return erasure_out(erasure)
 
 
 def _unknown(lead_id: str) -> Problem:

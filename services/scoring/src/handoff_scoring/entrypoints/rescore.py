@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from handoff.config_file import ConfigError
 from handoff.db import create_engine
-from handoff_scoring.adapters.leads import Row, every_lead, save
+from handoff_scoring.adapters.leads import LeadRow, every_lead, save
 from handoff_scoring.config import load_model
 from handoff_scoring.domain.lead import utc_datetime
 from handoff_scoring.domain.model import ScoringModel
@@ -74,7 +74,7 @@ async def rescore(database_url: str, model: ScoringModel, dry_run: bool) -> Repo
     engine = create_engine(database_url, pool_size=2)
     try:
         async with engine.connect() as conn:
-            pending: list[Row] = []
+            pending: list[LeadRow] = []
             async for stored in every_lead(conn):
                 verdict = replay(model, stored.lead)
                 report.leads += 1
@@ -95,7 +95,7 @@ async def rescore(database_url: str, model: ScoringModel, dry_run: bool) -> Repo
                     lead = stored.lead
                     lead.tally, lead.tally_model = verdict.lead.tally, verdict.lead.tally_model
                     last = None if lead.last_at is None else utc_datetime(lead.last_at)
-                    pending.append(Row(lead, verdict.score, verdict.grade, None, last))
+                    pending.append(LeadRow(lead, verdict.score, verdict.grade, None, last))
             if pending:
                 for start in range(0, len(pending), 2000):
                     await save(conn, pending[start : start + 2000], model.version)

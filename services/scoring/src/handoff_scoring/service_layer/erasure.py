@@ -58,7 +58,7 @@ async def erase_lead(
         tombstone, what = erase(current, when)
         erased.append(what)
         score = score_at(model, tombstone)
-        rows.append(leads.Row(tombstone, score.total, score.fit.grade, None, None))
+        rows.append(leads.LeadRow(tombstone, score.total, score.fit.grade, None, None))
     await leads.save(uow.conn, rows, model.version)
     forgotten = await erase_outbox(uow.conn, SCHEMA, [lead_id, *aliases], events_out.scrub_event)
     event = events_out.erased_event(lead_id, aliases, at, requested_by)

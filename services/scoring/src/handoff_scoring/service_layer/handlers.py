@@ -111,12 +111,12 @@ class SignalHandler:
         for i in items:
             if type(i.event) in _SALES_TYPES:
                 sales.append(i)
-            elif self._in_time(i):
+            elif self._within_future_bound(i):
                 signals.append(i)
         signals.sort(key=_occurred_at)
         return sales, signals
 
-    def _in_time(self, item: Inbound[Any]) -> bool:
+    def _within_future_bound(self, item: Inbound[Any]) -> bool:
         """False for an activity or identify dated past now + the bound: applied, it would
         future-date the score and skip a recycle period. Ingress refuses these (422 from the
         API, dropped by the webhooks); one produced straight to the topic is dropped and
@@ -231,7 +231,7 @@ class SignalHandler:
                 batch.events.append(events_out.score_changed_event(model, lead_id, changed, before))
             score = changed or score_at(model, lead)
             updated = None if score.at is None else utc_datetime(score.at)
-            row = leads.Row(
+            row = leads.LeadRow(
                 lead, score.total, score.fit.grade, batch.new_mqls.get(lead_id), updated
             )
             rows.append(row)
