@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handoff_scoring.domain.lead import Entry, Lead, at_of
-from handoff_scoring.domain.model import Plan, Props, ScoringModel
+from handoff_scoring.domain.model import Props, ScoringModel
 from handoff_scoring.domain.triggers import Qualified, qualify_if_triggered
 
 
@@ -39,7 +39,13 @@ def apply_activity(
         h.append(entry)
         j = len(h) - 1
         late = False
-        _fold_in_order(model, lead, at, plan)
+        tally = lead.tally
+        if (
+            tally is not None
+            and lead.tally_model == model.version
+            and (lead.opens_at is None or at >= lead.opens_at)
+        ):
+            tally.fold_plan(model, at, plan)
     else:
         j = bisect_right(h, (at, kind), key=_at_kind)
         h.insert(j, entry)
@@ -58,17 +64,6 @@ def apply_activity(
         out.append(q)
     prune(model, lead)
     return out
-
-
-def _fold_in_order(model: ScoringModel, lead: Lead, at: float, plan: Plan) -> None:
-    """Fold an in-order activity into the running tally, when it is current and in the cycle."""
-    tally = lead.tally
-    if (
-        tally is not None
-        and lead.tally_model == model.version
-        and (lead.opens_at is None or at >= lead.opens_at)
-    ):
-        tally.fold_plan(model, at, plan)
 
 
 def _first_qualified_from(model: ScoringModel, lead: Lead, start: int) -> Qualified | None:

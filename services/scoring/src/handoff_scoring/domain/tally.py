@@ -34,15 +34,22 @@ class Tally:
 
     def fold_plan(self, model: ScoringModel, at: float, plan: Plan) -> None:
         half = model.half_life
-        self._advance(model, at)
+        last = self.last
+        if last is not None and model.reset_after is not None and at - last >= model.reset_after:
+            self.clear()
+        ref = self.ref
+        if ref is None:
+            ref = self.ref = at
+        elif half and (at - ref) / half > REBASE:
+            ref = self._rebase(at, half)
+        self.last = at
         if plan.counters:
             self._count(model, at, plan.counters)
         matched = plan.rules
         if not matched:
             return
         rules = model._all
-        assert self.ref is not None  # set by _advance
-        weight = 2.0 ** ((at - self.ref) / half) if half else 1.0
+        weight = 2.0 ** ((at - ref) / half) if half else 1.0
         for n in matched:
             rule = rules[n]
             repeat = rule.repeat
@@ -53,20 +60,14 @@ class Tally:
             else:
                 self.weights[n] = self.weights.get(n, 0.0) + weight
 
-    def _advance(self, model: ScoringModel, at: float) -> None:
-        """Move to `at`: clear after a reset gap, rebase the weights before they overflow."""
-        half = model.half_life
-        last = self.last
-        if last is not None and model.reset_after is not None and at - last >= model.reset_after:
-            self.clear()
-        if self.ref is None:
-            self.ref = at
-        elif half and (at - self.ref) / half > REBASE:
-            shrink = 2.0 ** (-(at - self.ref) / half)
-            for n in self.weights:
-                self.weights[n] *= shrink
-            self.ref = at
-        self.last = at
+    def _rebase(self, at: float, half: float) -> float:
+        """Move the reference time to `at` before the weights could overflow."""
+        assert self.ref is not None
+        shrink = 2.0 ** (-(at - self.ref) / half)
+        for n in self.weights:
+            self.weights[n] *= shrink
+        self.ref = at
+        return at
 
     def _count(self, model: ScoringModel, at: float, counters: frozenset[str]) -> None:
         """Add `at` to the named counters, dropping the times outside each one's window."""
