@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handoff.events.envelope import fact_id
-from handoff_routing.announce import fast_fact_id
-from handoff_routing.handlers import handoff_id_for
+from handoff_routing.adapters.events_out import fast_fact_id
+from handoff_routing.service_layer.handoff_batch import handoff_id_for
 
 
 @given(st.lists(st.text(), min_size=1, max_size=4))

@@ -164,3 +164,20 @@ async def was_used(conn: AsyncConnection, digest: str) -> bool:
         text("SELECT 1 FROM routing.one_click_uses WHERE digest = :d"), {"d": digest}
     )
     return found.first() is not None
+
+
+async def lead_label(conn: AsyncConnection, handoff_id: str) -> str | None:
+    """How a one-click page names the lead: its and its company's names, else its id; None when
+    there is no such handoff."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT h.lead_id, n.lead_name, n.company_name FROM routing.handoffs h "
+                "LEFT JOIN routing.mql_notes n ON n.mql_id = h.mql_id WHERE h.handoff_id = :h"
+            ),
+            {"h": handoff_id},
+        )
+    ).first()
+    if row is None:
+        return None
+    return ", ".join(p for p in (row[1], row[2]) if p) or str(row[0])

@@ -5,12 +5,17 @@ from __future__ import annotations
 from handoff.events import commands, scoring, sla
 from handoff.messaging.consumer import Handler
 from handoff.runtime import Consumes, Runtime
-from handoff_routing.handlers import RoutingHandler
+from handoff_routing.entrypoints.deps import RoutingDeps
+from handoff_routing.service_layer.handlers import RoutingHandler
 
 
-def routing_handler(rt: Runtime) -> Handler:
-    sweeper = rt.state.get("sweeper")
-    return RoutingHandler(rt.state["routing"], on_freed=sweeper.wake if sweeper else None)
+def routing_handler(deps: RoutingDeps) -> Handler:
+    return RoutingHandler(deps.routing, on_freed=deps.sweeper.wake)
+
+
+def _from_runtime(rt: Runtime) -> Handler:
+    deps: RoutingDeps = rt.state["deps"]
+    return routing_handler(deps)
 
 
 CONSUMES = Consumes(
@@ -19,5 +24,5 @@ CONSUMES = Consumes(
         sla.TOPIC: sla.sla_event_adapter,
         commands.TOPIC: commands.command_adapter,
     },
-    handler=routing_handler,
+    handler=_from_runtime,
 )

@@ -1,4 +1,5 @@
-"""The events routing publishes, built from handoffs: ids are deterministic per fact."""
+"""Every event routing publishes, built from handoffs, as the outbox messages to append: ids are
+deterministic per fact, so a replay publishes the same event again, never a second one."""
 
 from __future__ import annotations
 
@@ -11,46 +12,9 @@ from pydantic_core import to_json
 from handoff.events import routing as ev
 from handoff.events.envelope import NAMESPACE, fact_id
 from handoff.messaging.producer import Message
-from handoff_routing.domain.decision import DecisionStep
+from handoff_routing.adapters import decision_codec
 from handoff_routing.domain.handoff import Handoff
 from handoff_routing.domain.roster import Roster
-
-
-def decision_steps(steps: tuple[DecisionStep, ...]) -> list[ev.DecisionStep]:
-    # model_construct: these values come from the domain, not from outside, and validating
-    # them again costs more than routing the lead (bench/routing.py).
-    return [
-        ev.DecisionStep.model_construct(
-            rule=s.rule,
-            matched=s.matched,
-            pool=s.pool,
-            candidates=[
-                ev.Candidate.model_construct(rep_id=c.rep_id, skipped=c.skipped)
-                for c in s.candidates
-            ],
-            note=s.note,
-        )
-        for s in steps
-    ]
-
-
-def _steps_json(steps: tuple[DecisionStep, ...]) -> list[dict[str, Any]]:
-    out = []
-    for s in steps:
-        step: dict[str, Any] = {"rule": s.rule, "matched": s.matched}
-        if s.pool is not None:
-            step["pool"] = s.pool
-        step["candidates"] = [
-            {"rep_id": c.rep_id}
-            if c.skipped is None
-            else {"rep_id": c.rep_id, "skipped": c.skipped}
-            for c in s.candidates
-        ]
-        if s.note is not None:
-            step["note"] = s.note
-        out.append(step)
-    return out
-
 
 _NAMESPACE = NAMESPACE.bytes
 
@@ -93,7 +57,7 @@ def assignment(h: Handoff, roster: Roster) -> Message:
     Written as JSON directly rather than through the pydantic models: this is the hot path
     (bench/routing.py), and the models parse it (tests check every such event against them).
     """
-    steps = _steps_json(h.decision)
+    steps = decision_codec.encode(h.decision)
     if h.rep_id is not None and h.assigned_at is not None:
         rep = roster.reps.get(h.rep_id)
         return _cloudevent(
@@ -139,57 +103,56 @@ def _action(h: Handoff, at: datetime) -> ev.HandoffActionData:
     return ev.HandoffActionData(lead_id=h.lead_id, handoff_id=h.handoff_id, rep_id=h.rep_id, at=at)
 
 
-def accepted(h: Handoff, at: datetime) -> ev.LeadAccepted:
-    return ev.LeadAccepted(
-        id=fact_id("accepted", h.handoff_id), subject=h.lead_id, time=at, data=_action(h, at)
+# A rep's actions are rare beside assignments: built through the models, which check them.
+
+
+def accepted(h: Handoff, at: datetime) -> Message:
+    data = _action(h, at)
+    event = ev.LeadAccepted(
+        id=fact_id("accepted", h.handoff_id), subject=h.lead_id, time=at, data=data
     )
+    return Message.of(ev.TOPIC, event)
 
 
-def rejected(h: Handoff, at: datetime) -> ev.LeadRejected:
-    base = _action(h, at)
-    return ev.LeadRejected(
-        id=fact_id("rejected", h.handoff_id),
-        subject=h.lead_id,
-        time=at,
-        data=ev.RejectedData(
-            **base.model_dump(), reason_code=h.reason_code or "", note=h.note, follow_up=h.follow_up
-        ),
+def rejected(h: Handoff, at: datetime) -> Message:
+    data = ev.RejectedData(
+        **_action(h, at).model_dump(),
+        reason_code=h.reason_code or "",
+        note=h.note,
+        follow_up=h.follow_up,
     )
-
-
-def contacted(h: Handoff, at: datetime) -> ev.LeadContacted:
-    return ev.LeadContacted(
-        id=fact_id("contacted", h.handoff_id),
-        subject=h.lead_id,
-        time=at,
-        data=ev.ContactedData(**_action(h, at).model_dump(), channel=h.channel),
+    event = ev.LeadRejected(
+        id=fact_id("rejected", h.handoff_id), subject=h.lead_id, time=at, data=data
     )
+    return Message.of(ev.TOPIC, event)
 
 
-def dispositioned(h: Handoff, at: datetime) -> ev.LeadDispositioned:
-    return ev.LeadDispositioned(
-        id=fact_id("dispositioned", h.handoff_id),
-        subject=h.lead_id,
-        time=at,
-        data=ev.DispositionedData(
-            **_action(h, at).model_dump(),
-            outcome=h.outcome,
-            note=h.note,
-        ),
+def contacted(h: Handoff, at: datetime) -> Message:
+    data = ev.ContactedData(**_action(h, at).model_dump(), channel=h.channel)
+    event = ev.LeadContacted(
+        id=fact_id("contacted", h.handoff_id), subject=h.lead_id, time=at, data=data
     )
+    return Message.of(ev.TOPIC, event)
 
 
-def recycled(h: Handoff, at: datetime) -> ev.LeadRecycled:
+def dispositioned(h: Handoff, at: datetime) -> Message:
+    data = ev.DispositionedData(**_action(h, at).model_dump(), outcome=h.outcome, note=h.note)
+    event = ev.LeadDispositioned(
+        id=fact_id("dispositioned", h.handoff_id), subject=h.lead_id, time=at, data=data
+    )
+    return Message.of(ev.TOPIC, event)
+
+
+def recycled(h: Handoff, at: datetime) -> Message:
     assert h.recycle_until is not None
-    return ev.LeadRecycled(
-        id=fact_id("recycled", h.handoff_id),
-        subject=h.lead_id,
-        time=at,
-        data=ev.RecycledData(**_action(h, at).model_dump(), until=h.recycle_until),
+    data = ev.RecycledData(**_action(h, at).model_dump(), until=h.recycle_until)
+    event = ev.LeadRecycled(
+        id=fact_id("recycled", h.handoff_id), subject=h.lead_id, time=at, data=data
     )
+    return Message.of(ev.TOPIC, event)
 
 
-def reassigned(h: Handoff, following: Handoff, at: datetime, reason: str) -> ev.LeadReassigned:
+def reassigned(h: Handoff, following: Handoff, at: datetime, reason: str) -> Message:
     """The lead taken from `h`'s rep and handed on as `following`: rep_id names the new rep.
 
     When nobody else can take it, `following` waits in its pool's queue (its unassigned event
@@ -197,18 +160,17 @@ def reassigned(h: Handoff, following: Handoff, at: datetime, reason: str) -> ev.
     says so. The handoff's later handoff.lead.assigned names whoever gets it.
     """
     assert h.rep_id is not None
-    return ev.LeadReassigned(
-        id=fact_id("reassigned", h.handoff_id),
-        subject=h.lead_id,
-        time=at,
-        data=ev.ReassignedData(
-            lead_id=h.lead_id,
-            handoff_id=h.handoff_id,
-            rep_id=following.rep_id or h.rep_id,
-            at=at,
-            previous_rep_id=h.rep_id,
-            new_handoff_id=following.handoff_id,
-            reason=reason,
-            queued=following.rep_id is None,
-        ),
+    data = ev.ReassignedData(
+        lead_id=h.lead_id,
+        handoff_id=h.handoff_id,
+        rep_id=following.rep_id or h.rep_id,
+        at=at,
+        previous_rep_id=h.rep_id,
+        new_handoff_id=following.handoff_id,
+        reason=reason,
+        queued=following.rep_id is None,
     )
+    event = ev.LeadReassigned(
+        id=fact_id("reassigned", h.handoff_id), subject=h.lead_id, time=at, data=data
+    )
+    return Message.of(ev.TOPIC, event)

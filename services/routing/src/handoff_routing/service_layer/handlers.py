@@ -3,8 +3,6 @@ the API, and the queue sweep; each works inside the caller's unit of work, which
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -14,25 +12,19 @@ from handoff.db import UnitOfWork
 from handoff.events import commands, sla
 from handoff.events.scoring import LeadErased, LeadMql
 from handoff.messaging.consumer import Inbound
-from handoff_routing.adapters import rep_queue, repository
+from handoff_routing.adapters import handoffs, rep_queue
 from handoff_routing.domain.handoff import (
     Action,
     Handoff,
     HandoffConflict,
-    Outcome,
-    UnknownReasonCode,
-)
-from handoff_routing.erasure import apply_erasures
-from handoff_routing.work import (
     HandoffNotFound,
+    Outcome,
     RepAction,
-    Routing,
+    UnknownReasonCode,
     UnknownRep,
-    Work,
-    handoff_id_for,
 )
-
-__all__ = ["HandoffNotFound", "RepAction", "Routing", "UnknownRep", "handoff_id_for"]
+from handoff_routing.service_layer.erasure import apply_erasures
+from handoff_routing.service_layer.handoff_batch import HandoffBatch, Routing, handoff_id_for
 
 log = structlog.get_logger("handoff.routing")
 
@@ -107,21 +99,21 @@ class RoutingHandler:
         if not (mqls or escalations or actions):
             await apply_erasures(uow, erasures)
             return
-        work = Work(uow, self.routing, self.routing.clock())
+        batch = HandoffBatch(uow, self.routing, self.routing.clock())
         # Lock order: handoffs acted on, then pointers (in open_router), then the queue.
-        await work.load(
+        await batch.load(
             [e.data.handoff_id for e in escalations] + [a.handoff_id for _, a in actions]
         )
-        await work.open_router()
-        await work.drain_queue()
+        await batch.open_router()
+        await batch.drain_queue()
         if mqls:
             known = await _known(uow, mqls)
-            await work.route_mqls([m.data for mql_id, m in mqls.items() if mql_id not in known])
+            await batch.route_mqls([m.data for mql_id, m in mqls.items() if mql_id not in known])
         for escalation in escalations:
-            await work.escalate(escalation.data.handoff_id, escalation.data.level)
+            await batch.escalate(escalation.data.handoff_id, escalation.data.level)
         for origin, action in actions:
             try:
-                await work.act(action)
+                await batch.act(action)
             except (UnknownRep, HandoffNotFound, HandoffConflict, UnknownReasonCode) as exc:
                 log.warning(
                     "routing.command.refused",
@@ -134,9 +126,9 @@ class RoutingHandler:
                     partition=origin.partition,
                     offset=origin.offset,
                 )
-        await work.finish()
+        await batch.finish()
         await apply_erasures(uow, erasures)
-        if work.freed and self.on_freed is not None:
+        if batch.freed and self.on_freed is not None:
             self.on_freed()
 
 
@@ -144,49 +136,24 @@ async def _known(uow: UnitOfWork, mqls: dict[str, LeadMql]) -> set[str]:
     """The MQLs that already have a handoff: a replayed MQL is never routed twice. Every MQL's
     first handoff has an id derived from it, so this is a primary key lookup."""
     first = {handoff_id_for(mql_id): mql_id for mql_id in mqls}
-    return {first[h] for h in await repository.existing_ids(uow.conn, first)}
+    return {first[h] for h in await handoffs.existing_ids(uow.conn, first)}
 
 
 async def act(uow: UnitOfWork, routing: Routing, action: RepAction) -> tuple[Handoff, bool]:
     """A rep's action from the API; returns the handoff and whether the queue may move now."""
-    work = Work(uow, routing, routing.clock())
-    await work.load([action.handoff_id])
-    handoff = await work.act(action)
-    await work.finish()
-    return handoff, work.freed
+    batch = HandoffBatch(uow, routing, routing.clock())
+    await batch.load([action.handoff_id])
+    handoff = await batch.act(action)
+    await batch.finish()
+    return handoff, batch.freed
 
 
 async def sweep_queue(uow: UnitOfWork, routing: Routing) -> int:
     """Assign what waits in pools' queues to reps now available; the number assigned."""
-    if not await repository.has_queued(uow.conn):
+    if not await handoffs.has_queued(uow.conn):
         return 0
-    work = Work(uow, routing, routing.clock())
-    await work.open_router()
-    assigned = await work.drain_queue()
-    await work.finish()
+    batch = HandoffBatch(uow, routing, routing.clock())
+    await batch.open_router()
+    assigned = await batch.drain_queue()
+    await batch.finish()
     return assigned
-
-
-class QueueSweeper:
-    """Looks at the pools' queues every few seconds, and at once when woken: reps come back
-    from leave or into working hours with no event to say so."""
-
-    def __init__(
-        self, uow_factory: Callable[[], UnitOfWork], routing: Routing, every: float
-    ) -> None:
-        self.uow_factory, self.routing, self.every = uow_factory, routing, every
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.every)
-            self._wake.clear()
-            async with self.uow_factory() as uow:
-                assigned = await sweep_queue(uow, self.routing)
-                await uow.commit()
-            if assigned:
-                log.info("routing.queue.assigned", count=assigned)
