@@ -30,14 +30,11 @@ def create_app(settings: RoutingSettings) -> FastAPI:
         rt.spawn("queue-sweeper", sweeper.run)
         return RoutingDeps(settings, rt.engine, rt.uow, rt.producer, routing, sweeper)
 
-    async def setup(rt: Runtime) -> None:
-        rt.state["deps"] = await wire(rt)
-
     return build_app(
         SERVICE,
         settings,
         routers=[api.router, admin.router, queue.router, one_click.router],
         consumes=CONSUMES,
-        setup=setup,
+        wire=wire,
         description="Assigns each MQL to a rep at once; records if the rep accepts it, or why not.",
     )

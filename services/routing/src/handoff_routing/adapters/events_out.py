@@ -3,66 +3,41 @@ deterministic per fact, so a replay publishes the same event again, never a seco
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
-from pydantic_core import to_json
-
 from handoff.events import routing as ev
-from handoff.events.envelope import NAMESPACE, fact_id
+from handoff.events.encode import encode_event, fact_id, rfc3339, without_none
 from handoff.messaging.producer import Message
 from handoff_routing.adapters import decision_codec
 from handoff_routing.domain.handoff import Handoff
 from handoff_routing.domain.roster import Roster
 
-_NAMESPACE = NAMESPACE.bytes
 
-
-def fast_fact_id(*parts: str) -> str:
-    """`fact_id` without building uuid.UUID objects: the same UUID 5 (a unit test compares them),
-    at a third of the cost; routing computes two per MQL."""
-    name = "\x1f".join(parts).encode()
-    b = bytearray(hashlib.sha1(_NAMESPACE + name, usedforsecurity=False).digest()[:16])
-    b[6] = (b[6] & 0x0F) | 0x50  # version 5
-    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _rfc3339(at: datetime) -> str:
-    """As the pydantic models write it: UTC with a Z."""
-    return at.isoformat().replace("+00:00", "Z")
-
-
-def _cloudevent(
-    kind: str, event_id: str, h: Handoff, at: datetime, data: dict[str, Any]
-) -> Message:
-    body = {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": ev.SOURCE,
-        "type": kind,
-        "subject": h.lead_id,
-        "time": _rfc3339(at),
-        "datacontenttype": "application/json",
-        "data": {k: v for k, v in data.items() if v is not None},
-    }
-    return Message(ev.TOPIC, h.lead_id.encode(), to_json(body))
+def _hot(kind: str, event_id: str, h: Handoff, at: datetime, data: dict[str, Any]) -> Message:
+    value = encode_event(
+        type=kind,
+        id=event_id,
+        source=ev.SOURCE,
+        subject=h.lead_id,
+        time=rfc3339(at),
+        data=without_none(data),
+    )
+    return Message(ev.TOPIC, h.lead_id.encode(), value)
 
 
 def assignment(h: Handoff, roster: Roster) -> Message:
     """handoff.lead.assigned, or .unassigned when the lead waits in a pool's queue.
 
-    Written as JSON directly rather than through the pydantic models: this is the hot path
-    (bench/routing.py), and the models parse it (tests check every such event against them).
+    `data` is built as a plain dict rather than through the pydantic models: this is the hot
+    path (bench/routing.py), and the models parse it (tests check every such event against them).
     """
     steps = decision_codec.encode(h.decision)
     if h.rep_id is not None and h.assigned_at is not None:
         rep = roster.reps.get(h.rep_id)
-        return _cloudevent(
+        return _hot(
             "handoff.lead.assigned",
-            fast_fact_id("assigned", h.handoff_id),
+            fact_id("assigned", h.handoff_id),
             h,
             h.assigned_at,
             {
@@ -72,7 +47,7 @@ def assignment(h: Handoff, roster: Roster) -> Message:
                 "rep_id": h.rep_id,
                 "pool": h.pool or "",
                 "rule": h.rule,
-                "assigned_at": _rfc3339(h.assigned_at),
+                "assigned_at": rfc3339(h.assigned_at),
                 "decision": steps,
                 "mql_trigger": h.trigger,
                 "fit_grade": h.fit_grade,
@@ -81,9 +56,9 @@ def assignment(h: Handoff, roster: Roster) -> Message:
             },
         )
     reason = next((s.note for s in reversed(h.decision) if s.note), "no rep available")
-    return _cloudevent(
+    return _hot(
         "handoff.lead.unassigned",
-        fast_fact_id("unassigned", h.handoff_id),
+        fact_id("unassigned", h.handoff_id),
         h,
         h.updated_at,
         {
@@ -92,7 +67,7 @@ def assignment(h: Handoff, roster: Roster) -> Message:
             "mql_id": h.mql_id,
             "pool": h.pool,
             "reason": reason,
-            "at": _rfc3339(h.updated_at),
+            "at": rfc3339(h.updated_at),
             "decision": steps,
         },
     )

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import UnitOfWorkFactory
 from handoff.messaging.producer import Producer
+from handoff.runtime import deps_getter
 from handoff_routing.adapters.roster import RosterStore
 from handoff_routing.config import RoutingConfig
 from handoff_routing.entrypoints.queue_sweeper import QueueSweeper
@@ -42,9 +43,4 @@ class RoutingDeps:
         return self.routing.clock
 
 
-def _deps(request: Request) -> RoutingDeps:
-    deps: RoutingDeps = request.app.state.runtime.state["deps"]
-    return deps
-
-
-Deps = Annotated[RoutingDeps, Depends(_deps)]
+Deps = Annotated[RoutingDeps, Depends(deps_getter(RoutingDeps))]

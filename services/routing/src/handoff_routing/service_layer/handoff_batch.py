@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from handoff.db import UnitOfWork
+from handoff.events.encode import fact_id
 from handoff.events.scoring import MqlData
 from handoff.messaging import outbox
 from handoff.messaging.producer import Message
@@ -44,8 +45,8 @@ QUEUE_BATCH = 500
 def handoff_id_for(mql_id: str, attempt: int = 1) -> str:
     """Handoff ids anyone can recompute from the MQL: the first, then one per reassignment."""
     if attempt == 1:
-        return events_out.fast_fact_id("handoff", mql_id)
-    return events_out.fast_fact_id("handoff", mql_id, str(attempt))
+        return fact_id("handoff", mql_id)
+    return fact_id("handoff", mql_id, str(attempt))
 
 
 def facts_of(mql: MqlData) -> LeadFacts:
