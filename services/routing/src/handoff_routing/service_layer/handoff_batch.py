@@ -73,7 +73,7 @@ def facts_from(stored: dict[str, Any]) -> LeadFacts:
     return LeadFacts(stored.get("email_domain"), stored.get("company_domain"), stored)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Routing:
     """What routing needs at run time: the config, the roster cache, the clock."""
 
