@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from handoff import cli
+from handoff_dev import cli
 
 
 class FakeStack:
