@@ -240,13 +240,15 @@ async def _watch(
     tasks = []
     if receivers is not None:
         tasks.append(asyncio.create_task(receivers.run()))
-    scoring, routing = stack.services.get("scoring"), stack.services.get("routing")
-    if demo and scoring is not None and routing is not None:
-        feed = DemoFeed(scoring.url, routing.url, stack.api_key)
+    # Signals go where they come in: ingress where installed, else scoring (before ingress).
+    intake = stack.services.get("ingress") or stack.services.get("scoring")
+    routing = stack.services.get("routing")
+    if demo and intake is not None and routing is not None:
+        feed = DemoFeed(intake.url, routing.url, stack.api_key)
         listeners.append(feed.on_event)
         tasks.append(asyncio.create_task(feed.run()))
     elif demo:
-        say("no demo feed: it needs the scoring and routing services")
+        say("no demo feed: it needs the ingress (or scoring) and routing services")
     tasks.append(
         asyncio.create_task(follow_forever(stack.bootstrap, listeners, reason_labels=reason_labels))
     )
