@@ -8,7 +8,7 @@ import ast
 import json
 import subprocess
 import sys
-from importlib.metadata import PackageNotFoundError, entry_points, requires
+from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, requires
 from pathlib import Path
 
 import pytest
@@ -152,3 +152,17 @@ def test_without_handoff_dev_the_dev_command_says_where_it_comes_from(
     monkeypatch.setattr(cli, "installed_commands", lambda: production)
     assert cli.main(["dev", "--demo"]) == 1
     assert "`handoff dev` comes with handoff-dev" in capsys.readouterr().err
+
+
+def test_a_command_that_fails_to_load_is_named_and_the_others_still_work(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = EntryPoint("broken", "handoff_nowhere.cli:register", cli.COMMANDS)
+    installed = cli.installed_commands()
+    monkeypatch.setattr(cli, "installed_commands", lambda: [broken, *installed])
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--help"])
+    assert exited.value.code == 0
+    shown = capsys.readouterr()
+    assert "the `broken` command is unavailable (handoff_nowhere.cli:register)" in shown.err
+    assert "migrate" in shown.out

@@ -131,12 +131,6 @@ def installed_commands() -> list[EntryPoint]:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser with every installed command, or with `command` alone when it is installed
     (so `handoff migrate` loads no service's or dev code)."""
-    return _parser_and_commands(command)[0]
-
-
-def _parser_and_commands(
-    command: str | None = None,
-) -> tuple[argparse.ArgumentParser, Subcommands]:
     parser = argparse.ArgumentParser(
         prog="handoff", description="handoff: B2B lead handoff from marketing to sales"
     )
@@ -148,14 +142,14 @@ def _parser_and_commands(
             register(sub)
         except Exception as exc:  # one broken distribution must not take every command down
             fail(f"the `{ep.name}` command is unavailable ({ep.value}): {exc!r}")
-    return parser, sub
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     given = sys.argv[1:] if argv is None else argv
     command = next((a for a in given if not a.startswith("-")), None)
-    parser, sub = _parser_and_commands(command)
-    if command in COMES_WITH and command not in sub.choices:
+    parser = build_parser(command)
+    if command in COMES_WITH and command not in {ep.name for ep in installed_commands()}:
         return fail(f"`handoff {command}` comes with {COMES_WITH[command]}, not installed here")
     args = parser.parse_args(given)
     code: int = args.func(args)
