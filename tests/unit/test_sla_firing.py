@@ -157,9 +157,9 @@ def test_a_tombstone_blocks_the_late_start_but_not_a_later_assignment() -> None:
 def test_the_firers_fast_json_is_the_event_the_models_describe() -> None:
     from handoff.events import sla
     from handoff.events.envelope import fact_id
-    from handoff_sla_watch.adapters.events import fact_id as fast_fact_id
-    from handoff_sla_watch.adapters.events import fired_json
-    from handoff_sla_watch.handlers import fired_event
+    from handoff_sla_watch.adapters.events_out import fact_id as fast_fact_id
+    from handoff_sla_watch.adapters.events_out import fired as fired_json
+    from tests.sla_reference import fired_event
 
     assert fast_fact_id("breached", "t-1", "2026") == fact_id("breached", "t-1", "2026")
     timer = armed()

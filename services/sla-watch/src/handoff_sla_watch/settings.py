@@ -1,4 +1,5 @@
-"""sla-watch settings: the shared HANDOFF_ variables, the port, the policy file, the firer's nap."""
+"""sla-watch settings: its identity, the shared HANDOFF_ variables, the port, the policy file,
+the firer's nap."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from pathlib import Path
 
 from pydantic import Field
 
+from handoff.service import ServiceSpec
 from handoff.settings import HandoffSettings
+
+# The service's identity for the CLI and the dev stack (the `handoff.services` entry point).
+SERVICE = ServiceSpec(
+    name="sla-watch", schema="sla", package="handoff_sla_watch", default_port=8103
+)
 
 
 class SlaSettings(HandoffSettings):
