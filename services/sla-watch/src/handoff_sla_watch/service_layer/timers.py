@@ -27,7 +27,7 @@ from handoff_sla_watch.domain.model import (
     Stop,
     Timer,
     choose_policy,
-    first_check,
+    first_step_at,
     start_timer,
     stop_timer,
     tombstone,
@@ -166,7 +166,7 @@ class TimerHandler:
         if policy is None or policy.warn_at is None:
             return None
         assert t.started_at is not None and t.due_at is not None
-        return first_check(policy, t.started_at, t.due_at)
+        return first_step_at(policy, t.started_at, t.due_at)
 
     def _after_commit(self, mets: list[Met], earliest: datetime | None) -> None:
         for m in mets:
