@@ -9,11 +9,8 @@ from handoff_sla_watch.entrypoints.deps import SlaDeps
 from handoff_sla_watch.service_layer.timers import TimerHandler
 
 
-def timer_handler(deps: SlaDeps) -> Handler:
+def timer_handler(deps: SlaDeps) -> Handler[routing.RoutingEvent]:
     return TimerHandler(deps.policies, wake=deps.alarm.ring_by)
 
 
-CONSUMES = Consumes(
-    adapters={routing.TOPIC: routing.routing_event_adapter},
-    handler=lambda rt: timer_handler(rt.state["deps"]),
-)
+CONSUMES = Consumes(adapters={routing.TOPIC: routing.routing_event_adapter}, handler=timer_handler)

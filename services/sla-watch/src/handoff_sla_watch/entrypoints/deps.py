@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import UnitOfWorkFactory
+from handoff.runtime import deps_getter
 from handoff_sla_watch.domain.model import Policy
 from handoff_sla_watch.entrypoints.firer import Alarm
 from handoff_sla_watch.settings import SlaSettings
@@ -27,10 +28,4 @@ class SlaDeps:
     now: Callable[[], datetime]  # the clock: how overdue a breach is
 
 
-def _deps(request: Request) -> SlaDeps:
-    deps = request.app.state.runtime.state["deps"]
-    assert isinstance(deps, SlaDeps)
-    return deps
-
-
-Deps = Annotated[SlaDeps, Depends(_deps)]
+Deps = Annotated[SlaDeps, Depends(deps_getter(SlaDeps))]
