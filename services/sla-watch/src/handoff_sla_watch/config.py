@@ -26,9 +26,9 @@ from pydantic import (
 )
 
 from handoff.config_file import load_yaml
+from handoff.durations import Duration
 from handoff.events import routing
 from handoff_sla_watch.domain.calendar import WALL_CLOCK, WEEKDAYS, BusinessCalendar, Shift
-from handoff_sla_watch.domain.durations import parse_duration
 from handoff_sla_watch.domain.model import (
     ACTIONS,
     CONDITION_FIELDS,
@@ -53,13 +53,7 @@ def _routing_type(value: str) -> str:
     return value
 
 
-def _duration(value: str) -> str:
-    parse_duration(str(value))
-    return value
-
-
 RoutingType = Annotated[str, AfterValidator(_routing_type)]
-Duration = Annotated[str, AfterValidator(_duration)]
 
 
 def _weekdays(key: str) -> list[int]:
@@ -181,7 +175,7 @@ class EscalationFile(BaseModel):
 
     @property
     def delay(self) -> timedelta:
-        return parse_duration(self.after) if self.after else timedelta(0)
+        return self.after or timedelta(0)
 
 
 class MatchCondition:
@@ -363,7 +357,7 @@ def load_policies(path: Path) -> tuple[Policy, ...]:
             stage=p.stage,
             starts_on=p.starts_on,
             stops_on=frozenset(p.stops_on),
-            within=parse_duration(p.within),
+            within=p.within,
             clock=calendars[p.calendar] if p.calendar else WALL_CLOCK,
             when=p.condition(),
             warn_at=_warn_fraction(p.warn_at) if p.warn_at is not None else None,

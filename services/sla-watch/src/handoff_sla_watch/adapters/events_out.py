@@ -1,54 +1,59 @@
-"""Every event sla-watch emits on handoff.sla.v1: started and met (by the consumer's handler),
-warning, breached and escalated (by the firer, its hot path).
+"""Every event sla-watch emits on handoff.sla.v1, written by the shared encoder: started and met
+(by the consumer's handler), warning, breached and escalated (by the firer, its hot path).
 
 Event ids are derived from the timer and its arming (and the escalation level), so the
 same fact published twice carries the same id and a re-armed timer's events have new ids.
-
-The firer's events are filled into string templates: a burst of a hundred thousand
-breaches spent most of its Python time building event models and serialising dicts
-(json.dumps), and about as long again when PostgreSQL built the same JSON with
-json_build_object; filling a template, with only the strings escaped (by json's own C
-escaper), costs a fraction of either. Unit tests hold the result equal to the
-`handoff.events.sla` models, which stay the schema.
+`data` is built as a plain dict in the order of the `handoff.events.sla` models (which stay
+the schema; a unit test holds these bytes equal to theirs), absent fields left out as the
+models leave them: a burst of a hundred thousand breaches spent most of its Python time
+building and validating event models.
 """
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
-from json.encoder import encode_basestring as quote
 from typing import Any
 
 from handoff.events import sla as ev
-from handoff.events.envelope import NAMESPACE
+from handoff.events.encode import encode_event, fact_id, rfc3339
 from handoff.messaging.producer import Message
 from handoff_sla_watch.domain.firing import Fired
 from handoff_sla_watch.domain.model import Met, Timer
 
-_NAMESPACE = NAMESPACE.bytes
+_WARNING, _BREACHED, _ESCALATED = (
+    ev.SlaWarning.model_fields["type"].default,
+    ev.SlaBreached.model_fields["type"].default,
+    ev.SlaEscalated.model_fields["type"].default,
+)
+_FIRED_TYPES = {"warning": _WARNING, "breached": _BREACHED, "escalated": _ESCALATED}
 
 
-def fact_id(*parts: str) -> str:
-    """handoff.events.envelope.fact_id (a UUID 5), computed without building a UUID object."""
-    digest = bytearray(
-        hashlib.sha1(_NAMESPACE + "\x1f".join(parts).encode(), usedforsecurity=False).digest()[:16]
-    )
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-@lru_cache(maxsize=8192)  # a batch shares its fired_at
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+@lru_cache(maxsize=8192)  # a batch shares its fired_at, a burst its due times
+def _moment(at: datetime) -> str:
+    return rfc3339(at)
 
 
 @lru_cache(maxsize=8192)  # a burst shares its start times
 def _arming(started_at: datetime | None) -> str:
     """Which arming of the timer an event belongs to: a re-armed stage starts a new one."""
     return started_at.isoformat() if started_at else ""
+
+
+def _timer_fields(t: Timer) -> dict[str, Any]:
+    """What every handoff.sla.* event says about its timer, in the models' order."""
+    assert t.due_at is not None
+    data: dict[str, Any] = {
+        "lead_id": t.lead_id,
+        "handoff_id": t.handoff_id,
+        "timer_id": t.timer_id,
+        "policy": t.policy,
+        "stage": t.stage,
+        "due_at": _moment(t.due_at),
+    }
+    if t.rep_id is not None:
+        data["rep_id"] = t.rep_id
+    return data
 
 
 def fired_id(t: Timer, step: Fired) -> str:
@@ -58,72 +63,57 @@ def fired_id(t: Timer, step: Fired) -> str:
     return fact_id(step.kind, t.timer_id, _arming(t.started_at))
 
 
-_HEAD = (
-    '{"specversion":"1.0","id":"%s","source":' + quote(ev.SOURCE) + ',"type":"handoff.sla.%s",'
-    '"subject":%s,"time":"%s","datacontenttype":"application/json","data":{'
-)
-
-
 def fired(t: Timer, step: Fired) -> bytes:
-    """The CloudEvent of one fired step (warning, breached or escalated), as JSON bytes.
-
-    The same JSON the models write, absent fields (rep_id, target) left out as theirs are.
-    """
-    assert t.due_at is not None
-    lead = quote(t.lead_id)
-    fired = iso(step.fired_at)
-    out = [
-        _HEAD % (fired_id(t, step), step.kind, lead, fired),
-        f'"lead_id":{lead},"handoff_id":{quote(t.handoff_id)},"timer_id":{quote(t.timer_id)},'
-        f'"policy":{quote(t.policy)},"stage":{quote(t.stage)},"due_at":"{iso(t.due_at)}",'
-        f'"fired_at":"{fired}","late_by_seconds":{step.late_by_seconds!r}',
-    ]
-    if t.rep_id is not None:
-        out.append(f',"rep_id":{quote(t.rep_id)}')
+    """The CloudEvent of one fired step (warning, breached or escalated), as JSON bytes."""
+    at = _moment(step.fired_at)
+    data = _timer_fields(t)
+    data["fired_at"] = at
+    data["late_by_seconds"] = step.late_by_seconds
     if step.kind == "escalated":
-        out.append(f',"level":{step.level},"action":{quote(step.action or "")}')
+        data["level"] = step.level
+        data["action"] = step.action
         if step.target is not None:
-            out.append(f',"target":{quote(step.target)}')
-    out.append("}}")
-    return "".join(out).encode()
-
-
-def _timer_fields(t: Timer) -> dict[str, Any]:
-    """What every handoff.sla.* event says about its timer."""
-    return {
-        "lead_id": t.lead_id,
-        "handoff_id": t.handoff_id,
-        "timer_id": t.timer_id,
-        "policy": t.policy,
-        "stage": t.stage,
-        "due_at": t.due_at,
-        "rep_id": t.rep_id,
-    }
+            data["target"] = step.target
+    return encode_event(
+        type=_FIRED_TYPES[step.kind],
+        id=fired_id(t, step),
+        source=ev.SOURCE,
+        subject=t.lead_id,
+        time=at,
+        data=data,
+    )
 
 
 def started(t: Timer, warn_at: datetime | None) -> Message:
     """The timer was armed: its due time (and warning point, if any) known from now on."""
-    assert t.started_at is not None and t.due_at is not None
-    event = ev.SlaStarted(
+    assert t.started_at is not None
+    data = _timer_fields(t)
+    data["started_at"] = _moment(t.started_at)
+    if warn_at is not None:
+        data["warn_at"] = _moment(warn_at)
+    value = encode_event(
+        type=ev.SlaStarted.model_fields["type"].default,
         id=fact_id("started", t.timer_id, _arming(t.started_at)),
+        source=ev.SOURCE,
         subject=t.lead_id,
-        time=t.started_at,
-        data=ev.StartedData(**_timer_fields(t), started_at=t.started_at, warn_at=warn_at),
+        time=data["started_at"],
+        data=data,
     )
-    return Message.of(ev.TOPIC, event)
+    return Message(ev.TOPIC, t.lead_id.encode(), value)
 
 
 def met(m: Met) -> Message:
     """The assigned rep answered in time."""
     t = m.timer
-    event = ev.SlaMet(
+    data = _timer_fields(t)
+    data["elapsed"] = {"wall_seconds": m.wall_seconds, "business_seconds": m.business_seconds}
+    data["met_at"] = _moment(m.met_at)
+    value = encode_event(
+        type=ev.SlaMet.model_fields["type"].default,
         id=fact_id("met", t.timer_id, _arming(t.started_at)),
+        source=ev.SOURCE,
         subject=t.lead_id,
-        time=m.met_at,
-        data=ev.MetData(
-            **_timer_fields(t),
-            elapsed=ev.Elapsed(wall_seconds=m.wall_seconds, business_seconds=m.business_seconds),
-            met_at=m.met_at,
-        ),
+        time=data["met_at"],
+        data=data,
     )
-    return Message.of(ev.TOPIC, event)
+    return Message(ev.TOPIC, t.lead_id.encode(), value)
