@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date, timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -33,6 +34,7 @@ from handoff_sla_watch.domain.model import (
     ACTIONS,
     CONDITION_FIELDS,
     STAGES,
+    Condition,
     Escalation,
     Policy,
 )
@@ -184,7 +186,7 @@ class MatchCondition:
     def __init__(self, wanted: dict[str, list[str]]) -> None:
         self.wanted = wanted
 
-    def holds(self, context: dict[str, object] | Any) -> bool:
+    def holds(self, context: Mapping[str, object]) -> bool:
         return all(context.get(key, "") in values for key, values in self.wanted.items())
 
 
@@ -280,7 +282,7 @@ class PolicyFile(BaseModel):
             )
         return self
 
-    def condition(self) -> Any:
+    def condition(self) -> Condition | None:
         if isinstance(self.when, str):
             from handoff.expressions import compile_condition
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
 
 from handoff.events import sla as ev
 from handoff.events.encode import encode_event, fact_id, rfc3339
@@ -40,10 +39,10 @@ def _arming(started_at: datetime | None) -> str:
     return started_at.isoformat() if started_at else ""
 
 
-def _timer_fields(t: Timer) -> dict[str, Any]:
+def _timer_fields(t: Timer) -> dict[str, object]:
     """What every handoff.sla.* event says about its timer, in the models' order."""
     assert t.due_at is not None
-    data: dict[str, Any] = {
+    data: dict[str, object] = {
         "lead_id": t.lead_id,
         "handoff_id": t.handoff_id,
         "timer_id": t.timer_id,
@@ -88,7 +87,7 @@ def started(t: Timer, warn_at: datetime | None) -> Message:
     """The timer was armed: its due time (and warning point, if any) known from now on."""
     assert t.started_at is not None
     data = _timer_fields(t)
-    data["started_at"] = _moment(t.started_at)
+    data["started_at"] = at = _moment(t.started_at)
     if warn_at is not None:
         data["warn_at"] = _moment(warn_at)
     value = encode_event(
@@ -96,7 +95,7 @@ def started(t: Timer, warn_at: datetime | None) -> Message:
         id=fact_id("started", t.timer_id, _arming(t.started_at)),
         source=ev.SOURCE,
         subject=t.lead_id,
-        time=data["started_at"],
+        time=at,
         data=data,
     )
     return Message(ev.TOPIC, t.lead_id.encode(), value)
@@ -107,13 +106,13 @@ def met(m: Met) -> Message:
     t = m.timer
     data = _timer_fields(t)
     data["elapsed"] = {"wall_seconds": m.wall_seconds, "business_seconds": m.business_seconds}
-    data["met_at"] = _moment(m.met_at)
+    data["met_at"] = at = _moment(m.met_at)
     value = encode_event(
         type=ev.SlaMet.model_fields["type"].default,
         id=fact_id("met", t.timer_id, _arming(t.started_at)),
         source=ev.SOURCE,
         subject=t.lead_id,
-        time=data["met_at"],
+        time=at,
         data=data,
     )
     return Message(ev.TOPIC, t.lead_id.encode(), value)
