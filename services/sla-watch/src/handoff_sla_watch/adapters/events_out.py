@@ -29,7 +29,7 @@ _FIRED_TYPES = {"warning": _WARNING, "breached": _BREACHED, "escalated": _ESCALA
 
 
 @lru_cache(maxsize=8192)  # a batch shares its fired_at, a burst its due times
-def _moment(at: datetime) -> str:
+def _rfc3339(at: datetime) -> str:
     return rfc3339(at)
 
 
@@ -48,7 +48,7 @@ def _timer_fields(t: Timer) -> dict[str, object]:
         "timer_id": t.timer_id,
         "policy": t.policy,
         "stage": t.stage,
-        "due_at": _moment(t.due_at),
+        "due_at": _rfc3339(t.due_at),
     }
     if t.rep_id is not None:
         data["rep_id"] = t.rep_id
@@ -64,7 +64,7 @@ def fired_id(t: Timer, step: Fired) -> str:
 
 def fired(t: Timer, step: Fired) -> bytes:
     """The CloudEvent of one fired step (warning, breached or escalated), as JSON bytes."""
-    at = _moment(step.fired_at)
+    at = _rfc3339(step.fired_at)
     data = _timer_fields(t)
     data["fired_at"] = at
     data["late_by_seconds"] = step.late_by_seconds
@@ -87,9 +87,9 @@ def started(t: Timer, warn_at: datetime | None) -> Message:
     """The timer was armed: its due time (and warning point, if any) known from now on."""
     assert t.started_at is not None
     data = _timer_fields(t)
-    data["started_at"] = at = _moment(t.started_at)
+    data["started_at"] = at = _rfc3339(t.started_at)
     if warn_at is not None:
-        data["warn_at"] = _moment(warn_at)
+        data["warn_at"] = _rfc3339(warn_at)
     value = encode_event(
         type=ev.SlaStarted.model_fields["type"].default,
         id=fact_id("started", t.timer_id, _arming(t.started_at)),
@@ -106,7 +106,7 @@ def met(m: Met) -> Message:
     t = m.timer
     data = _timer_fields(t)
     data["elapsed"] = {"wall_seconds": m.wall_seconds, "business_seconds": m.business_seconds}
-    data["met_at"] = at = _moment(m.met_at)
+    data["met_at"] = at = _rfc3339(m.met_at)
     value = encode_event(
         type=ev.SlaMet.model_fields["type"].default,
         id=fact_id("met", t.timer_id, _arming(t.started_at)),
