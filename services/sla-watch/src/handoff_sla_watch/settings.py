@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from handoff.durations import SettingDuration
 from handoff.service import ServiceSpec
 from handoff.settings import HandoffSettings
 
@@ -37,7 +38,7 @@ class SlaSettings(HandoffSettings):
     fire_workers: int = Field(default=2, ge=1, le=16, validation_alias="HANDOFF_SLA_FIRE_WORKERS")
 
     # Met and cancelled timers stay visible in GET /v1/leads/{lead_id}/sla this long, then go.
-    timer_retention: timedelta = Field(
+    timer_retention: SettingDuration = Field(
         default=timedelta(days=30),
         ge=timedelta(hours=1),
         validation_alias="HANDOFF_SLA_TIMER_RETENTION",
