@@ -1,4 +1,6 @@
-"""The firer: a background loop that fires due timers, then naps until the next one is due.
+"""The firer: a background loop that fires due timers, then naps until the next one is due,
+or until its `Alarm` rings (the consumer armed an earlier timer). It is the boundary of the
+firing path: one transaction per batch on a raw asyncpg connection, committed here.
 
 Every sla-watch process runs one. `python -m handoff_sla_watch.entrypoints.firer` runs
 a firer alone (no HTTP, no consumer), to add firing capacity or to test crash safety.
