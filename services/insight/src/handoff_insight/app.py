@@ -11,9 +11,8 @@ from handoff.runtime import Runtime, build_app
 from handoff_insight.config import load_config, load_reason_labels
 from handoff_insight.entrypoints import api, dashboard
 from handoff_insight.entrypoints.consumer import CONSUMES
-from handoff_insight.service import SERVICE
 from handoff_insight.service_layer.sweep import run_sweeps
-from handoff_insight.settings import InsightSettings
+from handoff_insight.settings import SERVICE, InsightSettings
 
 STATIC = Path(__file__).parent / "static"
 

@@ -16,9 +16,8 @@ from handoff_notify.domain.attempts import Policies
 from handoff_notify.entrypoints import api
 from handoff_notify.entrypoints.consumer import consumes
 from handoff_notify.entrypoints.worker import Bell, Worker, WorkerLimits
-from handoff_notify.service import SERVICE
 from handoff_notify.service_layer.notices import Notices
-from handoff_notify.settings import NotifySettings
+from handoff_notify.settings import SERVICE, NotifySettings
 
 
 def create_app(settings: NotifySettings) -> FastAPI:

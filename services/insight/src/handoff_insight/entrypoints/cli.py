@@ -28,9 +28,9 @@ from handoff.messaging.consumer import Inbound
 from handoff_insight.adapters.tables import SCHEMA
 from handoff_insight.config import load_config
 from handoff_insight.entrypoints.consumer import ADAPTERS
-from handoff_insight.service import SERVICE
 from handoff_insight.service_layer.handlers import FunnelHandler
 from handoff_insight.service_layer.judge import judge_groups
+from handoff_insight.settings import SERVICE
 
 TABLES = ("funnel", "handoffs", "parked", "rollup", "cube", "alerts", "inbox")
 

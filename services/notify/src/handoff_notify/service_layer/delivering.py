@@ -11,12 +11,12 @@ import structlog
 
 from handoff.events import notify as ev
 from handoff_notify.adapters import events_out, queue
+from handoff_notify.adapters.metrics import DELIVERIES_FAILED, DELIVERY_TRIES, ENDPOINTS_DISABLED
 from handoff_notify.adapters.queue import Claimed
 from handoff_notify.adapters.senders import Attempt
 from handoff_notify.domain.attempts import Decision, Policies, after_try
 from handoff_notify.domain.breaker import Health
 from handoff_notify.domain.retry import Verdict
-from handoff_notify.metrics import DELIVERIES_FAILED, DELIVERY_TRIES, ENDPOINTS_DISABLED
 
 log = structlog.get_logger("handoff.notify")
 
