@@ -19,7 +19,7 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
 
 
 def funnel_handler(rt: Runtime) -> Handler:
-    return FunnelHandler(rt.state["config"])
+    return FunnelHandler(rt.state["deps"].config)
 
 
 CONSUMES = Consumes(adapters=ADAPTERS, handler=funnel_handler)
