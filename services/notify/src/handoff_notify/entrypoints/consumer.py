@@ -28,10 +28,12 @@ def topics(insight: bool | None = None) -> list[str]:
 
 
 def event_handler(rt: Runtime) -> Handler:
+    deps = rt.state["deps"]
     return EventHandler(
-        rt.state["render"],
-        wake=rt.state["bell"].ring,
-        new_lead_grace_seconds=rt.state["new_lead_grace_seconds"],
+        deps.notices.render,
+        wake=deps.bell.ring,
+        clock=deps.clock,
+        new_lead_grace_seconds=deps.settings.new_lead_grace_seconds,
     )
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -44,10 +43,10 @@ from handoff_notify.domain.subscriptions import Facts, Subscription, matching
 log = structlog.get_logger("handoff.notify")
 
 # Renders the body for a Slack or email subscription; None: nothing to send for this event.
-Render = Callable[[Subscription, Any, HandoffSeen | None], bytes | None]
+Render = Callable[[Subscription, GenericEvent, HandoffSeen | None], bytes | None]
 
 
-def event_body(event: Any) -> bytes:
+def event_body(event: GenericEvent) -> bytes:
     """The CloudEvent as JSON: a webhook's body."""
     return bytes(event.model_dump_json(exclude_none=True).encode())
 
@@ -72,7 +71,7 @@ class EventHandler:
         # without one: the start follows the assignment within milliseconds when a policy applies.
         self.grace = timedelta(seconds=new_lead_grace_seconds)
 
-    async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+    async def __call__(self, uow: UnitOfWork, items: list[Inbound[GenericEvent]]) -> None:
         # An erasure splits the batch (rarely), so that it erases what came before it and
         # nothing the lead sent after it; one transaction all the same.
         cut = next((n + 1 for n, i in enumerate(items[:-1]) if i.event.type == ERASED), None)
@@ -83,7 +82,7 @@ class EventHandler:
         await self._queue(uow, items)
         await apply_erasures(uow, [i.event for i in items if i.event.type == ERASED], self.clock())
 
-    async def _queue(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+    async def _queue(self, uow: UnitOfWork, items: list[Inbound[GenericEvent]]) -> None:
         events = [i.event for i in items]
         datas = [e.data if isinstance(e.data, dict) else {} for e in events]
         # What later events and notices need, remembered first (in event order).
@@ -147,7 +146,7 @@ class EventHandler:
 
     def _erasure_deliveries(
         self,
-        event: Any,
+        event: GenericEvent,
         subscriptions: list[Subscription],
         of_lead: dict[str, list[HandoffSeen]],
     ) -> list[NewDelivery]:
@@ -176,7 +175,7 @@ class EventHandler:
 
     def _deliveries(
         self,
-        event: Any,
+        event: GenericEvent,
         subscriptions: list[Subscription],
         known: dict[str, HandoffSeen],
         notices_only: bool = False,
@@ -209,7 +208,7 @@ class EventHandler:
         return out
 
 
-def valid_mql(event: Any) -> bool:
+def valid_mql(event: GenericEvent) -> bool:
     """Only an MQL scoring could have published is remembered. A broken one (produced to the
     topic by hand, say) is dead-lettered by routing and unknown to scoring, so no erasure
     would ever reach the name it carries: notify must not keep it either."""
@@ -221,7 +220,7 @@ def valid_mql(event: Any) -> bool:
     return True
 
 
-def erased_ids(event: Any) -> list[str]:
+def erased_ids(event: GenericEvent) -> list[str]:
     """The lead and its aliases named by a `handoff.lead.erased` event."""
     data = event.data if isinstance(event.data, dict) else {}
     lead, aliases = data.get("lead_id"), data.get("aliases")
@@ -231,7 +230,7 @@ def erased_ids(event: Any) -> list[str]:
     return ids
 
 
-async def apply_erasures(uow: UnitOfWork, events: list[Any], now: datetime) -> None:
+async def apply_erasures(uow: UnitOfWork, events: list[GenericEvent], now: datetime) -> None:
     """Erase each `handoff.lead.erased` event's lead and aliases; one log line per lead."""
     events = [e for e in events if erased_ids(e)]
     if events:
@@ -252,7 +251,7 @@ async def apply_erasures(uow: UnitOfWork, events: list[Any], now: datetime) -> N
         )
 
 
-def reassignment_notice(event: Any, known: dict[str, HandoffSeen]) -> GenericEvent | None:
+def reassignment_notice(event: GenericEvent, known: dict[str, HandoffSeen]) -> GenericEvent | None:
     """For the assignment of a handoff that replaced a reassigned one: the reassignment as the
     Slack and email notices need it, naming both reps (routing's `reassigned` event does not
     know the new rep yet). Its id is derived, so a replay queues nothing new."""
@@ -277,7 +276,7 @@ def reassignment_notice(event: Any, known: dict[str, HandoffSeen]) -> GenericEve
     )
 
 
-def new_lead_notice(event: Any, known: dict[str, HandoffSeen]) -> GenericEvent | None:
+def new_lead_notice(event: GenericEvent, known: dict[str, HandoffSeen]) -> GenericEvent | None:
     """For an assignment, or the accept stage's SLA start of an assigned handoff: the new-lead
     notice as Slack and email render it. Its id is the handoff's, not the event's, so the
     assignment and the start queue the same delivery per subscription, and a replay none."""
