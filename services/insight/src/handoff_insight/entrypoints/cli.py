@@ -118,7 +118,9 @@ async def _caught_up(kafka: AIOKafkaConsumer, partitions: list[TopicPartition]) 
     return True
 
 
-def _parse(records: list[ConsumerRecord[bytes, bytes]], done: Rebuilt) -> list[Inbound[FunnelEvent]]:
+def _parse(
+    records: list[ConsumerRecord[bytes, bytes]], done: Rebuilt
+) -> list[Inbound[FunnelEvent]]:
     """Parse as the service's consumer does; malformed values were dead-lettered then: skip."""
     good: list[Inbound[FunnelEvent]] = []
     for rec in records:
