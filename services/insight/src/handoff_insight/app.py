@@ -51,15 +51,12 @@ def create_app(settings: InsightSettings) -> FastAPI:
     labels = load_reason_labels(settings.routing_path)
     wire = wiring(settings, config, labels)
 
-    async def setup(rt: Runtime) -> None:  # until handoff.runtime takes wire=
-        app.state.deps = rt.state["deps"] = await wire(rt)
-
     app = build_app(
         SERVICE,
         settings,
         routers=[api.router, feedback.router, alerts.router, dashboard.router],
         consumes=CONSUMES,
-        setup=setup,
+        wire=wire,
         description="The MQL -> SAL -> SQL funnel: KPIs, band alerts, feedback and the dashboard.",
     )
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -90,15 +90,11 @@ def create_app(settings: NotifySettings) -> FastAPI:
     config = load_config(settings.config_path)  # fail at start, before any port is bound
     wire = wiring(settings, config)
 
-    async def setup(rt: Runtime) -> None:  # until handoff.runtime takes wire=
-        app.state.deps = rt.state["deps"] = await wire(rt)
-
-    app = build_app(
+    return build_app(
         SERVICE,
         settings,
         routers=[api.router],
         consumes=consumes(settings.consume_insight),
-        setup=setup,
+        wire=wire,
         description="Passes handoff's events on: signed webhooks, Slack and email notices.",
     )
-    return app

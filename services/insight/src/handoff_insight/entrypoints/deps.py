@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import UnitOfWorkFactory
 from handoff.messaging.producer import Producer
+from handoff.runtime import deps_getter
 from handoff_insight.config import InsightConfig
 from handoff_insight.domain.kpis import Labels
 from handoff_insight.settings import InsightSettings
@@ -28,9 +29,4 @@ class InsightDeps:
     clock: Callable[[], datetime]  # "now" for the rolling windows
 
 
-def _deps(request: Request) -> InsightDeps:
-    deps: InsightDeps = request.app.state.deps
-    return deps
-
-
-Deps = Annotated[InsightDeps, Depends(_deps)]
+Deps = Annotated[InsightDeps, Depends(deps_getter(InsightDeps))]

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import UnitOfWorkFactory
 from handoff.messaging.producer import Producer
+from handoff.runtime import deps_getter
 from handoff_notify.adapters.guard import Resolver
 from handoff_notify.config import NotifyConfig
 from handoff_notify.entrypoints.worker import Bell, Worker
@@ -33,9 +34,4 @@ class NotifyDeps:
     clock: Callable[[], datetime]
 
 
-def _deps(request: Request) -> NotifyDeps:
-    deps: NotifyDeps = request.app.state.deps
-    return deps
-
-
-Deps = Annotated[NotifyDeps, Depends(_deps)]
+Deps = Annotated[NotifyDeps, Depends(deps_getter(NotifyDeps))]

@@ -39,7 +39,9 @@ class Notices:
             settings.one_click_ttl_seconds,
         )
 
-    def render(self, sub: Subscription, event: GenericEvent, seen: HandoffSeen | None) -> bytes | None:
+    def render(
+        self, sub: Subscription, event: GenericEvent, seen: HandoffSeen | None
+    ) -> bytes | None:
         """The Slack message or the email for `event`, or None when it warrants no notice."""
         data = event.data if isinstance(event.data, dict) else {}
         plan = self._plan(event.type, data, seen)
