@@ -24,7 +24,7 @@ from handoff.events import fact_id, scoring
 from handoff.events.envelope import GenericEvent
 from handoff.messaging.consumer import Inbound
 from handoff.metrics import LEADS_ERASED
-from handoff_notify.adapters import deliveries_repo, erasure_repo, subscriptions_repo
+from handoff_notify.adapters import deliveries_repo, erasure_repo, events_out, subscriptions_repo
 from handoff_notify.adapters.deliveries_repo import NewDelivery
 from handoff_notify.domain.erasure import ERASED
 from handoff_notify.domain.facts import (
@@ -44,11 +44,6 @@ log = structlog.get_logger("handoff.notify")
 
 # Renders the body for a Slack or email subscription; None: nothing to send for this event.
 Render = Callable[[Subscription, GenericEvent, HandoffSeen | None], bytes | None]
-
-
-def event_body(event: GenericEvent) -> bytes:
-    """The CloudEvent as JSON: a webhook's body."""
-    return bytes(event.model_dump_json(exclude_none=True).encode())
 
 
 def delivery_id(event_id: str, subscription_id: str) -> str:
@@ -154,6 +149,7 @@ class EventHandler:
         pool, team and rep filters match the lead's handoffs: a CRM that heard of the lead
         through one of them hears that it was erased."""
         ids = erased_ids(event)
+        body = events_out.webhook_body(event)
         facts = [Facts(event_id=event.id, type=event.type, lead_id=ids[0] if ids else None)]
         facts += [
             Facts(event.id, event.type, h.lead_id, h.handoff_id, h.rep_id, h.pool, h.team)
@@ -167,7 +163,7 @@ class EventHandler:
                 sub.subscription_id,
                 event.type,
                 facts[0].lead_id,
-                event_body(event),
+                body,
             )
             for sub in subscriptions
             if sub.channel == "webhook" and any(sub.wants(f) for f in facts)
@@ -182,11 +178,13 @@ class EventHandler:
     ) -> list[NewDelivery]:
         facts = facts_of(event.id, event.type, event.data, known)
         out = []
+        webhook: bytes | None = None  # the event's body, written once for all its webhooks
         for sub in matching(subscriptions, facts):
             if sub.channel == "webhook":
                 if notices_only:
                     continue
-                body: bytes | None = event_body(event)
+                webhook = webhook or events_out.webhook_body(event)
+                body: bytes | None = webhook
             elif event.type in (REASSIGNED, ASSIGNED) and not notices_only:
                 # A reassignment's notice names the new rep, who is known only from the
                 # assignment that follows (reassignment_notice); the new-lead notice waits for
