@@ -42,8 +42,8 @@ from handoff_dev.ports import free_port
 from handoff_dev.processes import ServiceProcess
 from handoff_dev.stack import DevStack
 from handoff_insight.config import load_config
-from handoff_insight.service import SERVICE
 from handoff_insight.service_layer.handlers import FunnelHandler
+from handoff_insight.settings import SERVICE
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_RATIO, TARGET_P99_MS = 0.5, 200.0

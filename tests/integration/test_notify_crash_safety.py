@@ -27,7 +27,7 @@ from handoff_dev.ports import free_port
 from handoff_dev.processes import ServiceProcess
 from handoff_dev.receivers import Answer, Received, WebhookReceiver
 from handoff_dev.stack import DevStack
-from handoff_notify.service import SERVICE
+from handoff_notify.settings import SERVICE
 from tests.notify_helpers import SECRET_NEW, contacted, uid
 
 EVENTS = 400
