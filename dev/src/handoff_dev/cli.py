@@ -21,6 +21,7 @@ from handoff.service import installed_services
 from handoff_dev.errors import DevStackError
 from handoff_dev.feed import DemoFeed
 from handoff_dev.notify_demo import NotifyDemo, prepare_notify_demo
+from handoff_dev.processes import ServiceProcess
 from handoff_dev.stack import DevStack
 from handoff_dev.supervise import Supervisor
 from handoff_dev.tail import follow_forever
@@ -151,13 +152,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return code
 
 
-def _services_in_print_order(stack: Any) -> list[Any]:
+def _services_in_print_order(stack: DevStack) -> list[ServiceProcess]:
     """The services to show, the one that takes signals in (ingress, where installed) first."""
     procs = list(stack.services.values())
     return sorted(procs, key=lambda p: p.spec.name != "ingress")
 
 
-def _banner(stack: Any, demo: bool) -> None:
+def _banner(stack: DevStack, demo: bool) -> None:
     lines = ["", "handoff is running. Ctrl-C stops everything.", ""]
     procs = _services_in_print_order(stack)
     for proc in procs:
@@ -200,7 +201,7 @@ def _notify_demo(data_dir: Path, config_dir: Path, env: dict[str, str]) -> Notif
     return receivers
 
 
-def _reason_labels(stack: Any) -> dict[str, str]:
+def _reason_labels(stack: DevStack) -> dict[str, str]:
     """Rejection reason code -> its English label, from routing's taxonomy (codes if absent)."""
     import httpx
 
@@ -220,7 +221,7 @@ def _reason_labels(stack: Any) -> dict[str, str]:
 
 
 async def _watch(
-    stack: Any,
+    stack: DevStack,
     demo: bool,
     signals: _StopSignals,
     reason_labels: dict[str, str],
@@ -249,6 +250,7 @@ async def _watch(
         tasks.append(asyncio.create_task(feed.run()))
     elif demo:
         say("no demo feed: it needs the ingress (or scoring) and routing services")
+    assert stack.bootstrap is not None  # start_infrastructure set it
     tasks.append(
         asyncio.create_task(follow_forever(stack.bootstrap, listeners, reason_labels=reason_labels))
     )
