@@ -28,6 +28,13 @@ from handoff_routing.service_layer.handoff_batch import HandoffBatch, Routing, h
 
 log = structlog.get_logger("handoff.routing")
 
+# A rep's action from a CRM (handoff.routing.commands.v1).
+Command = (
+    commands.AcceptCommand
+    | commands.RejectCommand
+    | commands.ContactCommand
+    | commands.DispositionCommand
+)
 # Every event the routing consumer parses, from handoff.scoring.v1, handoff.sla.v1 and
 # handoff.routing.commands.v1.
 ConsumedEvent = (
@@ -40,22 +47,7 @@ ConsumedEvent = (
     | sla.SlaBreached
     | sla.SlaEscalated
     | sla.SlaMet
-    | commands.AcceptCommand
-    | commands.RejectCommand
-    | commands.ContactCommand
-    | commands.DispositionCommand
-)
-Command = (
-    commands.AcceptCommand
-    | commands.RejectCommand
-    | commands.ContactCommand
-    | commands.DispositionCommand
-)
-COMMANDS = (
-    commands.AcceptCommand,
-    commands.RejectCommand,
-    commands.ContactCommand,
-    commands.DispositionCommand,
+    | Command
 )
 
 
@@ -102,7 +94,7 @@ class SortedBatch:
                 out.mqls.setdefault(event.data.mql_id, event)
             elif isinstance(event, sla.SlaEscalated) and event.data.action == "reassign":
                 out.escalations.append(event)
-            elif isinstance(event, COMMANDS):
+            elif isinstance(event, Command):
                 out.actions.append((item, action_of(event)))
             elif isinstance(event, LeadErased):
                 out.erasures.append(event)
