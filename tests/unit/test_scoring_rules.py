@@ -15,6 +15,7 @@ from handoff_scoring.domain.explanation import contributions, describe_person, r
 from handoff_scoring.domain.lead import Lead
 from handoff_scoring.domain.model import ScoringModel
 from handoff_scoring.domain.titles import seniority
+from handoff_scoring.domain.triggers import Qualified
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = 86_400.0
@@ -38,7 +39,7 @@ def lead_with(
 ) -> Lead:
     lead = Lead("L-1")
     for a in acts:
-        lifecycle.apply_activity(model, lead, a[0], a[1], a[2] if len(a) > 2 else None)  # type: ignore[misc]
+        lifecycle.apply_activity(model, lead, a[0], a[1], a[2] if len(a) > 2 else None)
     return lead
 
 
@@ -236,6 +237,7 @@ def test_a_sequence_mql_says_each_thing_once() -> None:
     )
     lifecycle.apply_activity(SHIPPED, lead, T0 + 90, "content_download", {"asset": "roi-guide"})
     (q,) = lifecycle.apply_activity(SHIPPED, lead, T0 + 120, "pricing_page_view", None)
+    assert isinstance(q, Qualified)
     assert (q.kind, q.rule) == ("sequence", "demo-video-then-pricing")
     top = contributions(SHIPPED, lead, q.at, limit=5)
     label = SHIPPED.trigger_labels[q.rule]
