@@ -1,1 +1,2 @@
-"""Scoring's database edge: tables and the repository that reads and writes them."""
+"""Scoring's edges: its tables, the lead repository and the state column's format, every event
+it emits (events_out.py) and its metrics."""

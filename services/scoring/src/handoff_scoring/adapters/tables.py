@@ -10,7 +10,7 @@ from handoff.messaging.outbox import outbox_table
 SCHEMA = "scoring"
 metadata = MetaData(schema=SCHEMA)
 
-# One row per lead. `state` holds the activity history, traits and cycle (see repository.py);
+# One row per lead. `state` holds the activity history, traits and cycle (see lead_state.py);
 # the other columns repeat what operators query, as of the lead's latest activity.
 leads = Table(
     "leads",
