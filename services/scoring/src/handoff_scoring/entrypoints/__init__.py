@@ -1,1 +1,2 @@
-"""Scoring's entrypoints: the HTTP API and the signal consumer; they translate and delegate."""
+"""Scoring's entrypoints: the HTTP routes (score, erasure), the consumer wiring, the rescore
+command and the typed ScoringDeps; they translate and delegate."""
