@@ -6,10 +6,12 @@ it checks cannot drift apart.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +106,18 @@ def image_environment(path: Path = DOCKERFILE) -> dict[str, str]:
                 if key.startswith("HANDOFF_"):
                     env[key] = value
     return env
+
+
+def process_environment(service: ComposeService, replace: dict[str, str]) -> dict[str, str]:
+    """A service process's environment as the image and the Compose service give it: no HANDOFF_
+    variable but theirs, with `replace` changing only variables they set (addresses, secrets)."""
+    files = {**image_environment(), **service.environment}
+    unknown = replace.keys() - files.keys()
+    assert not unknown, f"{service.name}: deploy/ does not set {sorted(unknown)}"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    # `python` and `handoff` are this virtual environment's, as the image's PATH has its own.
+    base["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}"
+    return {**base, **files, **replace}
 
 
 def kubectl() -> str | None:

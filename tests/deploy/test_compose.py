@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from handoff.service import installed_services
-from tests.deploy.files import COMPOSE_FILE, compose_services
+from tests.deploy.files import (
+    COMPOSE_FILE,
+    compose_services,
+    image_environment,
+    process_environment,
+)
 
 DOCKER_COMPOSE = shutil.which("docker-compose")
 needs_compose = pytest.mark.skipif(
@@ -78,3 +83,19 @@ def test_compose_migrates_and_makes_the_topics_before_any_service_starts() -> No
     for service in services.values():
         if service.module:
             assert service.depends_on == {"setup": "service_completed_successfully"}, service
+
+
+def test_the_production_test_takes_the_services_variables_from_the_files() -> None:
+    """tests/e2e/test_production_path.py runs each service with this environment."""
+    scoring = next(s for s in compose_services().values() if s.module == "handoff_scoring")
+    env = process_environment(scoring, {"HANDOFF_DATABASE_URL": "postgresql+asyncpg://x/y"})
+    handoff = {k: v for k, v in env.items() if k.startswith("HANDOFF_")}
+    assert handoff == {
+        **image_environment(),
+        **scoring.environment,
+        "HANDOFF_DATABASE_URL": "postgresql+asyncpg://x/y",
+    }
+    assert handoff["HANDOFF_CONFIG_DIR"] == "/app/config"  # from the image's ENV
+    # Anything the files do not set cannot slip in as a "replaced address".
+    with pytest.raises(AssertionError, match="HANDOFF_SCORING_THRESHOLD"):
+        process_environment(scoring, {"HANDOFF_SCORING_THRESHOLD": "1"})

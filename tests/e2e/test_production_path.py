@@ -14,10 +14,8 @@ and topics as the other end-to-end tests' services, and sharing a broker would m
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,12 +27,13 @@ import httpx
 import pytest
 
 from handoff.devstack.broker import EmbeddedBroker
+from handoff.devstack.children import dies_with_parent
 from handoff.devstack.ports import free_port
 from handoff.events import routing, scoring
 from handoff.http.auth import new_api_key
 from handoff.service import installed_services
 from tests.deploy.debian_postgres import ROLE, DebianPostgres, missing
-from tests.deploy.files import REPO, ComposeService, compose_services, image_environment
+from tests.deploy.files import REPO, compose_services, process_environment
 from tests.factories import new_id
 from tests.integration.kafka_helpers import collect
 
@@ -58,18 +57,6 @@ class Production:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.api_key}"}
-
-
-def environment(service: ComposeService, replace: dict[str, str]) -> dict[str, str]:
-    """The process environment: no HANDOFF_ variable but those the image and the Compose service
-    set, with only the addresses and secrets replaced."""
-    files = {**image_environment(), **service.environment}
-    unknown = replace.keys() - files.keys()
-    assert not unknown, f"{service.name}: the files do not set {sorted(unknown)}"
-    base = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    # `python` and `handoff` are this virtual environment's, as the image's PATH has its own.
-    base["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}"
-    return {**base, **files, **replace}
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -120,7 +107,7 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
         compose = compose_services()
         setup = subprocess.run(
             compose["setup"].command,
-            env=environment(compose["setup"], replace),
+            env=process_environment(compose["setup"], replace),
             cwd=work,
             capture_output=True,
             text=True,
@@ -134,10 +121,15 @@ def production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Production]
         for spec in installed_services():
             service = by_module[spec.package]
             port = free_port()
-            env = environment(service, {**replace, spec.port_env: str(port)})
+            env = process_environment(service, {**replace, spec.port_env: str(port)})
             with open(work / f"{service.name}.log", "wb") as log:
                 procs[service.name] = subprocess.Popen(
-                    service.command, env=env, cwd=work, stdout=log, stderr=subprocess.STDOUT
+                    service.command,
+                    env=env,
+                    cwd=work,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=dies_with_parent(signal.SIGTERM),  # gone if pytest is killed
                 )
             urls[service.name] = f"http://127.0.0.1:{port}"
         wait_ready(urls, procs, work)
