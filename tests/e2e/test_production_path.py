@@ -41,10 +41,10 @@ from tests.integration.kafka_helpers import collect
 # half a minute on a quiet machine.
 pytestmark = [
     pytest.mark.skipif(missing() is not None, reason=str(missing())),
-    pytest.mark.timeout(300),
+    pytest.mark.timeout(360),
 ]
 
-READY_WITHIN_SECONDS = 120
+READY_WITHIN_SECONDS = 180
 
 
 @dataclass
