@@ -16,6 +16,7 @@ from tests.deploy.files import (
     K8S,
     compose_services,
     containers_by_module,
+    dockerfile_stages,
     kubectl,
     kustomization_resources,
     render_kustomization,
@@ -127,3 +128,13 @@ def test_the_setup_job_does_what_compose_setup_does() -> None:
     # Only the replication differs: one Kafka node in Compose, three in a cluster.
     assert container["command"][:2] == setup.command[:2] == ["sh", "-c"]
     assert container["command"][2].replace("--replication 3", "--replication 1") == setup.command[2]
+
+
+def test_every_pod_runs_as_the_images_user() -> None:
+    """runAsNonRoot can only be checked against a numeric USER; the pods name the same one."""
+    [user] = [args for instruction, args in dockerfile_stages()[-1] if instruction == "USER"]
+    assert user.isdigit(), f"the image's USER {user!r} is not numeric"
+    for doc in kustomization_resources():
+        if doc["kind"] in ("Deployment", "Job"):
+            context = doc["spec"]["template"]["spec"]["securityContext"]
+            assert context == {"runAsNonRoot": True, "runAsUser": int(user)}, doc["metadata"]
