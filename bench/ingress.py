@@ -30,9 +30,9 @@ from typing import Any
 
 import httpx
 
-from handoff.devstack.ports import free_port, wait_for_port
-from handoff.devstack.stack import DevStack
 from handoff.logs import configure_logging
+from handoff_dev.ports import free_port, wait_for_port
+from handoff_dev.stack import DevStack
 from handoff_scoring.ingress import standard
 
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldC0wMDE="

@@ -31,9 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import results
 from handoff.db import asyncpg_dsn, create_engine
-from handoff.devstack.ports import free_port
-from handoff.devstack.stack import DevStack
 from handoff.logs import configure_logging
+from handoff_dev.ports import free_port
+from handoff_dev.stack import DevStack
 from handoff_sla_watch.adapters.timers import DueTimers
 from handoff_sla_watch.domain.model import Timer, TimerState
 from handoff_sla_watch.entrypoints.firer import FIRE_BATCH, FIRE_WORKERS, Alarm, Firer

@@ -18,8 +18,8 @@ from handoff.db import UnitOfWorkFactory
 from handoff.events import scoring, signals
 from handoff.events.envelope import utcnow
 from handoff.http.auth import new_api_key
-from handoff_routing.domain.handoff import Action
-from handoff_routing.handlers import RepAction, handoff_id_for
+from handoff_routing.domain.handoff import Action, RepAction
+from handoff_routing.service_layer.handoff_batch import handoff_id_for
 from handoff_scoring.app import create_app
 from handoff_scoring.domain.lead import seconds
 from handoff_scoring.erasure import erase_lead, erased_event

@@ -15,7 +15,9 @@ from handoff.events.signals import Traits
 from handoff.http.auth import new_api_key
 from handoff.messaging.consumer import Inbound
 from handoff_routing.app import create_app
-from handoff_routing.handlers import RoutingHandler, handoff_id_for
+from handoff_routing.entrypoints.deps import RoutingDeps
+from handoff_routing.service_layer.handlers import RoutingHandler
+from handoff_routing.service_layer.handoff_batch import handoff_id_for
 from handoff_routing.settings import RoutingSettings
 from tests.factories import mql, new_id
 from tests.integration.test_routing_handler import route, team
@@ -291,13 +293,13 @@ async def test_a_new_account_routes_the_next_lead_without_a_restart(api: Api) ->
     )
     assert put.status_code == 200, put.text
     try:
-        rt = api.app.state.runtime
+        deps: RoutingDeps = api.app.state.deps
         lead = new_id()
         event = mql(lead)
         traits = Traits.model_validate({"email": f"taro@sales.{domain}"})
         event = event.model_copy(update={"data": event.data.model_copy(update={"traits": traits})})
-        async with rt.uow() as uow:
-            await RoutingHandler(rt.state["routing"])(uow, [Inbound(event, "t", 0, 0)])
+        async with deps.uow() as uow:
+            await RoutingHandler(deps.routing)(uow, [Inbound(event, "t", 0, 0)])
             await uow.commit()
         got = await api.client.get(f"/v1/leads/{lead}/handoff", headers=api.reader)
         assert (got.json()["rule"], got.json()["rep_id"], got.json()["pool"]) == (

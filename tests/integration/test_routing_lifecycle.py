@@ -20,10 +20,11 @@ from handoff.events.envelope import fact_id
 from handoff.messaging.consumer import BatchConsumer, Inbound
 from handoff.messaging.producer import Message, Producer, make_producer
 from handoff.settings import HandoffSettings
-from handoff_routing import handlers
-from handoff_routing.domain.handoff import Action
+from handoff_routing.domain.handoff import Action, RepAction
 from handoff_routing.domain.roster import Pool, Rep, Roster
-from handoff_routing.handlers import RepAction, RoutingHandler, handoff_id_for
+from handoff_routing.service_layer import handlers
+from handoff_routing.service_layer.handlers import RoutingHandler
+from handoff_routing.service_layer.handoff_batch import handoff_id_for
 from tests.factories import T0, mql, new_id
 from tests.integration.kafka_helpers import eventually
 from tests.integration.test_routing_handler import (

@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import UnitOfWorkFactory
 from handoff.events import routing
-from handoff_routing import handlers
-from handoff_routing.adapters import repository, roster_store
-from handoff_routing.adapters.roster_store import API, RosterStore
+from handoff_routing.adapters import roster
+from handoff_routing.adapters.roster import API, RosterStore
 from handoff_routing.config import RoutingConfig, load_config
-from handoff_routing.domain.handoff import Action, HandoffConflict
-from handoff_routing.handlers import RepAction, handoff_id_for
+from handoff_routing.domain.handoff import Action, HandoffConflict, RepAction
+from handoff_routing.service_layer import handlers
+from handoff_routing.service_layer.handoff_batch import handoff_id_for
 from tests.factories import mql, new_id
 from tests.integration.test_routing_handler import outbox_of, route, routing_for, team
 
@@ -25,13 +25,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 async def seed(engine: AsyncEngine, config: RoutingConfig) -> None:
     async with UnitOfWorkFactory(engine)() as uow:
-        await roster_store.seed(uow.conn, config)
+        await roster.seed(uow.conn, config)
         await uow.commit()
 
 
 async def entries(engine: AsyncEngine) -> dict[tuple[str, str], tuple[dict[str, object], str]]:
     async with engine.connect() as conn:
-        return {(k, key): (d, by) for k, key, d, by in await repository.roster_entries(conn)}
+        return {(k, key): (d, by) for k, key, d, by in await roster.entries(conn)}
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ async def shipped(engine: AsyncEngine) -> object:
     """Whatever a test seeds, the shipped roster is back afterwards for the tests after it."""
     yield None
     async with UnitOfWorkFactory(engine)() as uow:
-        await repository.delete_entries(uow.conn, "rep", ["aiko.tanaka"])
+        await roster.delete_entries(uow.conn, "rep", ["aiko.tanaka"])
         await uow.commit()
     await seed(engine, load_config(REPO / "config" / "routing.yaml"))
 
@@ -56,7 +56,7 @@ async def test_the_file_seeds_the_roster_and_api_changes_survive_a_restart(
     # An operator deactivates aiko through the API ...
     aiko = dict(found[("rep", "aiko.tanaka")][0], active=False)
     async with UnitOfWorkFactory(engine)() as uow:
-        await repository.put_entries(uow.conn, "rep", {"aiko.tanaka": aiko}, API)
+        await roster.put_entries(uow.conn, "rep", {"aiko.tanaka": aiko}, API)
         await uow.commit()
     # ... then the file changes kenji and aiko, drops an account, and routing restarts.
     text = (REPO / "config" / "routing.yaml").read_text(encoding="utf-8")
@@ -82,14 +82,14 @@ async def test_the_file_seeds_the_roster_and_api_changes_survive_a_restart(
     assert found[("rep", "aiko.tanaka")] == (aiko, API), "the API's change is kept"
     assert ("account", "blue-harbor-bank.com") not in found
     assert await _version(engine) > before
-    roster = await RosterStore("inside-sales").current_from(engine)
-    assert roster.reps["aiko.tanaka"].active is False
-    assert roster.reps["kenji.sato"].weight == 3
+    current = await RosterStore("inside-sales").current_from(engine)
+    assert current.reps["aiko.tanaka"].active is False
+    assert current.reps["kenji.sato"].weight == 3
 
 
 async def _version(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
-        return await repository.roster_version(conn)
+        return await roster.read_version(conn)
 
 
 async def test_two_accepts_racing_on_one_handoff_give_one_event(engine: AsyncEngine) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handoff.messaging.erasure import drop_data_fields
-from handoff_routing.erasure import scrub_event as scrub_routing_event
+from handoff_routing.adapters.erasure import scrub_event as scrub_routing_event
 from handoff_scoring.adapters.repository import decode, encode
 from handoff_scoring.domain.erasure import (
     erase,

@@ -4,8 +4,7 @@ import gc
 
 from handoff.runtime import run_service
 from handoff_routing.app import create_app
-from handoff_routing.service import SERVICE
-from handoff_routing.settings import RoutingSettings
+from handoff_routing.settings import SERVICE, RoutingSettings
 
 if __name__ == "__main__":
     # The consumer allocates many short-lived objects per batch (parsed MQLs, handoffs, rows)

@@ -24,10 +24,17 @@ from pydantic_core import PydanticCustomError
 
 from handoff.config_file import load_yaml
 from handoff.expressions import Condition, ExpressionError, compile_condition
+from handoff_routing.adapters.roster_specs import (
+    AccountSpec,
+    PoolSpec,
+    RepSpec,
+    account_of,
+    pool_of,
+    rep_of,
+)
 from handoff_routing.domain.reasons import FollowUp, ReasonCode, ReasonCodes
 from handoff_routing.domain.roster import Roster
 from handoff_routing.domain.rules import ACCOUNT, CONDITION, VARIABLES, Rule
-from handoff_routing.specs import AccountSpec, PoolSpec, RepSpec, account_of, pool_of, rep_of
 
 
 def _seen(info: ValidationInfo, kind: str) -> set[str]:

@@ -1,4 +1,5 @@
-"""Routing settings: the shared HANDOFF_ variables plus the port and the roster file."""
+"""Routing settings: the shared HANDOFF_ variables plus the port and the roster file, and the
+service's identity for the CLI and the dev stack."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
+from handoff.service import ServiceSpec
 from handoff.settings import HandoffSettings
+
+SERVICE = ServiceSpec(
+    name="routing", schema="routing", package="handoff_routing", default_port=8102
+)
 
 
 class RoutingSettings(HandoffSettings):

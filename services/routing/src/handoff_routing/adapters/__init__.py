@@ -1,1 +1,2 @@
-"""Routing's database edge: tables and the repository that reads and writes them."""
+"""Routing's edges: the repositories (handoffs, roster, a rep's queue), the tables, and every event
+it publishes (events_out.py)."""

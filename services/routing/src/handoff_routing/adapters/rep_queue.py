@@ -4,17 +4,16 @@ the single-use record of one-click links."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.events import sla
 from handoff.events.scoring import LeadMql
-from handoff.messaging.consumer import Inbound
 
 QueueState = Literal["open", "assigned", "accepted", "overdue"]
 STATES: dict[str, tuple[str, ...]] = {
@@ -25,13 +24,12 @@ STATES: dict[str, tuple[str, ...]] = {
 }
 
 
-async def remember(conn: AsyncConnection, items: Sequence[Inbound[Any]]) -> None:
-    """From a consumer batch: MQL reasons and lead names, SLA due times (known from the timer's
-    start), breaches and mets."""
+async def remember(conn: AsyncConnection, events: Iterable[object]) -> None:
+    """From a consumer batch's events: MQL reasons and lead names, SLA due times (known from the
+    timer's start), breaches and mets; other events are passed over."""
     notes: dict[str, tuple[str | None, str | None, str | None]] = {}
     due: dict[tuple[str, str], tuple[datetime, datetime | None, datetime | None]] = {}
-    for item in items:
-        e = item.event
+    for e in events:
         if isinstance(e, LeadMql):
             traits = e.data.traits
             company = traits.company.name if traits and traits.company else None
@@ -164,3 +162,20 @@ async def was_used(conn: AsyncConnection, digest: str) -> bool:
         text("SELECT 1 FROM routing.one_click_uses WHERE digest = :d"), {"d": digest}
     )
     return found.first() is not None
+
+
+async def lead_label(conn: AsyncConnection, handoff_id: str) -> str | None:
+    """How a one-click page names the lead: its and its company's names, else its id; None when
+    there is no such handoff."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT h.lead_id, n.lead_name, n.company_name FROM routing.handoffs h "
+                "LEFT JOIN routing.mql_notes n ON n.mql_id = h.mql_id WHERE h.handoff_id = :h"
+            ),
+            {"h": handoff_id},
+        )
+    ).first()
+    if row is None:
+        return None
+    return ", ".join(p for p in (row[1], row[2]) if p) or str(row[0])

@@ -99,6 +99,36 @@ class Handoff:
     next_handoff_id: str | None = None
 
 
+@dataclass(frozen=True)
+class RepAction:
+    """A rep's action on a handoff, from the API, a one-click link or a CRM command."""
+
+    action: Action
+    handoff_id: str
+    rep_id: str
+    reason_code: str | None = None
+    note: str | None = None
+    channel: str | None = None
+    outcome: Outcome | None = None
+    recycle_after_days: int | None = None
+
+
+class HandoffNotFound(Exception):
+    """A rep acted on a handoff that does not exist (HTTP 404)."""
+
+    def __init__(self, handoff_id: str) -> None:
+        super().__init__(f"no handoff {handoff_id!r}")
+        self.handoff_id = handoff_id
+
+
+class UnknownRep(Exception):
+    """The acting rep is not on the roster (HTTP 422)."""
+
+    def __init__(self, rep_id: str) -> None:
+        super().__init__(f"no rep {rep_id!r} on the roster")
+        self.rep_id = rep_id
+
+
 class HandoffConflict(Exception):
     """The action does not fit the handoff's current state or owner (HTTP 409)."""
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -13,22 +14,24 @@ from handoff.http.auth import require_scope
 from handoff.http.body import parse_body
 from handoff.http.limits import require_json
 from handoff.http.problem import Problem
-from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
-from handoff_routing import announce, handlers
-from handoff_routing.adapters import repository
-from handoff_routing.config import RoutingConfig
+from handoff_routing.adapters import decision_codec, handoffs
 from handoff_routing.domain.handoff import (
     Action,
     Handoff,
     HandoffConflict,
+    HandoffNotFound,
     Outcome,
+    RepAction,
     UnknownReasonCode,
+    UnknownRep,
 )
 from handoff_routing.domain.reasons import FollowUp
-from handoff_routing.handlers import RepAction
+from handoff_routing.entrypoints.deps import Deps, RoutingDeps
+from handoff_routing.service_layer import handlers
 
 router = APIRouter(prefix="/v1", tags=["routing"])
+Reader = Annotated[ApiKeyRecord, Depends(require_scope("read"))]
 
 RepId = Annotated[
     str, Field(min_length=1, max_length=200, description="the acting rep's id, as on the roster")
@@ -156,6 +159,19 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     }
 
 
+BodyT = TypeVar("BodyT", bound=BaseModel)
+
+
+def json_body(model: type[BodyT]) -> Callable[[Request], Awaitable[BodyT]]:
+    """The body parsed as `model`, as a dependency: declared before `Deps`, so a bad body is a
+    422 naming the field whatever the service holds; route dependencies (the key) come first."""
+
+    async def parse(request: Request) -> BodyT:
+        return parse_body(model, await request.body())
+
+    return parse
+
+
 def _not_found(handoff_id: str) -> Problem:
     return Problem(404, f"There is no handoff {handoff_id!r}.")
 
@@ -163,12 +179,9 @@ def _not_found(handoff_id: str) -> Problem:
 @router.get(
     "/leads/{lead_id}/handoff", response_model=HandoffOut, summary="A lead's current handoff"
 )
-async def get_lead_handoff(
-    lead_id: str, request: Request, key: Annotated[ApiKeyRecord, Depends(require_scope("read"))]
-) -> HandoffOut:
-    rt: Runtime = request.app.state.runtime
-    async with rt.engine.connect() as conn:
-        found = await repository.latest_for_lead(conn, lead_id)
+async def get_lead_handoff(lead_id: str, key: Reader, deps: Deps) -> HandoffOut:
+    async with deps.engine.connect() as conn:
+        found = await handoffs.latest_for_lead(conn, lead_id)
     if found is None:
         raise Problem(404, f"Lead {lead_id!r} has not been handed to sales.")
     return _out(found)
@@ -179,12 +192,9 @@ async def get_lead_handoff(
     response_model=DecisionOut,
     summary="Why the lead went to this rep",
 )
-async def get_decision(
-    handoff_id: str, request: Request, key: Annotated[ApiKeyRecord, Depends(require_scope("read"))]
-) -> DecisionOut:
-    rt: Runtime = request.app.state.runtime
-    async with rt.engine.connect() as conn:
-        found = await repository.get(conn, handoff_id)
+async def get_decision(handoff_id: str, key: Reader, deps: Deps) -> DecisionOut:
+    async with deps.engine.connect() as conn:
+        found = await handoffs.get(conn, handoff_id)
     if found is None:
         raise _not_found(handoff_id)
     return DecisionOut(
@@ -193,22 +203,21 @@ async def get_decision(
         rep_id=found.rep_id,
         pool=found.pool,
         rule=found.rule,
-        decision=announce.decision_steps(found.decision),
+        decision=decision_codec.models(found.decision),
     )
 
 
-async def _act(request: Request, action: RepAction) -> HandoffOut:
-    rt: Runtime = request.app.state.runtime
-    async with rt.uow() as uow:
+async def _act(deps: RoutingDeps, action: RepAction) -> HandoffOut:
+    async with deps.uow() as uow:
         try:
-            handoff, freed = await handlers.act(uow, rt.state["routing"], action)
-        except handlers.UnknownRep as exc:
+            handoff, freed = await handlers.act(uow, deps.routing, action)
+        except UnknownRep as exc:
             raise Problem(
                 422,
                 f"There is no rep {exc.rep_id!r} on the roster.",
                 errors=[{"field": "rep_id", "message": f"no rep {exc.rep_id!r} on the roster"}],
             ) from None
-        except handlers.HandoffNotFound:
+        except HandoffNotFound:
             raise _not_found(action.handoff_id) from None
         except HandoffConflict as exc:
             raise Problem(409, exc.detail, extra={"state": str(exc.state)}) from None
@@ -223,7 +232,7 @@ async def _act(request: Request, action: RepAction) -> HandoffOut:
             ) from None
         await uow.commit()
     if freed:
-        rt.state["sweeper"].wake()
+        deps.sweeper.wake()
     return _out(handoff)
 
 
@@ -237,9 +246,10 @@ WRITE = [Depends(require_scope("handoffs:write")), Depends(require_json)]
     dependencies=WRITE,
     summary="The assigned rep accepts the lead (SAL); repeating it is harmless",
 )
-async def accept(handoff_id: str, request: Request) -> HandoffOut:
-    body = parse_body(AcceptIn, await request.body())
-    return await _act(request, RepAction(Action.ACCEPT, handoff_id, body.rep_id))
+async def accept(
+    handoff_id: str, body: Annotated[AcceptIn, Depends(json_body(AcceptIn))], deps: Deps
+) -> HandoffOut:
+    return await _act(deps, RepAction(Action.ACCEPT, handoff_id, body.rep_id))
 
 
 @router.post(
@@ -249,10 +259,11 @@ async def accept(handoff_id: str, request: Request) -> HandoffOut:
     dependencies=WRITE,
     summary="The assigned rep rejects the lead with a reason code; the reason's follow-up runs",
 )
-async def reject(handoff_id: str, request: Request) -> HandoffOut:
-    body = parse_body(RejectIn, await request.body())
+async def reject(
+    handoff_id: str, body: Annotated[RejectIn, Depends(json_body(RejectIn))], deps: Deps
+) -> HandoffOut:
     return await _act(
-        request,
+        deps,
         RepAction(
             Action.REJECT, handoff_id, body.rep_id, reason_code=body.reason_code, note=body.note
         ),
@@ -266,10 +277,11 @@ async def reject(handoff_id: str, request: Request) -> HandoffOut:
     dependencies=WRITE,
     summary="The rep reached the lead after accepting it",
 )
-async def contact(handoff_id: str, request: Request) -> HandoffOut:
-    body = parse_body(ContactIn, await request.body())
+async def contact(
+    handoff_id: str, body: Annotated[ContactIn, Depends(json_body(ContactIn))], deps: Deps
+) -> HandoffOut:
     return await _act(
-        request, RepAction(Action.CONTACT, handoff_id, body.rep_id, channel=body.channel)
+        deps, RepAction(Action.CONTACT, handoff_id, body.rep_id, channel=body.channel)
     )
 
 
@@ -280,10 +292,11 @@ async def contact(handoff_id: str, request: Request) -> HandoffOut:
     dependencies=WRITE,
     summary="What sales decided after contact: sql, nurture, recycle or disqualified",
 )
-async def disposition(handoff_id: str, request: Request) -> HandoffOut:
-    body = parse_body(DispositionIn, await request.body())
+async def disposition(
+    handoff_id: str, body: Annotated[DispositionIn, Depends(json_body(DispositionIn))], deps: Deps
+) -> HandoffOut:
     return await _act(
-        request,
+        deps,
         RepAction(
             Action.DISPOSITION,
             handoff_id,
@@ -300,10 +313,7 @@ async def disposition(handoff_id: str, request: Request) -> HandoffOut:
     response_model=ReasonCodesOut,
     summary="The rejection reasons, for CRM pick lists",
 )
-async def get_reason_codes(
-    request: Request, key: Annotated[ApiKeyRecord, Depends(require_scope("read"))]
-) -> ReasonCodesOut:
-    config: RoutingConfig = request.app.state.runtime.state["config"]
+async def get_reason_codes(key: Reader, deps: Deps) -> ReasonCodesOut:
     return ReasonCodesOut(
         reason_codes=[
             ReasonCodeOut(
@@ -313,6 +323,6 @@ async def get_reason_codes(
                 follow_up=c.follow_up,
                 recycle_days=c.recycle_days,
             )
-            for c in config.reasons
+            for c in deps.config.reasons
         ]
     )

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from handoff.events import commands, scoring, sla
 from handoff.messaging.consumer import Handler
-from handoff.runtime import Consumes, Runtime
-from handoff_routing.handlers import RoutingHandler
+from handoff.runtime import Consumes
+from handoff_routing.entrypoints.deps import RoutingDeps
+from handoff_routing.service_layer.handlers import ConsumedEvent, RoutingHandler
 
 
-def routing_handler(rt: Runtime) -> Handler[Any]:
-    sweeper = rt.state.get("sweeper")
-    return RoutingHandler(rt.state["routing"], on_freed=sweeper.wake if sweeper else None)
+def routing_handler(deps: RoutingDeps) -> Handler[ConsumedEvent]:
+    return RoutingHandler(deps.routing, on_freed=deps.sweeper.wake)
 
 
-CONSUMES = Consumes(
+CONSUMES = Consumes[RoutingDeps](
     adapters={
         scoring.TOPIC: scoring.scoring_event_adapter,
         sla.TOPIC: sla.sla_event_adapter,

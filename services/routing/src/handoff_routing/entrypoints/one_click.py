@@ -10,7 +10,6 @@ rep) mints fresh single-use action tokens for each lead it lists.
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import parse_qs, quote
 
@@ -18,13 +17,19 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from handoff import one_click
-from handoff.runtime import Runtime
-from handoff_routing import handlers
 from handoff_routing.adapters import rep_queue
-from handoff_routing.domain.handoff import Action, HandoffConflict, UnknownReasonCode
+from handoff_routing.domain.handoff import (
+    Action,
+    HandoffConflict,
+    HandoffNotFound,
+    RepAction,
+    UnknownReasonCode,
+    UnknownRep,
+)
 from handoff_routing.entrypoints import pages
+from handoff_routing.entrypoints.deps import Deps, RoutingDeps
 from handoff_routing.entrypoints.pages import Language, t
-from handoff_routing.handlers import RepAction
+from handoff_routing.service_layer import handlers
 
 router = APIRouter(prefix="/v1", tags=["one-click"])
 HEADERS = {
@@ -48,8 +53,8 @@ def _lang(request: Request, asked: str | None) -> Language:
     return "ja" if accepted.lower().startswith("ja") else "en"
 
 
-def _secrets(rt: Runtime) -> list[str]:
-    return [s.get_secret_value() for s in rt.settings.one_click_secrets]  # type: ignore[attr-defined]
+def _secrets(deps: RoutingDeps) -> list[str]:
+    return [s.get_secret_value() for s in deps.settings.one_click_secrets]
 
 
 def _action_url(handoff_id: str) -> str:
@@ -63,51 +68,30 @@ def _refusal(lang: Language, exc: one_click.BadToken) -> HTMLResponse:
     )
 
 
-async def _label(rt: Runtime, handoff_id: str) -> str | None:
-    from sqlalchemy import text
-
-    async with rt.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT h.lead_id, n.lead_name, n.company_name FROM routing.handoffs h "
-                    "LEFT JOIN routing.mql_notes n ON n.mql_id = h.mql_id WHERE h.handoff_id = :h"
-                ),
-                {"h": handoff_id},
-            )
-        ).first()
-    if row is None:
-        return None
-    return ", ".join(p for p in (row[1], row[2]) if p) or row[0]
-
-
 @router.get(
     "/handoffs/{handoff_id}/one-click",
     response_class=HTMLResponse,
     summary="A one-click link: a page to confirm the accept, or to pick a reject reason",
 )
 async def one_click_page(
-    handoff_id: str, request: Request, token: Token, lang: Lang = None
+    handoff_id: str, request: Request, token: Token, deps: Deps, lang: Lang = None
 ) -> HTMLResponse:
-    rt: Runtime = request.app.state.runtime
     language = _lang(request, lang)
     try:
-        grant = one_click.verify(
-            _secrets(rt), token, rt.state["routing"].clock(), handoff_id=handoff_id
-        )
+        grant = one_click.verify(_secrets(deps), token, deps.clock(), handoff_id=handoff_id)
     except one_click.BadToken as exc:
         return _refusal(language, exc)
     if grant.action == "view":
         return _refusal(language, one_click.BadToken("not valid"))
-    async with rt.engine.connect() as conn:
+    async with deps.engine.connect() as conn:
         if await rep_queue.was_used(conn, grant.digest):
             return _html(pages.message(language, t("title", language), t("used", language)), 410)
-    label = await _label(rt, handoff_id)
+        label = await rep_queue.lead_label(conn, handoff_id)
     if label is None:
         return _refusal(language, one_click.BadToken("not valid"))
     if grant.action == "accept":
         return _html(pages.accept_form(language, _action_url(handoff_id), token, label))
-    reasons = list(rt.state["config"].reasons)
+    reasons = list(deps.config.reasons)
     return _html(pages.reject_form(language, _action_url(handoff_id), token, label, reasons))
 
 
@@ -116,13 +100,12 @@ async def one_click_page(
     response_class=HTMLResponse,
     summary="Perform a one-click accept or reject (a form post from the page above)",
 )
-async def one_click_act(handoff_id: str, request: Request) -> HTMLResponse:
-    rt: Runtime = request.app.state.runtime
+async def one_click_act(handoff_id: str, request: Request, deps: Deps) -> HTMLResponse:
     form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
     language = _lang(request, form.get("lang"))
-    now: datetime = rt.state["routing"].clock()
+    now = deps.clock()
     try:
-        grant = one_click.verify(_secrets(rt), form.get("token", ""), now, handoff_id=handoff_id)
+        grant = one_click.verify(_secrets(deps), form.get("token", ""), now, handoff_id=handoff_id)
     except one_click.BadToken as exc:
         return _refusal(language, exc)
     if grant.action == "view":
@@ -141,23 +124,23 @@ async def one_click_act(handoff_id: str, request: Request) -> HTMLResponse:
             note=form.get("note") or None,
         )
     )
-    async with rt.uow() as uow:
+    async with deps.uow() as uow:
         if not await rep_queue.use_once(
             uow.conn, grant.digest, handoff_id, grant.rep_id, grant.action, now
         ):
             return _html(pages.message(language, t("title", language), t("used", language)), 410)
         try:
-            _, freed = await handlers.act(uow, rt.state["routing"], action)
+            _, freed = await handlers.act(uow, deps.routing, action)
         except HandoffConflict as exc:
             words = f"{t('conflict', language)} {exc.detail}"
             return _html(pages.message(language, t("title", language), words), 409)
         except UnknownReasonCode:
             return _html(pages.message(language, t("title", language), t("pick", language)), 422)
-        except (handlers.HandoffNotFound, handlers.UnknownRep):
+        except (HandoffNotFound, UnknownRep):
             return _refusal(language, one_click.BadToken("not valid"))
         await uow.commit()
     if freed:
-        rt.state["sweeper"].wake()
+        deps.sweeper.wake()
     done = "accepted" if grant.action == "accept" else "rejected"
     return _html(pages.message(language, t("title", language), t(done, language)))
 
@@ -167,23 +150,24 @@ async def one_click_act(handoff_id: str, request: Request) -> HTMLResponse:
     response_class=HTMLResponse,
     summary="A rep's own page: open leads with Accept and Reject (a 'view' token, no API key)",
 )
-async def rep_page(rep_id: str, request: Request, token: Token, lang: Lang = None) -> HTMLResponse:
-    rt: Runtime = request.app.state.runtime
+async def rep_page(
+    rep_id: str, request: Request, token: Token, deps: Deps, lang: Lang = None
+) -> HTMLResponse:
     language = _lang(request, lang)
-    now: datetime = rt.state["routing"].clock()
-    secrets = _secrets(rt)
+    now = deps.clock()
+    secrets = _secrets(deps)
     try:
         grant = one_click.verify(secrets, token, now, handoff_id="*")
     except one_click.BadToken as exc:
         return _refusal(language, exc)
     if grant.action != "view" or grant.rep_id != rep_id:
         return _refusal(language, one_click.BadToken("not valid"))
-    async with rt.engine.connect() as conn:
+    async with deps.engine.connect() as conn:
         items = await rep_queue.queue(conn, rep_id, "open", now, 200)
-        roster = await rt.state["routing"].rosters.current(conn)
+        roster = await deps.rosters.current(conn)
     rep = roster.reps.get(rep_id)
     zone = (rep.timezone if rep else None) or "UTC"
-    expires = int(time.time()) + rt.settings.one_click_ttl_seconds  # type: ignore[attr-defined]
+    expires = int(time.time()) + deps.settings.one_click_ttl_seconds
     actions = {}
     for item in items:
         if item.state != "assigned":

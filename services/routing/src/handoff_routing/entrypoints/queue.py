@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from handoff.http.auth import require_scope
-from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
 from handoff_routing.adapters import rep_queue
 from handoff_routing.adapters.rep_queue import QueueItem, QueueState
+from handoff_routing.entrypoints.deps import Deps
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 
@@ -62,15 +62,14 @@ class QueueOut(BaseModel):
 )
 async def rep_handoffs(
     rep_id: str,
-    request: Request,
     key: Annotated[ApiKeyRecord, Depends(require_scope("read"))],
+    deps: Deps,
     state: Annotated[QueueState, Query()] = "open",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     after: Annotated[str | None, Query(max_length=200, description="a handoff id")] = None,
 ) -> QueueOut:
-    rt: Runtime = request.app.state.runtime
-    now = rt.state["routing"].clock()
-    async with rt.engine.connect() as conn:
+    now = deps.clock()
+    async with deps.engine.connect() as conn:
         items = await rep_queue.queue(conn, rep_id, state, now, limit, after)
     return QueueOut(
         rep_id=rep_id,

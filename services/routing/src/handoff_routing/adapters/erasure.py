@@ -1,4 +1,4 @@
-"""Erase leads' personal data from routing when `handoff.lead.erased` arrives.
+"""Erase leads' personal data from routing's tables and outbox (`handoff.lead.erased`).
 
 A handoff row keeps what the funnel needs (state, rep, pool, rule, reason code, outcome,
 channel, times, and the coarse facts: country, region, size, industry, source, trigger,
@@ -7,8 +7,7 @@ email and company domains and the title in `facts`, and the decision steps' note
 the domain an account rule matched). What a rep's queue shows of the lead's MQLs
 (`mql_notes`: the MQL reason, the lead's and company's names) is blanked; the SLA due times
 (`handoff_due`) and used one-click links (`one_click_uses`) hold ids, stages and times only,
-so they are kept. The lead's outbox rows go, or lose their notes if not yet published. Runs
-in the consumer's transaction, after the batch's own work.
+so they are kept. The lead's outbox rows go, or lose their notes if not yet published.
 """
 
 from __future__ import annotations
@@ -17,16 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from handoff.db import UnitOfWork
 from handoff.messaging.erasure import OutboxErasure, drop_data_fields, erase_outbox
-from handoff.metrics import LEADS_ERASED
 from handoff_routing.adapters.tables import SCHEMA
-
-log = structlog.get_logger("handoff.routing")
 
 # The facts routing copies from the MQL's traits that point to a person or their employer.
 PERSONAL_FACTS = ("email_domain", "company_domain", "title")
@@ -92,23 +86,3 @@ async def erase_leads(conn: AsyncConnection, lead_ids: Sequence[str]) -> Routing
     )
     forgotten = await erase_outbox(conn, SCHEMA, ids, scrub_event)
     return RoutingErasure(len(rows), tuple(fields), forgotten, notes.rowcount or 0)
-
-
-async def apply_erasures(uow: UnitOfWork, events: Sequence[Any]) -> None:
-    """Erase each `handoff.lead.erased` event's lead and aliases; one log line per lead."""
-    if events:
-        uow.after_commit(lambda: LEADS_ERASED.labels("routing").inc(len(events)))
-    for event in events:
-        data = event.data
-        done = await erase_leads(uow.conn, [data.lead_id, *data.aliases])
-        log.info(
-            "routing.lead.erased",
-            lead_id=data.lead_id,
-            event_id=event.id,
-            aliases=len(data.aliases),
-            handoffs=done.handoffs,
-            fields=",".join(done.fields),
-            outbox_deleted=done.outbox.deleted,
-            outbox_scrubbed=done.outbox.scrubbed,
-            mql_notes=done.mql_notes,
-        )

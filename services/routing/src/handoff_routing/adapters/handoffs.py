@@ -1,5 +1,5 @@
-"""Read and write handoffs, pool pointers, loads and the roster; per-batch work is one statement
-per step, never one per event."""
+"""The handoffs repository: handoffs, the pools' round-robin pointers and the reps' loads; per-batch
+work is one statement per step, never one per event."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff.messaging.producer import Message
-from handoff_routing.domain.decision import DecisionStep
+from handoff_routing.adapters import decision_codec
 from handoff_routing.domain.handoff import Handoff, HandoffState
-from handoff_routing.domain.roster import Candidate, Load
+from handoff_routing.domain.roster import Load
 
 _FIELDS = (
     "handoff_id",
@@ -90,38 +90,6 @@ _MUTABLE = (
 )
 
 
-def decision_out(steps: Sequence[DecisionStep]) -> str:
-    return json.dumps(
-        [
-            {
-                "rule": s.rule,
-                "matched": s.matched,
-                "pool": s.pool,
-                "candidates": [{"rep_id": c.rep_id, "skipped": c.skipped} for c in s.candidates],
-                "note": s.note,
-            }
-            for s in steps
-        ],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-
-
-def decision_in(raw: list[dict[str, Any]]) -> tuple[DecisionStep, ...]:
-    return tuple(
-        DecisionStep(
-            rule=s["rule"],
-            matched=s["matched"],
-            pool=s.get("pool"),
-            candidates=tuple(
-                Candidate(c["rep_id"], c.get("skipped")) for c in s.get("candidates", ())
-            ),
-            note=s.get("note"),
-        )
-        for s in raw
-    )
-
-
 def _handoff(row: Any) -> Handoff:
     return Handoff(
         handoff_id=row.handoff_id,
@@ -135,7 +103,7 @@ def _handoff(row: Any) -> Handoff:
         created_at=row.created_at,
         updated_at=row.updated_at,
         assigned_at=row.assigned_at,
-        decision=decision_in(row.decision),
+        decision=decision_codec.decode(row.decision),
         reason_code=row.reason_code,
         note=row.note,
         follow_up=row.follow_up,
@@ -152,7 +120,7 @@ def _handoff(row: Any) -> Handoff:
 
 def _value(h: Handoff, name: str) -> Any:
     if name == "decision":
-        return decision_out(h.decision)
+        return json.dumps(decision_codec.encode(h.decision), ensure_ascii=False)
     if name == "facts":
         return json.dumps(h.facts, ensure_ascii=False)
     if name == "excluded":
@@ -252,19 +220,6 @@ async def loads(
     return out
 
 
-def _steps(steps: Sequence[DecisionStep]) -> list[dict[str, Any]]:
-    return [
-        {
-            "rule": s.rule,
-            "matched": s.matched,
-            "pool": s.pool,
-            "candidates": [{"rep_id": c.rep_id, "skipped": c.skipped} for c in s.candidates],
-            "note": s.note,
-        }
-        for s in steps
-    ]
-
-
 # A new handoff's columns with their types, as jsonb_to_recordset reads them.
 _NEW_TYPES = ", ".join(
     f"{n} {'text[]' if n == 'excluded' else _TYPES.get(n, 'text')}" for n in _NEW
@@ -284,7 +239,7 @@ def _new_row(h: Handoff) -> dict[str, Any]:
         "created_at": h.created_at,
         "updated_at": h.updated_at,
         "assigned_at": h.assigned_at,
-        "decision": _steps(h.decision),
+        "decision": decision_codec.encode(h.decision),
         "excluded": list(h.excluded),
         "facts": h.facts,
         "trigger": h.trigger,
@@ -406,68 +361,3 @@ async def has_queued(conn: AsyncConnection) -> bool:
             text("SELECT EXISTS (SELECT 1 FROM routing.handoffs WHERE state = 'unassigned')")
         )
     )
-
-
-# The roster
-
-
-async def roster_version(conn: AsyncConnection) -> int:
-    return int(
-        await conn.scalar(text("SELECT version FROM routing.roster_version WHERE id = 1")) or 0
-    )
-
-
-async def bump_roster_version(conn: AsyncConnection) -> None:
-    await conn.execute(text("UPDATE routing.roster_version SET version = version + 1 WHERE id = 1"))
-
-
-async def roster_entries(conn: AsyncConnection) -> list[tuple[str, str, dict[str, Any], str]]:
-    rows = await conn.execute(
-        text("SELECT kind, key, doc, managed_by FROM routing.roster ORDER BY kind, key")
-    )
-    return [(r.kind, r.key, dict(r.doc), r.managed_by) for r in rows]
-
-
-async def roster_entry(
-    conn: AsyncConnection, kind: str, key: str, *, for_update: bool = False
-) -> tuple[dict[str, Any], str] | None:
-    lock = " FOR UPDATE" if for_update else ""
-    row = (
-        await conn.execute(
-            text(
-                f"SELECT doc, managed_by FROM routing.roster WHERE kind = :kind AND key = :key{lock}"
-            ),
-            {"kind": kind, "key": key},
-        )
-    ).first()
-    return None if row is None else (dict(row.doc), row.managed_by)
-
-
-async def put_entries(
-    conn: AsyncConnection, kind: str, docs: Mapping[str, dict[str, Any]], managed_by: str
-) -> None:
-    if not docs:
-        return
-    await conn.execute(
-        text(
-            "INSERT INTO routing.roster (kind, key, doc, managed_by, updated_at) "
-            "SELECT :kind, k, CAST(d AS jsonb), :by, now() "
-            "FROM unnest(CAST(:keys AS text[]), CAST(:docs AS text[])) AS v(k, d) "
-            "ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc, "
-            "managed_by = excluded.managed_by, updated_at = now()"
-        ),
-        {
-            "kind": kind,
-            "by": managed_by,
-            "keys": list(docs),
-            "docs": [json.dumps(d, ensure_ascii=False) for d in docs.values()],
-        },
-    )
-
-
-async def delete_entries(conn: AsyncConnection, kind: str, keys: Iterable[str]) -> int:
-    result = await conn.execute(
-        text("DELETE FROM routing.roster WHERE kind = :kind AND key = ANY(CAST(:keys AS text[]))"),
-        {"kind": kind, "keys": list(keys)},
-    )
-    return int(result.rowcount)

@@ -1,4 +1,5 @@
-"""One transaction's routing work, shared by the consumer (per batch) and the API (per request).
+"""A batch of handoffs: what one transaction reads, decides and writes back, shared by the
+consumer (per batch), the API (per request) and the queue sweep.
 
 Order of locks, the same everywhere so instances never deadlock: the handoffs acted on (by id),
 then every pool pointer (by name), then the queued handoffs. Everything read or decided is
@@ -7,7 +8,7 @@ written back at `finish` in a few set-based statements, with the events to the o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,19 +16,24 @@ from typing import Any
 import structlog
 
 from handoff.db import UnitOfWork
-from handoff.events import routing as ev
-from handoff.events.envelope import CloudEvent
+from handoff.events.encode import fact_id
 from handoff.events.scoring import MqlData
 from handoff.messaging import outbox
 from handoff.messaging.producer import Message
-from handoff_routing import announce
-from handoff_routing.adapters import repository
-from handoff_routing.adapters.roster_store import RosterStore
+from handoff_routing.adapters import events_out, handoffs
+from handoff_routing.adapters.roster import RosterStore
 from handoff_routing.adapters.tables import SCHEMA
 from handoff_routing.config import RoutingConfig
 from handoff_routing.domain import handoff as lifecycle
 from handoff_routing.domain.decision import DecisionStep, decide, from_pool
-from handoff_routing.domain.handoff import Action, Handoff, HandoffState, Outcome
+from handoff_routing.domain.handoff import (
+    Action,
+    Handoff,
+    HandoffNotFound,
+    HandoffState,
+    RepAction,
+    UnknownRep,
+)
 from handoff_routing.domain.roster import Conditions, Load, Roster
 from handoff_routing.domain.rules import LeadFacts
 
@@ -39,8 +45,8 @@ QUEUE_BATCH = 500
 def handoff_id_for(mql_id: str, attempt: int = 1) -> str:
     """Handoff ids anyone can recompute from the MQL: the first, then one per reassignment."""
     if attempt == 1:
-        return announce.fast_fact_id("handoff", mql_id)
-    return announce.fast_fact_id("handoff", mql_id, str(attempt))
+        return fact_id("handoff", mql_id)
+    return fact_id("handoff", mql_id, str(attempt))
 
 
 def facts_of(mql: MqlData) -> LeadFacts:
@@ -68,20 +74,6 @@ def facts_from(stored: dict[str, Any]) -> LeadFacts:
 
 
 @dataclass(frozen=True)
-class RepAction:
-    """A rep's action, from the API or a CRM command."""
-
-    action: Action
-    handoff_id: str
-    rep_id: str
-    reason_code: str | None = None
-    note: str | None = None
-    channel: str | None = None
-    outcome: Outcome | None = None
-    recycle_after_days: int | None = None
-
-
-@dataclass
 class Routing:
     """What routing needs at run time: the config, the roster cache, the clock."""
 
@@ -91,11 +83,14 @@ class Routing:
 
 
 @dataclass
-class Work:
+class HandoffBatch:
+    """The handoffs one transaction acts on, the decisions made and the events they cause;
+    everything is written back at `finish`, in a few set-based statements."""
+
     uow: UnitOfWork
     routing: Routing
     now: datetime
-    handoffs: dict[str, Handoff] = field(default_factory=dict)  # loaded and locked
+    loaded: dict[str, Handoff] = field(default_factory=dict)  # read and locked by `load`
     changed: dict[str, Handoff] = field(default_factory=dict)
     created: list[Handoff] = field(default_factory=list)
     events: list[tuple[str | None, Message]] = field(default_factory=list)
@@ -105,8 +100,8 @@ class Work:
     freed: bool = False  # someone may have capacity again: the queue should be looked at
 
     async def load(self, handoff_ids: list[str]) -> None:
-        found = await repository.get_many(self.uow.conn, handoff_ids, for_update=True)
-        self.handoffs.update(found)
+        found = await handoffs.get_many(self.uow.conn, handoff_ids, for_update=True)
+        self.loaded.update(found)
 
     async def open_router(self) -> Roster:
         """Lock the pool pointers and read the loads; from here on decisions can be made."""
@@ -114,10 +109,10 @@ class Work:
             return self.roster
         conn = self.uow.conn
         roster = await self.routing.rosters.current(conn)
-        self.pointers = await repository.lock_pointers(conn, roster.pools_in_use())
+        self.pointers = await handoffs.lock_pointers(conn, roster.pools_in_use())
         loads: dict[str, Load] = {}
         if roster.needs_open_counts() or roster.needs_daily_counts():
-            loads = await repository.loads(
+            loads = await handoffs.loads(
                 conn,
                 {r.id: r.day_start(self.now) for r in roster.reps.values()},
                 open_=roster.needs_open_counts(),
@@ -152,7 +147,7 @@ class Work:
             )
             lifecycle.apply_decision(h, decision, self.now)
             self.created.append(h)
-            self.events.append((h.handoff_id, announce.assignment(h, roster)))
+            self.events.append((h.handoff_id, events_out.assignment(h, roster)))
 
     async def reroute(self, h: Handoff, reason: str) -> Handoff:
         """A new handoff for the same MQL, away from every rep who already had it."""
@@ -171,9 +166,8 @@ class Work:
         following.decision = (why, *following.decision)
         self.created.append(following)
         self.changed[h.handoff_id] = h
-        taken = announce.reassigned(h, following, self.now, reason)
-        self.events.append((None, Message.of(ev.TOPIC, taken)))
-        self.events.append((following.handoff_id, announce.assignment(following, roster)))
+        self.events.append((None, events_out.reassigned(h, following, self.now, reason)))
+        self.events.append((following.handoff_id, events_out.assignment(following, roster)))
         self.freed = True
         return following
 
@@ -181,7 +175,7 @@ class Work:
         """Give waiting leads, oldest first, to reps who became available; the rest keep waiting."""
         roster = await self.open_router()
         assert self.pointers is not None and self.conditions is not None
-        waiting = await repository.queued(self.uow.conn, QUEUE_BATCH)
+        waiting = await handoffs.queued(self.uow.conn, QUEUE_BATCH)
         rules = {r.name: r for r in self.routing.config.rules}
         full: set[tuple[str | None, bool]] = set()  # pools found with nobody available
         assigned = 0
@@ -201,7 +195,7 @@ class Work:
             lifecycle.apply_decision(h, decision, self.now)
             h.decision = steps
             self.changed[h.handoff_id] = h
-            self.events.append((None, announce.assignment(h, roster)))
+            self.events.append((None, events_out.assignment(h, roster)))
             assigned += 1
         return assigned
 
@@ -213,44 +207,51 @@ class Work:
         roster = self.roster or await self.routing.rosters.current(self.uow.conn)
         if a.rep_id not in roster.reps:
             raise UnknownRep(a.rep_id)
-        h = self.handoffs.get(a.handoff_id)
+        h = self.loaded.get(a.handoff_id)
         if h is None:
             raise HandoffNotFound(a.handoff_id)
-        at = self.now
-        if a.action is Action.ACCEPT:
-            if lifecycle.accept(h, a.rep_id, at):
-                self._changed(h, announce.accepted(h, at))
-        elif a.action is Action.CONTACT:
-            if lifecycle.contact(h, a.rep_id, a.channel, at):
-                self._changed(h, announce.contacted(h, at))
-        elif a.action is Action.DISPOSITION:
-            assert a.outcome is not None
-            if lifecycle.disposition(h, a.rep_id, a.outcome, a.note, at, a.recycle_after_days):
-                self._changed(h, announce.dispositioned(h, at))
-                if h.recycle_until is not None:
-                    self.events.append((None, Message.of(ev.TOPIC, announce.recycled(h, at))))
-        elif a.action is Action.REJECT:
-            assert a.reason_code is not None
-            if lifecycle.reject(
-                h, a.rep_id, a.reason_code, a.note, at, self.routing.config.reasons
-            ):
-                self._changed(h, announce.rejected(h, at))
-                self.freed = True
-                if h.follow_up == "recycled":
-                    self.events.append((None, Message.of(ev.TOPIC, announce.recycled(h, at))))
-                elif h.follow_up == "reassigned":
-                    await self.reroute(h, f"rejected: {a.reason_code}")
+        await _ACTIONS[a.action](self, h, a)
         return h
 
-    def _changed(self, h: Handoff, event: CloudEvent[Any]) -> None:
+    async def _accept(self, h: Handoff, a: RepAction) -> None:
+        if lifecycle.accept(h, a.rep_id, self.now):
+            self._changed(h, events_out.accepted(h, self.now))
+
+    async def _contact(self, h: Handoff, a: RepAction) -> None:
+        if lifecycle.contact(h, a.rep_id, a.channel, self.now):
+            self._changed(h, events_out.contacted(h, self.now))
+
+    async def _disposition(self, h: Handoff, a: RepAction) -> None:
+        assert a.outcome is not None
+        at = self.now
+        if lifecycle.disposition(h, a.rep_id, a.outcome, a.note, at, a.recycle_after_days):
+            self._changed(h, events_out.dispositioned(h, at))
+            if h.recycle_until is not None:
+                self.events.append((None, events_out.recycled(h, at)))
+
+    async def _reject(self, h: Handoff, a: RepAction) -> None:
+        assert a.reason_code is not None
+        at = self.now
+        if not lifecycle.reject(
+            h, a.rep_id, a.reason_code, a.note, at, self.routing.config.reasons
+        ):
+            return
+        self._changed(h, events_out.rejected(h, at))
+        self.freed = True
+        if h.follow_up == "recycled":
+            self.events.append((None, events_out.recycled(h, at)))
+        elif h.follow_up == "reassigned":
+            await self.reroute(h, f"rejected: {a.reason_code}")
+
+    def _changed(self, h: Handoff, event: Message) -> None:
         self.changed[h.handoff_id] = h
-        self.events.append((None, Message.of(ev.TOPIC, event)))
+        self.events.append((None, event))
         if h.state is not HandoffState.ASSIGNED:
             self.freed = True
 
     async def escalate(self, handoff_id: str, level: int) -> None:
         """An SLA escalation with action reassign: take the lead from its rep and route it again."""
-        h = self.handoffs.get(handoff_id)
+        h = self.loaded.get(handoff_id)
         if h is None:
             log.warning("routing.escalation.unknown_handoff", handoff_id=handoff_id)
             return
@@ -268,16 +269,16 @@ class Work:
 
     async def finish(self) -> None:
         conn = self.uow.conn
-        await repository.update_many(conn, list(self.changed.values()))
+        await handoffs.update_many(conn, list(self.changed.values()))
         if self.created:
             # New handoffs, pointers and events in one statement, the usual case per batch.
-            inserted = await repository.insert_with_events(
+            inserted = await handoffs.insert_with_events(
                 conn, self.created, self.pointers or {}, self.events
             )
         else:
             inserted = set()
             if self.pointers is not None:
-                await repository.save_pointers(conn, self.pointers)
+                await handoffs.save_pointers(conn, self.pointers)
             await outbox.append(conn, SCHEMA, [e for _, e in self.events])
         # A handoff that another instance inserted first is not announced twice.
         events = [e for hid, e in self.events if hid is None or hid in inserted]
@@ -303,13 +304,9 @@ class Work:
             )
 
 
-class HandoffNotFound(Exception):
-    def __init__(self, handoff_id: str) -> None:
-        super().__init__(f"no handoff {handoff_id!r}")
-        self.handoff_id = handoff_id
-
-
-class UnknownRep(Exception):
-    def __init__(self, rep_id: str) -> None:
-        super().__init__(f"no rep {rep_id!r} on the roster")
-        self.rep_id = rep_id
+_ACTIONS: dict[Action, Callable[[HandoffBatch, Handoff, RepAction], Awaitable[None]]] = {
+    Action.ACCEPT: HandoffBatch._accept,
+    Action.CONTACT: HandoffBatch._contact,
+    Action.DISPOSITION: HandoffBatch._disposition,
+    Action.REJECT: HandoffBatch._reject,
+}

@@ -1,8 +1,11 @@
-"""The roster as the database holds it: seeded from routing.yaml at start, changed by the admin
-API, cached per instance and reloaded when its version moves."""
+"""The roster repository: reps, pools and accounts as the database holds them (JSON documents in
+routing.roster), seeded from routing.yaml at start, changed by the admin API, cached per
+instance and reloaded when their version moves."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import structlog
@@ -10,16 +13,89 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from handoff_routing.adapters import repository
+from handoff_routing.adapters.roster_specs import (
+    AccountSpec,
+    PoolSpec,
+    RepSpec,
+    account_of,
+    pool_of,
+    rep_of,
+)
 from handoff_routing.config import RoutingConfig
 from handoff_routing.domain.roster import Account, Pool, Rep, Roster
-from handoff_routing.specs import AccountSpec, PoolSpec, RepSpec, account_of, pool_of, rep_of
 
 log = structlog.get_logger("handoff.routing")
 
 REP, POOL, ACCOUNT = "rep", "pool", "account"
 CONFIG, API = "config", "api"
 SPECS: dict[str, type[BaseModel]] = {REP: RepSpec, POOL: PoolSpec, ACCOUNT: AccountSpec}
+
+
+async def read_version(conn: AsyncConnection) -> int:
+    return int(
+        await conn.scalar(text("SELECT version FROM routing.roster_version WHERE id = 1")) or 0
+    )
+
+
+async def bump_version(conn: AsyncConnection) -> None:
+    await conn.execute(text("UPDATE routing.roster_version SET version = version + 1 WHERE id = 1"))
+
+
+async def entries(conn: AsyncConnection) -> list[tuple[str, str, dict[str, Any], str]]:
+    rows = await conn.execute(
+        text("SELECT kind, key, doc, managed_by FROM routing.roster ORDER BY kind, key")
+    )
+    return [(r.kind, r.key, dict(r.doc), r.managed_by) for r in rows]
+
+
+async def entry(
+    conn: AsyncConnection, kind: str, key: str, *, for_update: bool = False
+) -> tuple[dict[str, Any], str] | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = (
+        await conn.execute(
+            text(
+                f"SELECT doc, managed_by FROM routing.roster WHERE kind = :kind AND key = :key{lock}"
+            ),
+            {"kind": kind, "key": key},
+        )
+    ).first()
+    return None if row is None else (dict(row.doc), row.managed_by)
+
+
+async def put_entries(
+    conn: AsyncConnection, kind: str, docs: Mapping[str, dict[str, Any]], managed_by: str
+) -> None:
+    if not docs:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO routing.roster (kind, key, doc, managed_by, updated_at) "
+            "SELECT :kind, k, CAST(d AS jsonb), :by, now() "
+            "FROM unnest(CAST(:keys AS text[]), CAST(:docs AS text[])) AS v(k, d) "
+            "ON CONFLICT (kind, key) DO UPDATE SET doc = excluded.doc, "
+            "managed_by = excluded.managed_by, updated_at = now()"
+        ),
+        {
+            "kind": kind,
+            "by": managed_by,
+            "keys": list(docs),
+            "docs": [json.dumps(d, ensure_ascii=False) for d in docs.values()],
+        },
+    )
+
+
+async def delete_entries(conn: AsyncConnection, kind: str, keys: Iterable[str]) -> int:
+    result = await conn.execute(
+        text("DELETE FROM routing.roster WHERE kind = :kind AND key = ANY(CAST(:keys AS text[]))"),
+        {"kind": kind, "keys": list(keys)},
+    )
+    return int(result.rowcount)
+
+
+async def lock_for_change(conn: AsyncConnection) -> None:
+    """Serialize roster changes (admin API) until the transaction ends."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('handoff.routing.roster'))"))
 
 
 def doc(spec: BaseModel) -> dict[str, Any]:
@@ -38,7 +114,7 @@ async def seed(conn: AsyncConnection, config: RoutingConfig) -> None:
     Entries the file wrote and no longer lists are removed.
     """
     await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('handoff.routing.seed'))"))
-    existing = {(k, key): (d, by) for k, key, d, by in await repository.roster_entries(conn)}
+    existing = {(k, key): (d, by) for k, key, d, by in await entries(conn)}
     changed = False
     for kind, specs in ((REP, config.reps), (POOL, config.pools), (ACCOUNT, config.accounts)):
         wanted = {key_of(kind, s): doc(s) for s in specs}
@@ -55,12 +131,12 @@ async def seed(conn: AsyncConnection, config: RoutingConfig) -> None:
             if kd == kind and by == CONFIG and k not in wanted
         ]
         if writes:
-            await repository.put_entries(conn, kind, writes, CONFIG)
+            await put_entries(conn, kind, writes, CONFIG)
         if gone:
-            await repository.delete_entries(conn, kind, gone)
+            await delete_entries(conn, kind, gone)
         changed = changed or bool(writes or gone)
     if changed:
-        await repository.bump_roster_version(conn)
+        await bump_version(conn)
     log.info("routing.seeded", changed=changed)
 
 
@@ -94,8 +170,8 @@ class RosterStore:
             return await self.current(conn)
 
     async def current(self, conn: AsyncConnection) -> Roster:
-        version = await repository.roster_version(conn)
+        version = await read_version(conn)
         if version != self.version:
-            self.roster = build(await repository.roster_entries(conn), self.default_pool)
+            self.roster = build(await entries(conn), self.default_pool)
             self.version = version
         return self.roster
