@@ -26,12 +26,12 @@ import asyncpg
 import httpx
 import pytest
 
-from handoff.devstack.broker import EmbeddedBroker
-from handoff.devstack.children import dies_with_parent
-from handoff.devstack.ports import free_port
 from handoff.events import routing, scoring
 from handoff.http.auth import new_api_key
 from handoff.service import installed_services
+from handoff_dev.broker import EmbeddedBroker
+from handoff_dev.children import dies_with_parent
+from handoff_dev.ports import free_port
 from tests.deploy.debian_postgres import ROLE, DebianPostgres, missing
 from tests.deploy.files import REPO, compose_services, process_environment
 from tests.factories import new_id
