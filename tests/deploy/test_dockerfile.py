@@ -121,8 +121,6 @@ def test_the_image_installs_every_service_and_the_handoff_command(packages: set[
 
 
 def test_the_image_leaves_out_the_embedded_servers(packages: set[str]) -> None:
-    if not (REPO / "dev" / "pyproject.toml").exists():
-        pytest.skip("the dev distribution (issue 11 point 6) is not split out on this branch yet")
     assert not EMBEDDED & packages, f"the image installs {sorted(EMBEDDED & packages)}"
 
 
