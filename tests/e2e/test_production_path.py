@@ -159,12 +159,13 @@ def signal_of(lead: str, kind: str, **extra: Any) -> dict[str, Any]:
 
 async def test_a_signal_comes_out_as_an_mql_and_an_assignment(production: Production) -> None:
     async with httpx.AsyncClient(headers=production.headers, timeout=15) as http:
-        # Whichever service serves the public signals route (ingress, once it has its own).
+        # The first service in pipeline order that serves the public signals route: ingress,
+        # where installed (urls keep installed_services' order).
         paths = {
             name: (await http.get(f"{url}/openapi.json")).json()["paths"]
             for name, url in production.urls.items()
         }
-        [public] = [production.urls[n] for n, p in paths.items() if "/v1/signals" in p]
+        public = next(production.urls[n] for n, p in paths.items() if "/v1/signals" in p)
         lead = new_id()
         traits = {"title": "本部長", "company": {"name": "Sakura", "size": 300, "country": "JP"}}
         resp = await http.post(
