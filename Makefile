@@ -23,12 +23,16 @@ test: install test-tools ## all tests: unit, integration (real PostgreSQL and br
 	@$(RUN) pytest
 
 # Debian packages the tests drive: chromium (the insight dashboard, headless) with a Japanese
-# font (its labels), and promtool (deploy/prometheus rules). Installed only when missing, and
-# only where apt-get can run as root; elsewhere the tests that need them say so and skip.
-test-tools: ## install chromium, a CJK font and promtool from Debian when missing (apt-get)
+# font (its labels), promtool (deploy/prometheus rules), docker-compose (`config` checks
+# deploy/compose.yaml; no engine needed) and the postgresql server (the production-path test,
+# tests/e2e/test_production_path.py). Installed only when missing, and only where apt-get can
+# run as root; elsewhere the tests that need them say so and skip.
+test-tools: ## install chromium, a CJK font, promtool, docker-compose and postgresql from Debian when missing (apt-get)
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	[ -e /usr/share/fonts/opentype/ipafont-gothic ] || missing="$$missing fonts-ipafont-gothic"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
