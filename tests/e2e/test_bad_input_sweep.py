@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from handoff_scoring.ingress import standard
+from handoff_ingress.domain.providers import standard
 from tests.e2e.conftest import BODY_READ_TIMEOUT_SECONDS, System
 from tests.factories import new_id
 from tests.ingress_senders import JSON, STANDARD_SECRET, standard_request
