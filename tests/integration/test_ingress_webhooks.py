@@ -18,8 +18,8 @@ from handoff.devstack.broker import EmbeddedBroker
 from handoff.devstack.ports import free_port
 from handoff.events import signals
 from handoff.events.envelope import fact_id
-from handoff_scoring.app import create_app
-from handoff_scoring.settings import ScoringSettings
+from handoff_ingress.app import create_app
+from handoff_ingress.settings import IngressSettings
 from tests.factories import new_id
 from tests.ingress_senders import (
     JSON,
@@ -33,7 +33,7 @@ from tests.ingress_senders import (
 )
 from tests.integration.kafka_helpers import collect
 
-BASE = "http://scoring"
+BASE = "http://ingress"
 HUBSPOT_URL = f"{BASE}/v1/webhooks/hubspot"
 EXTRA_SOURCES = """
   limited:
@@ -86,7 +86,7 @@ def make_app(path: Path, variables: dict[str, str], **settings: Any) -> Any:
     with pytest.MonkeyPatch.context() as mp:
         for k, v in variables.items():
             mp.setenv(k, v)
-        return create_app(ScoringSettings(HANDOFF_INGRESS_CONFIG_FILE=path, **settings))  # type: ignore[call-arg]
+        return create_app(IngressSettings(HANDOFF_INGRESS_CONFIG_FILE=path, **settings))  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="module")
@@ -356,7 +356,7 @@ async def test_broker_down_is_503_and_the_retry_is_not_taken_for_a_duplicate(
         database_url=database_url,
         kafka_bootstrap_servers=doomed_broker.bootstrap,
         config_dir=config_dir,
-        HANDOFF_SCORING_PUBLISH_TIMEOUT_SECONDS=1.0,
+        HANDOFF_INGRESS_PUBLISH_TIMEOUT_SECONDS=1.0,
         kafka_request_timeout_ms=1000,
     )
     lead = new_id()
