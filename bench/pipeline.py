@@ -232,7 +232,7 @@ async def service_pipeline(
     *,
     schema: str,
     adapters: Mapping[str, TypeAdapter[Any]],
-    handler: Handler,
+    handler: Handler[Any],
     total: int,
     group: str,
 ) -> float:

@@ -8,11 +8,11 @@ import gc
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
 import uvicorn
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,21 +32,23 @@ from handoff.service import ServiceSpec
 from handoff.settings import HandoffSettings, load_settings
 
 SettingsT = TypeVar("SettingsT", bound=HandoffSettings)
+DepsT = TypeVar("DepsT")
 
 log = structlog.get_logger("handoff.runtime")
 
 
 @dataclass(frozen=True)
-class Consumes:
-    """The topics a service consumes, each with its event adapter, and the batch handler."""
+class Consumes(Generic[DepsT]):
+    """The topics a service consumes, each with its event adapter, and the batch handler,
+    built from the service's typed dependencies."""
 
     adapters: Mapping[str, TypeAdapter[Any]]
-    handler: Callable[[Runtime], Handler]
+    handler: Callable[[DepsT], Handler[Any]]
 
 
 @dataclass
 class Runtime:
-    """Everything a running service holds; routes reach it as `request.app.state.runtime`."""
+    """What every running service holds; `wire` builds the service's typed Deps from it."""
 
     spec: ServiceSpec
     settings: HandoffSettings
@@ -55,7 +57,7 @@ class Runtime:
     producer: Producer
     relay: OutboxRelay
     consumer: BatchConsumer | None = None
-    state: dict[str, Any] = field(default_factory=dict)  # service-specific objects
+    state: dict[str, Any] = field(default_factory=dict)  # TRANSITION: removed once wire= is used
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Tables pruned by age in the background; setup() may add the service's own.
     retentions: list[Retention] = field(default_factory=list)
@@ -79,16 +81,35 @@ async def _supervised(name: str, work: Callable[[], Awaitable[None]]) -> None:
             delay = min(delay * 2, 10.0)
 
 
+def deps_getter(cls: type[DepsT]) -> Callable[[Request], DepsT]:
+    """The FastAPI dependency that hands a route its service's Deps, typed:
+    `Deps = Annotated[ScoringDeps, Depends(deps_getter(ScoringDeps))]`."""
+
+    def service_deps(request: Request) -> DepsT:
+        deps = getattr(request.app.state, "deps", None)
+        if not isinstance(deps, cls):  # a wiring mistake, caught by the first test of a route
+            raise RuntimeError(f"the app holds no {cls.__name__}; is its lifespan running?")
+        return deps
+
+    return service_deps
+
+
 def build_app(
     spec: ServiceSpec,
     settings: HandoffSettings,
     *,
     routers: Sequence[APIRouter],
-    consumes: Consumes | None = None,
-    setup: Callable[[Runtime], Awaitable[None]] | None = None,
+    wire: Callable[[Runtime], Awaitable[DepsT]] | None = None,
+    consumes: Consumes[DepsT] | None = None,
+    setup: Callable[[Runtime], Awaitable[None]] | None = None,  # TRANSITION: use wire
     description: str = "",
 ) -> FastAPI:
-    """The service's FastAPI app; the lifespan starts and stops every resource."""
+    """The service's FastAPI app; the lifespan starts and stops every resource.
+
+    `wire` builds the service's frozen Deps once (it may spawn background work on the Runtime
+    and add retentions); routes reach them through `deps_getter`, the consumer's handler is
+    built from them.
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -118,6 +139,8 @@ def build_app(
         try:
             if setup is not None:
                 await setup(rt)
+            deps: Any = await wire(rt) if wire is not None else rt
+            app.state.deps = deps
             rt.spawn("outbox-relay", relay.run)
             if consumes is not None:
                 rt.retentions.insert(0, inbox_retention(spec.schema, settings.inbox_retention))
@@ -134,7 +157,7 @@ def build_app(
                     name=spec.group_id,
                     schema=spec.schema,
                     adapters=consumes.adapters,
-                    handler=consumes.handler(rt),
+                    handler=consumes.handler(deps),
                     uow_factory=rt.uow,
                     producer=producer,
                     settings=settings,

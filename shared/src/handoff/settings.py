@@ -11,6 +11,8 @@ from typing import Literal, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handoff.durations import SettingDuration
+
 ENV_PREFIX = "HANDOFF_"
 
 
@@ -60,7 +62,7 @@ class HandoffSettings(BaseSettings):
     consumer_poison_retry_seconds: float = Field(default=0.2, ge=0, le=60)
     # Retention (docs/running.md, bounded growth). The inbox must remember an event for
     # longer than the broker keeps it: a replay of anything older is impossible.
-    inbox_retention: timedelta = Field(default=timedelta(days=14), ge=timedelta(hours=1))
+    inbox_retention: SettingDuration = Field(default=timedelta(days=14), ge=timedelta(hours=1))
     retention_every_seconds: float = Field(default=300.0, gt=0)
     retention_batch: int = Field(default=5000, ge=1, le=1_000_000)
     outbox_batch_size: int = Field(default=1000, ge=1)

@@ -65,7 +65,8 @@ class Inbound(Generic[E]):
     offset: int
 
 
-Handler = Callable[[UnitOfWork, list[Inbound[Any]]], Awaitable[None]]
+# A batch handler: applies events of type E (the union its consumer parses) in one unit of work.
+Handler = Callable[[UnitOfWork, list[Inbound[E]]], Awaitable[None]]
 
 
 class ConsumerHalted(Exception):
@@ -91,7 +92,7 @@ class BatchConsumer:
         name: str,
         schema: str,
         adapters: Mapping[str, TypeAdapter[Any]],
-        handler: Handler,
+        handler: Handler[Any],
         uow_factory: Callable[[], UnitOfWork],
         producer: Producer,
         settings: HandoffSettings,

@@ -18,7 +18,7 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
 }
 
 
-def funnel_handler(rt: Runtime) -> Handler:
+def funnel_handler(rt: Runtime) -> Handler[Any]:
     return FunnelHandler(rt.state["config"])
 
 

@@ -27,7 +27,7 @@ def topics(insight: bool | None = None) -> list[str]:
     return [scoring.TOPIC, routing.TOPIC, sla.TOPIC, *([INSIGHT_TOPIC] if insight else [])]
 
 
-def event_handler(rt: Runtime) -> Handler:
+def event_handler(rt: Runtime) -> Handler[Any]:
     return EventHandler(
         rt.state["render"],
         wake=rt.state["bell"].ring,
@@ -35,5 +35,5 @@ def event_handler(rt: Runtime) -> Handler:
     )
 
 
-def consumes(insight: bool | None = None) -> Consumes:
+def consumes(insight: bool | None = None) -> Consumes[Runtime]:
     return Consumes(adapters={t: _any_event for t in topics(insight)}, handler=event_handler)

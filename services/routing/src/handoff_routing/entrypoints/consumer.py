@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from handoff.events import commands, scoring, sla
 from handoff.messaging.consumer import Handler
 from handoff.runtime import Consumes, Runtime
 from handoff_routing.handlers import RoutingHandler
 
 
-def routing_handler(rt: Runtime) -> Handler:
+def routing_handler(rt: Runtime) -> Handler[Any]:
     sweeper = rt.state.get("sweeper")
     return RoutingHandler(rt.state["routing"], on_freed=sweeper.wake if sweeper else None)
 

@@ -4,7 +4,7 @@ SignalHandler."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter
 
@@ -21,7 +21,7 @@ CycleEvent = Annotated[
 cycle_event_adapter: TypeAdapter[CycleEvent] = TypeAdapter(CycleEvent)
 
 
-def signal_handler(rt: Runtime) -> Handler:
+def signal_handler(rt: Runtime) -> Handler[Any]:
     return SignalHandler(rt.state["model"], rt.state.get("signal_max_future_seconds", 300.0))
 
 
