@@ -33,7 +33,7 @@ import httpx
 from handoff.devstack.ports import free_port, wait_for_port
 from handoff.devstack.stack import DevStack
 from handoff.logs import configure_logging
-from handoff_scoring.ingress import standard
+from handoff_ingress.domain.providers import standard
 
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldC0wMDE="
 REPO = Path(__file__).resolve().parent.parent

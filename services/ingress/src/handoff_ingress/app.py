@@ -47,15 +47,14 @@ async def wire(rt: Runtime, settings: IngressSettings, config: IngressConfig) ->
 def create_app(settings: IngressSettings) -> FastAPI:
     config = load_ingress(settings.ingress_path)  # fail at start, before any port is bound
 
-    async def setup(rt: Runtime) -> None:
-        app.state.deps = await wire(rt, settings, config)
+    async def wired(rt: Runtime) -> IngressDeps:
+        return await wire(rt, settings, config)
 
-    app = build_app(
+    return build_app(
         SERVICE,
         settings,
         routers=[api.router],
-        setup=setup,
+        wire=wired,
         description="Takes signals in: POST /v1/signals and providers' webhooks, verified, "
         "deduplicated and published to handoff.signals.v1.",
     )
-    return app

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
-from pydantic_core import to_json
 
 from handoff.events import signals as sig
+from handoff.events.encode import encode_event
 from handoff.events.envelope import utcnow
 from handoff.messaging.producer import Message
 from handoff_ingress.domain.signals import SignalIn, missing_field
@@ -81,20 +81,17 @@ def to_message(s: SignalIn, *, ce_source: str = API_SOURCE, event_id: str | None
         "properties": s.properties,
     }
     if s.traits is not None:
-        data["traits"] = s.traits
-    event = {
-        "specversion": "1.0",
-        "id": event_id or s.id,
-        "source": ce_source,
-        "type": _ACTIVITY,
-        "subject": s.lead_id,
-        "time": utcnow(),
-        "datacontenttype": "application/json",
-        "data": data,
-    }
-    # exclude_none matches CloudEvent.to_json: None model fields are left out, None values
-    # inside `properties` (a plain dict) are kept, as the model's serialiser keeps them.
-    return Message(sig.TOPIC, s.lead_id.encode(), to_json(event, exclude_none=True))
+        # Written as the model writes its traits: absent (None) fields left out.
+        data["traits"] = s.traits.model_dump(mode="json", exclude_none=True)
+    value = encode_event(
+        type=_ACTIVITY,
+        id=event_id or s.id,
+        source=ce_source,
+        subject=s.lead_id,
+        time=utcnow(),
+        data=data,
+    )
+    return Message(sig.TOPIC, s.lead_id.encode(), value)
 
 
 def record_bytes(m: Message) -> int:

@@ -6,25 +6,15 @@ out of scoring.
 
 from __future__ import annotations
 
-from typing import Any
+from prometheus_client import Counter
 
-from prometheus_client import REGISTRY, Counter
-
-
-def _counter(name: str, documentation: str, labels: list[str]) -> Any:
-    # TRANSITION (issue 11): until scoring's copy of the webhook route is deleted, a process
-    # importing both services (the unit tests) would register these names twice; reuse it then.
-    known = getattr(REGISTRY, "_names_to_collectors", {}).get(name)
-    return known if known is not None else Counter(name, documentation, labels)
-
-
-WEBHOOKS = _counter(
+WEBHOOKS = Counter(
     "handoff_webhook_requests_total", "Webhook requests by source and answer", ["source", "outcome"]
 )
-UNMAPPED = _counter(
+UNMAPPED = Counter(
     "handoff_webhook_unmapped_events_total", "Provider events no mapping rule matched", ["source"]
 )
-FUTURE_DROPPED = _counter(
+FUTURE_DROPPED = Counter(
     "handoff_webhook_future_events_dropped_total",
     "Webhook signals dated too far ahead of the clock: answered 202, not published",
     ["source"],

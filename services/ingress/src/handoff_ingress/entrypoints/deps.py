@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
+from handoff.runtime import deps_getter
 from handoff_ingress.adapters.publisher import SignalPublisher
 from handoff_ingress.service_layer.signals import Limits
 from handoff_ingress.service_layer.webhooks import Webhooks
@@ -21,9 +22,4 @@ class IngressDeps:
     webhooks: Webhooks
 
 
-def _deps(request: Request) -> IngressDeps:
-    found: IngressDeps = request.app.state.deps
-    return found
-
-
-Deps = Annotated[IngressDeps, Depends(_deps)]
+Deps = Annotated[IngressDeps, Depends(deps_getter(IngressDeps))]

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import structlog
 from pydantic import ValidationError
 
-from handoff.events.envelope import fact_id
+from handoff.events.encode import fact_id
 from handoff.http.body import invalid
 from handoff.http.limits import retry_after
 from handoff.http.problem import Problem
