@@ -230,7 +230,7 @@ def _banner(stack: Any, demo: bool) -> None:
         f"  logs       {stack.data_dir / 'logs'}",
         "",
     ]
-    intake = stack.services.get("ingress") or stack.services.get("scoring")
+    intake = stack.services.get("ingress")
     if intake is not None:
         lines += [
             "Try:  curl -s -X POST " + intake.url + "/v1/signals \\",
@@ -304,13 +304,13 @@ async def _watch(
     tasks = []
     if notify_demo is not None:
         tasks.append(asyncio.create_task(notify_demo.run()))
-    scoring, routing = stack.services.get("scoring"), stack.services.get("routing")
-    if demo and scoring is not None and routing is not None:
-        feed = DemoFeed(scoring.url, routing.url, stack.api_key)
+    ingress, routing = stack.services.get("ingress"), stack.services.get("routing")
+    if demo and ingress is not None and routing is not None:
+        feed = DemoFeed(ingress.url, routing.url, stack.api_key)
         listeners.append(feed.on_event)
         tasks.append(asyncio.create_task(feed.run()))
     elif demo:
-        say("no demo feed: it needs the scoring and routing services")
+        say("no demo feed: it needs the ingress and routing services")
     tasks.append(
         asyncio.create_task(follow_forever(stack.bootstrap, listeners, reason_labels=reason_labels))
     )
