@@ -1,6 +1,6 @@
 """Webhook ingress throughput beside a bare ASGI endpoint, and batch POST /v1/signals, same run.
 
-1. Webhook requests/s: the real scoring service (uvicorn, its consumer and relay running) takes
+1. Webhook requests/s: the real ingress service (uvicorn, its delivery desk and relay running) takes
    Standard Webhooks requests, one signal each, each verified, claimed in PostgreSQL and
    acknowledged by the broker before its 202. The baseline is a bare ASGI app that only answers
    202, served by the same uvicorn settings. Both are driven by the same load tool (keep-alive
@@ -228,8 +228,8 @@ def main(argv: list[str] | None = None) -> None:
         stack.migrate()
         stack.create_topics()
         stack.ensure_api_key()
-        scoring_port = free_port()
-        stack.start_services(ports={"scoring": scoring_port}, only=["scoring"])
+        ingress_port = free_port()
+        stack.start_services(ports={"ingress": ingress_port}, only=["ingress"])
         bare = start_bare(bare_port)
         path = "/v1/webhooks/standard"
         print(
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         best_bare = best_hook = 0.0
         for r in range(1, args.rounds + 1 if args.only != "batch" else 1):
             bare_rate, bare_codes = load(bare_port, path, args.connections, args.seconds)
-            hook_rate, hook_codes = load(scoring_port, path, args.connections, args.seconds)
+            hook_rate, hook_codes = load(ingress_port, path, args.connections, args.seconds)
             best_bare, best_hook = max(best_bare, bare_rate), max(best_hook, hook_rate)
             print(
                 f"round {r}: bare ASGI {bare_rate:,.0f} req/s {bare_codes}, "
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.only == "webhook":
             return
         rate, errors = batch_signals(
-            args.seconds, f"http://127.0.0.1:{scoring_port}", stack.api_key, args.batch_clients
+            args.seconds, f"http://127.0.0.1:{ingress_port}", stack.api_key, args.batch_clients
         )
         print(
             f"batch POST /v1/signals, 1000 a request: {rate:,.0f} signals/s acknowledged by the "

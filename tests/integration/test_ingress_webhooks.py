@@ -204,6 +204,40 @@ async def test_fifty_copies_at_once_publish_once(hooks: Hooks) -> None:
     assert [e.data.activity_type for e in events] == ["demo_request", "email_open"]
 
 
+async def test_copies_spread_over_two_instances_publish_once(
+    hooks: Hooks, database_url: str, bootstrap: str, config_dir: Path, ingress_yaml: Path
+) -> None:
+    """Ingress keeps no state of its own beyond the shared claims table: behind a load
+    balancer, a provider's copies landing on different instances still publish once."""
+    second = make_app(
+        ingress_yaml,
+        env(datetime.now(UTC) + timedelta(hours=1)),
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
+        config_dir=config_dir,
+    )
+    lead = new_id()
+    request = standard_request(signal(lead, "demo_request"))
+    async with second.router.lifespan_context(second):
+        transport = httpx.ASGITransport(app=second)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=20) as other:
+
+            async def post_to_second() -> httpx.Response:
+                return await other.post(
+                    "/v1/webhooks/standard", content=request[0], headers=request[1]
+                )
+
+            answers = await asyncio.gather(
+                *(hooks.post("standard", request) for _ in range(10)),
+                *(post_to_second() for _ in range(10)),
+            )
+    assert sorted(r.status_code for r in answers) == [200] * 19 + [202]
+    later = standard_request(signal(lead, "email_open"))
+    assert (await hooks.post("standard", later)).status_code == 202
+    events = await hooks.topic(lead, 2)
+    assert [e.data.activity_type for e in events] == ["demo_request", "email_open"]
+
+
 async def test_a_message_repeated_inside_one_batch_counts_once(hooks: Hooks) -> None:
     lead = new_id()
     message = {"type": "track", "messageId": new_id("m"), "userId": lead, "event": "Email Opened"}
