@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from handoff.db import create_engine
 from handoff.messaging.producer import Message
 from handoff_ingress.adapters.publisher import SignalPublisher
 from handoff_ingress.app import create_app
@@ -96,9 +97,9 @@ def offline_ingress(settings: IngressSettings) -> tuple[FastAPI, RecordingProduc
     settling a webhook can be exercised this way."""
     app = create_app(settings)
     producer = RecordingProducer()
-    publish = SignalPublisher(producer, settings.publish_timeout_seconds)  # type: ignore[arg-type]
+    publish = SignalPublisher(producer, settings.publish_timeout_seconds)
     limits = Limits(settings.signal_max_future_seconds, settings.kafka_max_request_bytes)
     config = load_ingress(settings.ingress_path, WEBHOOK_ENV)
-    desk = DeliveryDesk(None, publish)  # type: ignore[arg-type]
+    desk = DeliveryDesk(create_engine(settings.database_url), publish)  # never connects
     app.state.deps = IngressDeps(settings, publish, limits, Webhooks.build(config, desk, limits))
     return app, producer

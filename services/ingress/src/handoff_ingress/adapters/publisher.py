@@ -5,12 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiokafka.errors import KafkaError
 
 from handoff.http.limits import retry_after
 from handoff.http.problem import Problem
-from handoff.messaging.producer import Message, Producer
+from handoff.messaging.producer import Message
+
+
+class Sends(Protocol):
+    """What publishing needs of handoff.messaging.producer.Producer."""
+
+    async def send_all(self, messages: Sequence[Message]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -18,7 +25,7 @@ class SignalPublisher:
     """No outbox here: the sender holds the signal until we answer, so the broker's
     acknowledgement is the commit, and a 503 tells the sender to retry."""
 
-    producer: Producer
+    producer: Sends
     timeout_seconds: float
 
     async def __call__(self, messages: Sequence[Message]) -> None:
