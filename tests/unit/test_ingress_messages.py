@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event
 
 from handoff.events import signals as sig
 from handoff.http.problem import Problem
@@ -53,6 +54,12 @@ def test_to_message_matches_the_cloudevent_model(case: dict[str, Any], zone: tim
         _same_but_time(fast.value, model.value)
         parsed = sig.signal_adapter.validate_json(fast.value)
         assert parsed.subject == "L-1"
+        sdk = from_kafka_event(KafkaMessage(dict(fast.headers), fast.key, fast.value))
+        assert (sdk.get_type(), sdk.get_id(), sdk.get_subject()) == (
+            parsed.type,
+            parsed.id,
+            "L-1",
+        )
 
 
 def test_to_message_names_the_missing_field() -> None:
