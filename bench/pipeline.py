@@ -32,7 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import TypeAdapter
 from sqlalchemy import text
 
-from bench import topics
+from bench import results, topics
 from handoff.db import UnitOfWork, UnitOfWorkFactory, asyncpg_dsn, create_engine
 from handoff.devstack.ports import free_port
 from handoff.devstack.stack import DevStack
@@ -452,6 +452,8 @@ async def bench(
         f"(scoring {scoring_rate:,.0f} events/s, null {null_rate:,.0f} events/s; goal >= 0.50)",
         flush=True,
     )
+    results.record("scoring throughput / null pipeline", scoring_rate / null_rate, "", ">= 0.5")
+    results.record("scoring throughput", scoring_rate, "events/s", "> 0")
     if seconds <= 0:
         return
     rate = latency_rate or scoring_rate / 2
@@ -467,6 +469,13 @@ async def bench(
         f"p50 {percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms, "
         f"max {max(lat, default=float('nan')) * 1000:.1f} ms (goal p99 < 50 ms)"
     )
+    if lat:
+        results.record(
+            "signal published -> MQL event, p99 at half the max rate",
+            percentile(lat, 99) * 1000,
+            "ms",
+            "<= 50",
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
 
-from bench import topics
+from bench import results, topics
 from bench.pipeline import null_pipeline
 from handoff.db import create_engine
 from handoff.devstack.ports import free_port
@@ -345,6 +345,10 @@ async def bench(stack: DevStack, mqls: int, seconds: float, rates: list[float]) 
             f"p50 {percentile(to_arrival, 0.5):.1f} ms, p99 {percentile(to_arrival, 0.99):.1f} ms",
             flush=True,
         )
+        if at == rate / 2:
+            results.record(
+                "MQL published -> assigned event, p99 at half the max rate", p99, "ms", "<= 50"
+            )
     for proc in stack.services.values():
         if os.environ.get("BENCH_SHOW_LOG"):
             for line in proc.log_path.read_text().splitlines():
@@ -357,6 +361,8 @@ async def bench(stack: DevStack, mqls: int, seconds: float, rates: list[float]) 
     print(
         f"routing/null = {rate / null:.2f}  (routing {rate:,.0f} assignments/s, null {null:,.0f} events/s)"
     )
+    results.record("routing assignments / null pipeline", rate / null, "", ">= 0.5")
+    results.record("routing assignments", rate, "assignments/s", "> 0")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.pool import NullPool
 
 from handoff.db import create_engine
 from handoff.migrations import alembic_config, upgrade
-from handoff_insight.service import SERVICE
+from handoff_insight.settings import SERVICE
 from tests.factories import new_id
 
 CELL = "'web', 'c1', 'jp', 'rep-1', 'score >= 60', 'B', '(none)'"

@@ -3,6 +3,7 @@ a restart, 422 naming the field at fault, the delivery log and a manual retry.""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 from collections.abc import AsyncIterator
@@ -166,8 +167,8 @@ async def test_a_hostname_resolving_to_a_private_address_is_refused_with_422(api
     async def private(host: str, port: int) -> list[Any]:
         return [ipaddress.ip_address("10.20.30.40")]
 
-    state = api.app.state.runtime.state
-    real, state["resolve"] = state["resolve"], private
+    real = api.app.state.deps
+    api.app.state.deps = dataclasses.replace(real, resolve=private)
     try:
         r = await api.client.post(
             "/v1/subscriptions",
@@ -175,7 +176,7 @@ async def test_a_hostname_resolving_to_a_private_address_is_refused_with_422(api
             headers=api.admin,
         )
     finally:
-        state["resolve"] = real
+        api.app.state.deps = real
     assert r.status_code == 422
     [error] = r.json()["errors"]
     assert error["field"] == "url" and "10.20.30.40 is a private address" in error["message"]

@@ -27,7 +27,7 @@ from handoff.devstack.stack import DevStack
 from handoff.devstack.topics import ensure_topics
 from handoff.events import routing
 from handoff_notify.demo_receivers import Answer, Received, WebhookReceiver
-from handoff_notify.service import SERVICE
+from handoff_notify.settings import SERVICE
 from tests.notify_helpers import SECRET_NEW, contacted, uid
 
 EVENTS = 400

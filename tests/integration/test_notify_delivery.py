@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks.webhooks import Webhook
 
+from handoff_notify.adapters.metrics import DELIVERIES_FAILED, ENDPOINTS_DISABLED
 from handoff_notify.demo_receivers import Answer, Received, WebhookReceiver
 from handoff_notify.domain.attempts import Policies
 from handoff_notify.domain.breaker import BreakerPolicy
 from handoff_notify.domain.retry import RetryPolicy
-from handoff_notify.metrics import DELIVERIES_FAILED, ENDPOINTS_DISABLED
 from tests.notify_helpers import (
     SECRET_NEW,
     SECRET_OLD,

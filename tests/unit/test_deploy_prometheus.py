@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from handoff_insight.adapters import gauges
+from handoff_insight.adapters import metrics as insight_metrics
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PROMTOOL = shutil.which("promtool")
@@ -49,7 +49,7 @@ def test_the_grafana_dashboard_queries_only_metrics_that_exist() -> None:
     exprs = [t["expr"] for p in board["panels"] for t in p.get("targets", [])]
     assert exprs
     named = {m for e in exprs for m in re.findall(r"\b(handoff_[a-z_]+?)(?:_bucket)?\b", e)}
-    ours = {g._name for g in gauges.ALL} | {
+    ours = {g._name for g in insight_metrics.ALL} | {
         "handoff_events_consumed",
         "handoff_dead_letters",
         "handoff_batch_seconds",

@@ -76,3 +76,12 @@ def test_each_event_type_reads_back_through_the_sdk_and_its_model(
         assert sdk.get_data() == json.loads(event.data.model_dump_json(exclude_none=True))
 
         assert parse_event(events.ADAPTERS[topic], message.value) == event
+
+
+def test_a_foreign_event_without_data_is_passed_on_without_data() -> None:
+    from handoff.events.envelope import GenericEvent
+
+    event = GenericEvent(id="x-1", source="/crm", type="com.example.ping", subject="L-1")
+    written = json.loads(event.to_json())
+    assert "data" not in written and "datacontenttype" not in written
+    assert written["subject"] == "L-1" and written["specversion"] == "1.0"

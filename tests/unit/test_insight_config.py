@@ -53,6 +53,8 @@ def test_reason_labels_come_from_routings_taxonomy() -> None:
             "needs `below` or `at_or_above`",
         ),
         ("window: 30 days\n", 1, "window", "write days like 30d"),
+        ("window: 36h\n", 1, "window", "whole days"),
+        ("evaluate_every: 0s\n", 1, "evaluate_every", "not a positive duration"),
         ("groups: [overall, rep]\n", 1, "groups", "unknown group 'rep'"),
         ("bands: []\nmin_sample: 3\n", 2, "min_sample", "unknown key"),
     ],
@@ -67,3 +69,10 @@ def test_a_mistake_names_file_line_and_key(
     assert (caught.value.line, caught.value.key) == (line, key)
     assert words in caught.value.message
     assert str(caught.value).startswith(f"{path}:{line}: {key}: ")
+
+
+def test_the_window_and_the_cadence_follow_the_one_durations_grammar(tmp_path: Path) -> None:
+    path = tmp_path / "insight.yaml"
+    path.write_text("window: 4w\nevaluate_every: 1.5m\n")
+    config = load_config(path)
+    assert (config.window_days, config.window, config.evaluate_every) == (28, "28d", 90.0)

@@ -275,3 +275,33 @@ def test_insight_alerts_are_consumed_when_asked_or_when_the_shared_package_has_t
     assert topics(True) == [*base, INSIGHT_TOPIC]
     present = importlib.util.find_spec("handoff.events.insight") is not None
     assert (INSIGHT_TOPIC in topics(None)) is present
+
+
+def test_notify_yaml_durations_follow_the_one_grammar_of_every_config_file(tmp_path: Path) -> None:
+    f = tmp_path / "notify.yaml"
+    f.write_text(
+        "delivery:\n"
+        "  timeout: 1.5m\n"
+        "  retry_schedule: [90s, 1h30m, 1.5h, 2d, 1w]\n"
+        "  breaker:\n"
+        "    open_for: 15m\n"
+        "  disable_after: 1w\n"
+    )
+    config = load_config(f)
+    assert config.timeout_seconds == 90
+    assert config.retry.schedule == (90, 5400, 5400, 172_800, 604_800)
+    assert (config.breaker.open_seconds, config.breaker.disable_after_seconds) == (900, 604_800)
+
+
+@pytest.mark.parametrize(
+    ("value", "words"), [("0s", "not a positive duration"), ("5 mins", "1h30m")]
+)
+def test_a_bad_duration_in_notify_yaml_names_file_line_and_key(
+    tmp_path: Path, value: str, words: str
+) -> None:
+    f = tmp_path / "notify.yaml"
+    f.write_text(f"delivery:\n  retry_schedule: [5s, {value}]\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(f)
+    assert (err.value.line, err.value.key) == (2, "delivery.retry_schedule[1]")
+    assert words in err.value.message

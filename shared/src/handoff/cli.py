@@ -93,7 +93,7 @@ def cmd_insight_rebuild(args: argparse.Namespace) -> int:
         )
     try:
         from handoff_insight.entrypoints.cli import main as rebuild  # installed with insight
-        from handoff_insight.service import SERVICE
+        from handoff_insight.settings import SERVICE
     except ImportError:
         return _fail("the insight service (handoff_insight) is not installed here")
     config_dir = Path(os.environ.get("HANDOFF_CONFIG_DIR") or "config")

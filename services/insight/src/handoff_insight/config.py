@@ -13,11 +13,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from handoff.config_file import load_yaml
+from handoff.durations import DurationSeconds, parse_duration
 from handoff_insight.domain.bands import GROUPS, METRICS, Band
 from handoff_insight.domain.kpis import Labels
 
-_DAYS = re.compile(r"([1-9][0-9]{0,2})d")
-_SECONDS = re.compile(r"([1-9][0-9]{0,4})s")
+MAX_WINDOW_DAYS = 999
 
 
 def _fraction(value: str | float) -> float:
@@ -80,7 +80,9 @@ class InsightFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     window: str = Field(default="30d", description="the rolling window bands are judged over")
-    evaluate_every: str = Field(default="60s", description="re-judge every group this often")
+    evaluate_every: DurationSeconds = Field(
+        default=60.0, description="re-judge every group this often"
+    )
     groups: list[str] = Field(default_factory=lambda: list(GROUPS))
     bands: list[BandFile] = Field(default_factory=list)
     whatif_min_decided: int = Field(default=30, ge=1)
@@ -89,15 +91,7 @@ class InsightFile(BaseModel):
     @field_validator("window")
     @classmethod
     def _days(cls, value: str) -> str:
-        if not _DAYS.fullmatch(value):
-            raise ValueError(f"{value!r} is not a window; write days like 30d")
-        return value
-
-    @field_validator("evaluate_every")
-    @classmethod
-    def _seconds(cls, value: str) -> str:
-        if not _SECONDS.fullmatch(value):
-            raise ValueError(f"{value!r} is not a period; write seconds like 60s")
+        window_days(value)
         return value
 
     @field_validator("groups")
@@ -136,14 +130,25 @@ class InsightConfig:
         return timedelta(days=self.window_days)
 
 
+def window_days(text: str) -> int:
+    """The window's whole days, in the durations grammar every config file uses ("30d", "4w")."""
+    try:
+        span = parse_duration(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a window; write days like 30d or 4w") from None
+    if span.seconds or span.microseconds or not 1 <= span.days <= MAX_WINDOW_DAYS:
+        raise ValueError(
+            f"{text!r} is not a window; write whole days like 30d or 4w, "
+            f"at most {MAX_WINDOW_DAYS}d (the rollup counts per day)"
+        )
+    return span.days
+
+
 def load_config(path: Path) -> InsightConfig:
     parsed = load_yaml(path, InsightFile)
-    days = _DAYS.fullmatch(parsed.window)
-    every = _SECONDS.fullmatch(parsed.evaluate_every)
-    assert days is not None and every is not None  # validated above
     return InsightConfig(
-        window_days=int(days.group(1)),
-        evaluate_every=float(every.group(1)),
+        window_days=window_days(parsed.window),
+        evaluate_every=parsed.evaluate_every,
         groups=tuple(parsed.groups),
         bands=tuple(b.build() for b in parsed.bands),
         whatif_min_decided=parsed.whatif_min_decided,

@@ -6,7 +6,13 @@ from pathlib import Path
 
 from pydantic import Field
 
+from handoff.service import ServiceSpec
 from handoff.settings import HandoffSettings
+
+# The service's identity for the CLI and the dev stack (the `handoff.services` entry point).
+SERVICE = ServiceSpec(
+    name="insight", schema="insight", package="handoff_insight", default_port=8104
+)
 
 
 class InsightSettings(HandoffSettings):

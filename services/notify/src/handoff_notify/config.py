@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from handoff.config_file import load_yaml
+from handoff.durations import DurationSeconds
 from handoff_notify.domain.addresses import (
     IPNetwork,
     UnsafeAddress,
@@ -30,7 +31,6 @@ from handoff_notify.domain.addresses import (
     refusal,
 )
 from handoff_notify.domain.breaker import BreakerPolicy
-from handoff_notify.domain.durations import seconds_of
 from handoff_notify.domain.retry import RetryPolicy
 from handoff_notify.domain.subscriptions import EVENT_TYPES, Subscription
 
@@ -59,11 +59,6 @@ def _secret(value: str) -> str:
     return value
 
 
-def _duration(value: str) -> str:
-    seconds_of(value)
-    return value
-
-
 def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
@@ -74,7 +69,6 @@ def _timezone(value: str) -> str:
 
 EventType = Annotated[str, AfterValidator(_event_type)]
 Secret = Annotated[str, AfterValidator(_secret)]
-Duration = Annotated[str, AfterValidator(_duration)]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -167,20 +161,25 @@ class SubscriptionIn(Strict):
         )
 
 
+# Durations in the one grammar of every config file ("90s", "15m", "1h30m", "1.5h", "2d", "1w"),
+# held as seconds; the defaults are written the same way.
 class BreakerIn(Strict):
     failures_to_open: int = Field(default=5, ge=1, le=1000)
-    open_for: Duration = "1m"
+    open_for: DurationSeconds = Field(default="1m", validate_default=True)
 
 
 class DeliveryIn(Strict):
-    timeout: Duration = "10s"
-    retry_schedule: list[Duration] = Field(
-        default_factory=lambda: ["5s", "5m", "30m", "2h", "5h", "10h"], min_length=0, max_length=20
+    timeout: DurationSeconds = Field(default="10s", validate_default=True)
+    retry_schedule: list[DurationSeconds] = Field(
+        default_factory=lambda: ["5s", "5m", "30m", "2h", "5h", "10h"],
+        validate_default=True,
+        min_length=0,
+        max_length=20,
     )
     jitter: float = Field(default=0.2, ge=0, le=0.5)
     concurrency_per_endpoint: int = Field(default=4, ge=1, le=100)
     breaker: BreakerIn = Field(default_factory=BreakerIn)
-    disable_after: Duration = "5d"
+    disable_after: DurationSeconds = Field(default="5d", validate_default=True)
     response_body_limit: int = Field(default=1000, ge=0, le=100_000)
 
 
@@ -236,7 +235,7 @@ class NotifyConfig(Strict):
     @property
     def retry(self) -> RetryPolicy:
         return RetryPolicy(
-            schedule=tuple(seconds_of(d) for d in self.delivery.retry_schedule),
+            schedule=tuple(self.delivery.retry_schedule),
             jitter=self.delivery.jitter,
         )
 
@@ -244,13 +243,13 @@ class NotifyConfig(Strict):
     def breaker(self) -> BreakerPolicy:
         return BreakerPolicy(
             failures_to_open=self.delivery.breaker.failures_to_open,
-            open_seconds=seconds_of(self.delivery.breaker.open_for),
-            disable_after_seconds=seconds_of(self.delivery.disable_after),
+            open_seconds=self.delivery.breaker.open_for,
+            disable_after_seconds=self.delivery.disable_after,
         )
 
     @property
     def timeout_seconds(self) -> float:
-        return seconds_of(self.delivery.timeout)
+        return self.delivery.timeout
 
     @property
     def allowed_networks(self) -> tuple[IPNetwork, ...]:

@@ -7,7 +7,11 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
+from handoff.service import ServiceSpec
 from handoff.settings import HandoffSettings
+
+# The service's identity for the CLI and the dev stack (the `handoff.services` entry point).
+SERVICE = ServiceSpec(name="notify", schema="notify", package="handoff_notify", default_port=8105)
 
 
 class NotifySettings(HandoffSettings):

@@ -52,20 +52,21 @@ def encode_event(
     source: str,
     subject: str | None,
     time: datetime | str,
-    data: Mapping[str, Any],
+    data: Any,
     extensions: Mapping[str, Any] | None = None,
 ) -> bytes:
     """A CloudEvents 1.0 event in structured JSON mode, attributes in the models' order.
 
-    `data` is written as given (datetimes as RFC 3339, None kept): leave out absent fields with
+    `data` is written as given (datetimes as RFC 3339, None kept; no data at all is left out): leave out absent fields with
     `without_none` where the event's model would. `time` may be preformatted (see `rfc3339`).
     """
     body: dict[str, Any] = {"specversion": SPECVERSION, "id": id, "source": source, "type": type}
     if subject is not None:
         body["subject"] = subject
     body["time"] = time
-    body["datacontenttype"] = DATACONTENTTYPE
-    body["data"] = data
+    if data is not None:  # an event without data (a foreign one, passed on) carries none
+        body["datacontenttype"] = DATACONTENTTYPE
+        body["data"] = data
     if extensions:
         body.update(extensions)
     return to_json(body)

@@ -73,7 +73,7 @@ class CloudEvent(BaseModel, Generic[D]):
             source=attributes.pop("source"),
             subject=attributes.pop("subject", None),
             time=attributes.pop("time"),
-            data=attributes.pop("data", None) or {},
+            data=attributes.pop("data", None),
             extensions={k: v for k, v in attributes.items() if k not in _WRITTEN},
         )
 

@@ -1,9 +1,10 @@
-"""Every event insight emits: handoff.funnel.alert on handoff.insight.v1, through the outbox."""
+"""Every event insight emits: handoff.funnel.alert on handoff.insight.v1, through the outbox
+and the shared encoder (the model's to_json)."""
 
 from __future__ import annotations
 
 from handoff.events import insight as ev
-from handoff.events.envelope import fact_id
+from handoff.events.encode import fact_id
 from handoff.messaging.producer import Message
 from handoff_insight.adapters.alert_states import AlertState
 from handoff_insight.domain.bands import Band

@@ -205,21 +205,7 @@ def _fold_into(row: dict[str, Any], fact: Fact) -> None:
                 campaign=fact.campaign,
             )
         case Assigned():
-            current = (
-                (row["last_assigned_at"], row["handoff_id"])
-                if row["last_assigned_at"] is not None and row["handoff_id"] is not None
-                else None
-            )
-            latest = _later(current, (fact.at, fact.handoff_id))
-            row["assigned_at"] = _min(row["assigned_at"], fact.at)
-            if latest != current:
-                row.update(
-                    handoff_id=fact.handoff_id,
-                    last_assigned_at=fact.at,
-                    rep_id=fact.rep_id,
-                    pool=fact.pool,
-                    team=fact.team,
-                )
+            _fold_assigned(row, fact)
         case Accepted():
             row["accepted_at"] = _min(row["accepted_at"], fact.at)
         case Rejected():
@@ -242,16 +228,7 @@ def _fold_into(row: dict[str, Any], fact: Fact) -> None:
             recycled = row["recycled_at"]
             row["recycled_at"] = fact.at if recycled is None else max(recycled, fact.at)
         case SlaMet():
-            before = row["sla_met_at"].get(fact.stage)
-            new = (fact.at, fact.wall_seconds, fact.business_seconds)
-            if before is not None and (before, *row["sla_met"][fact.stage]) <= new:
-                return
-            # New dicts: the row folded from may share the old ones.
-            row["sla_met"] = {
-                **row["sla_met"],
-                fact.stage: (fact.wall_seconds, fact.business_seconds),
-            }
-            row["sla_met_at"] = {**row["sla_met_at"], fact.stage: fact.at}
+            _fold_sla_met(row, fact)
         case SlaBreached():
             row["sla_breached"] = row["sla_breached"] | {fact.stage}
         case SlaEscalated():
@@ -259,6 +236,39 @@ def _fold_into(row: dict[str, Any], fact: Fact) -> None:
             row["escalation_level"] = max(row["escalation_level"], fact.level)
         case _:
             raise TypeError(f"not a funnel fact: {fact!r}")
+
+
+def _fold_assigned(row: dict[str, Any], fact: Assigned) -> None:
+    """The first assignment's time; the latest assignment's handoff, rep, pool and team."""
+    current = (
+        (row["last_assigned_at"], row["handoff_id"])
+        if row["last_assigned_at"] is not None and row["handoff_id"] is not None
+        else None
+    )
+    latest = _later(current, (fact.at, fact.handoff_id))
+    row["assigned_at"] = _min(row["assigned_at"], fact.at)
+    if latest != current:
+        row.update(
+            handoff_id=fact.handoff_id,
+            last_assigned_at=fact.at,
+            rep_id=fact.rep_id,
+            pool=fact.pool,
+            team=fact.team,
+        )
+
+
+def _fold_sla_met(row: dict[str, Any], fact: SlaMet) -> None:
+    """The earliest time a stage was met, with its elapsed times."""
+    before = row["sla_met_at"].get(fact.stage)
+    new = (fact.at, fact.wall_seconds, fact.business_seconds)
+    if before is not None and (before, *row["sla_met"][fact.stage]) <= new:
+        return
+    # New dicts: the row folded from may share the old ones.
+    row["sla_met"] = {
+        **row["sla_met"],
+        fact.stage: (fact.wall_seconds, fact.business_seconds),
+    }
+    row["sla_met_at"] = {**row["sla_met_at"], fact.stage: fact.at}
 
 
 def sla_outcome(row: FunnelRow, stage: str) -> str | None:

@@ -79,6 +79,14 @@ def counters(row: FunnelRow) -> Counter[str]:
     c["mqls"] = 1
     if row.assigned_at is not None:
         c["assigned"] = 1
+    _count_outcome(row, c)
+    _count_times(row, c)
+    _count_sla(row, c)
+    return +c
+
+
+def _count_outcome(row: FunnelRow, c: Counter[str]) -> None:
+    """What sales decided: accepted or rejected (and why), then the disposition."""
     decision = row.decision
     if decision == "accepted":
         c["accepted"] = 1
@@ -95,12 +103,20 @@ def counters(row: FunnelRow) -> Counter[str]:
         c["recycled"] = 1
     if row.disposition == "disqualified":
         c["disqualified"] = 1
+
+
+def _count_times(row: FunnelRow, c: Counter[str]) -> None:
+    """The histogram buckets of the times to accept and to first contact."""
     to_accept = _seconds(row.assigned_at, row.accepted_at)
     if to_accept is not None:
         c[f"accept_secs:{bucket_of(to_accept)}"] = 1
     to_contact = _seconds(row.assigned_at, row.contacted_at)
     if to_contact is not None:
         c[f"contact_secs:{bucket_of(to_contact)}"] = 1
+
+
+def _count_sla(row: FunnelRow, c: Counter[str]) -> None:
+    """Each stage's SLA outcome, the breaches and the escalations."""
     for stage in {*row.sla_met, *row.sla_breached}:
         outcome = sla_outcome(row, stage)
         c[f"sla_{outcome}:{stage if stage in STAGES else 'other'}"] = 1
@@ -108,7 +124,6 @@ def counters(row: FunnelRow) -> Counter[str]:
         c["breaches"] = len(row.sla_breached)
     if row.escalations:
         c["escalations"] = row.escalations
-    return +c
 
 
 def contribution(row: FunnelRow) -> Counter[Key]:

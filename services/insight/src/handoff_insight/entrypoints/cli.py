@@ -15,7 +15,6 @@ import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
@@ -28,9 +27,10 @@ from handoff.messaging.consumer import Inbound
 from handoff_insight.adapters.tables import SCHEMA
 from handoff_insight.config import load_config
 from handoff_insight.entrypoints.consumer import ADAPTERS
-from handoff_insight.service import SERVICE
+from handoff_insight.service_layer.facts import FunnelEvent
 from handoff_insight.service_layer.handlers import FunnelHandler
 from handoff_insight.service_layer.judge import judge_groups
+from handoff_insight.settings import SERVICE
 
 TABLES = ("funnel", "handoffs", "parked", "rollup", "cube", "alerts", "inbox")
 
@@ -118,9 +118,11 @@ async def _caught_up(kafka: AIOKafkaConsumer, partitions: list[TopicPartition]) 
     return True
 
 
-def _parse(records: list[ConsumerRecord[bytes, bytes]], done: Rebuilt) -> list[Inbound[Any]]:
+def _parse(
+    records: list[ConsumerRecord[bytes, bytes]], done: Rebuilt
+) -> list[Inbound[FunnelEvent]]:
     """Parse as the service's consumer does; malformed values were dead-lettered then: skip."""
-    good: list[Inbound[Any]] = []
+    good: list[Inbound[FunnelEvent]] = []
     for rec in records:
         try:
             event = parse_event(ADAPTERS[rec.topic], rec.value or b"")

@@ -8,7 +8,9 @@ from pydantic import TypeAdapter
 
 from handoff.events import routing, scoring, sla
 from handoff.messaging.consumer import Handler
-from handoff.runtime import Consumes, Runtime
+from handoff.runtime import Consumes
+from handoff_insight.entrypoints.deps import InsightDeps
+from handoff_insight.service_layer.facts import FunnelEvent
 from handoff_insight.service_layer.handlers import FunnelHandler
 
 ADAPTERS: dict[str, TypeAdapter[Any]] = {
@@ -18,8 +20,8 @@ ADAPTERS: dict[str, TypeAdapter[Any]] = {
 }
 
 
-def funnel_handler(rt: Runtime) -> Handler[Any]:
-    return FunnelHandler(rt.state["config"])
+def funnel_handler(deps: InsightDeps) -> Handler[FunnelEvent]:
+    return FunnelHandler(deps.config)
 
 
 CONSUMES = Consumes(adapters=ADAPTERS, handler=funnel_handler)

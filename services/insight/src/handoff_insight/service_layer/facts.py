@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from handoff.events import routing, scoring, sla
 from handoff_insight.domain import funnel as f
 
+# Every event the insight consumer parses, from the three topics it reads.
+FunnelEvent = scoring.ScoringEvent | routing.RoutingEvent | sla.SlaEvent
 
-def fact_of(event: Any) -> f.Fact | None:
+
+def fact_of(event: FunnelEvent) -> f.Fact | None:
     match event:
         case scoring.LeadMql(data=d):
             return f.Qualified(

@@ -4,7 +4,6 @@ judge the touched groups' bands on a cadence. One transaction per batch (the con
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import structlog
 
@@ -14,7 +13,7 @@ from handoff_insight.adapters import funnel_rows, rollups
 from handoff_insight.config import InsightConfig
 from handoff_insight.domain import funnel as f
 from handoff_insight.domain.rollup import deltas, group_values
-from handoff_insight.service_layer.facts import fact_of
+from handoff_insight.service_layer.facts import FunnelEvent, fact_of
 from handoff_insight.service_layer.judge import judge_groups
 
 log = structlog.get_logger("handoff.insight")
@@ -73,7 +72,7 @@ class FunnelHandler:
         self.pending: set[tuple[str, str]] = set()
         self.judged_at: float | None = None  # time.monotonic() of the last judging
 
-    async def __call__(self, uow: UnitOfWork, batch: list[Inbound[Any]]) -> None:
+    async def __call__(self, uow: UnitOfWork, batch: list[Inbound[FunnelEvent]]) -> None:
         facts = [x for x in (fact_of(i.event) for i in batch) if x is not None]
         if not facts:
             return

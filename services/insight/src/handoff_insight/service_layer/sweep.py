@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import structlog
 
 from handoff.db import UnitOfWorkFactory
-from handoff_insight.adapters import alert_states, gauges, rollups
+from handoff_insight.adapters import alert_states, metrics, rollups
 from handoff_insight.config import InsightConfig
 from handoff_insight.domain.funnel import STAGES
 from handoff_insight.domain.kpis import kpis
@@ -30,28 +30,28 @@ async def refresh_gauges(uow_factory: UnitOfWorkFactory, config: InsightConfig) 
     async with uow_factory() as uow:
         conn = uow.conn
         per_dim = {}
-        for dim in gauges.DIMENSIONS:
+        for dim in metrics.DIMENSIONS:
             top = await rollups.top_values(conn, dim, first, config.metrics_max_groups)
             per_dim[dim] = await rollups.sums(conn, dim, first, last, top) if top else {}
         open_alerts = await alert_states.open_alerts(conn)
-    for gauge in gauges.ALL:
+    for gauge in metrics.ALL:
         gauge.clear()
     for dim, groups in per_dim.items():
         for value, counters in groups.items():
             k = kpis(counters)
-            gauges.MQLS.labels(dim, value).set(k.mqls)
-            gauges.DECIDED.labels(dim, value).set(k.decided)
+            metrics.MQLS.labels(dim, value).set(k.mqls)
+            metrics.DECIDED.labels(dim, value).set(k.decided)
             if k.acceptance_rate is not None:
-                gauges.ACCEPTANCE.labels(dim, value).set(k.acceptance_rate)
+                metrics.ACCEPTANCE.labels(dim, value).set(k.acceptance_rate)
             if k.mql_to_sql is not None:
-                gauges.SQL_RATE.labels(dim, value).set(k.mql_to_sql)
+                metrics.SQL_RATE.labels(dim, value).set(k.mql_to_sql)
             for stage in STAGES:
                 compliance = k.sla_of(stage).compliance
                 if compliance is not None:
-                    gauges.SLA_COMPLIANCE.labels(dim, value, stage).set(compliance)
+                    metrics.SLA_COMPLIANCE.labels(dim, value, stage).set(compliance)
     per_band = Counter(a.band for a in open_alerts)
     for band in config.bands:
-        gauges.OPEN_ALERTS.labels(band.name).set(per_band.get(band.name, 0))
+        metrics.OPEN_ALERTS.labels(band.name).set(per_band.get(band.name, 0))
 
 
 async def run_sweeps(uow_factory: UnitOfWorkFactory, config: InsightConfig) -> None:

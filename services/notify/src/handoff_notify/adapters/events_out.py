@@ -1,4 +1,5 @@
-"""Every event notify emits, on handoff.notify.v1, as (key, value) for the outbox."""
+"""Every event notify emits, all through the shared encoder: delivery_failed and
+endpoint_disabled on handoff.notify.v1 (as outbox messages), and a webhook's body."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ from datetime import datetime
 
 from handoff.events import fact_id
 from handoff.events import notify as ev
+from handoff.events.envelope import GenericEvent
+from handoff.messaging.producer import Message
 from handoff_notify.adapters.queue import Claimed
 from handoff_notify.domain.breaker import Health
 
 
 def delivery_failed(
     d: Claimed, attempts: int, last_status: int | None, last_error: str | None, at: datetime
-) -> tuple[bytes, bytes]:
+) -> Message:
     event = ev.DeliveryFailed(
         id=fact_id(ev.DeliveryFailed.model_fields["type"].default, d.delivery_id, str(attempts)),
         subject=d.lead_id,
@@ -30,10 +33,11 @@ def delivery_failed(
             failed_at=at,
         ),
     )
-    return (d.lead_id or d.subscription_id).encode(), event.to_json()
+    # Keyed by the lead, so a lead's events stay in order; by the endpoint when there is none.
+    return Message(ev.TOPIC, (d.lead_id or d.subscription_id).encode(), event.to_json())
 
 
-def endpoint_disabled(subscription_id: str, channel: str, health: Health) -> tuple[bytes, bytes]:
+def endpoint_disabled(subscription_id: str, channel: str, health: Health) -> Message:
     assert health.disabled_at is not None
     event = ev.EndpointDisabled(
         id=fact_id(
@@ -51,4 +55,10 @@ def endpoint_disabled(subscription_id: str, channel: str, health: Health) -> tup
             consecutive_failures=health.consecutive_failures,
         ),
     )
-    return subscription_id.encode(), event.to_json()
+    return Message(ev.TOPIC, subscription_id.encode(), event.to_json())
+
+
+def webhook_body(event: GenericEvent) -> bytes:
+    """A webhook's body: the CloudEvent as notify read it, fields added by a newer producer
+    included, written by the same encoder as every event handoff publishes."""
+    return event.to_json()

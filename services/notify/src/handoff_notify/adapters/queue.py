@@ -16,6 +16,7 @@ from datetime import datetime
 
 import asyncpg
 
+from handoff.messaging.producer import Message
 from handoff_notify.domain.breaker import Health
 
 
@@ -149,9 +150,12 @@ async def save_try(
     )
 
 
-async def append_outbox(conn: asyncpg.Connection, topic: str, key: bytes, value: bytes) -> None:
+async def append_outbox(conn: asyncpg.Connection, message: Message) -> None:
     await conn.execute(
-        "INSERT INTO notify.outbox (topic, key, value) VALUES ($1, $2, $3)", topic, key, value
+        "INSERT INTO notify.outbox (topic, key, value) VALUES ($1, $2, $3)",
+        message.topic,
+        message.key,
+        message.value,
     )
 
 

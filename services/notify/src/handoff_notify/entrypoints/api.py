@@ -5,20 +5,20 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from handoff.http.auth import require_scope
 from handoff.http.problem import Problem
-from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
 from handoff_notify.adapters import deliveries_repo, subscriptions_repo
 from handoff_notify.adapters.guard import checked_addresses
-from handoff_notify.config import NotifyConfig, SubscriptionIn
+from handoff_notify.config import SubscriptionIn
 from handoff_notify.domain.addresses import UnsafeAddress, check_url
+from handoff_notify.entrypoints.deps import Deps, NotifyDeps
 
 router = APIRouter(prefix="/v1", tags=["notify"])
 Admin = Annotated[ApiKeyRecord, Depends(require_scope("admin"))]
@@ -113,31 +113,17 @@ class DeliveryList(BaseModel):
     next_before: str | None = Field(description="pass as `before` for the next (older) page")
 
 
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-def _config(rt: Runtime) -> NotifyConfig:
-    config: NotifyConfig = rt.state["config"]
-    return config
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-async def _check_reachable(rt: Runtime, body: SubscriptionIn) -> None:
+async def _check_reachable(deps: NotifyDeps, body: SubscriptionIn) -> None:
     """The URL's host resolves only to addresses notify may reach: else 422 naming `url`."""
     if body.channel == "email":
         return
     try:
         host, port = check_url(body.url)
-        await checked_addresses(host, port, _config(rt).allowed_networks, rt.state["resolve"])
+        await checked_addresses(host, port, deps.config.allowed_networks, deps.resolve)
     except UnsafeAddress as exc:
         raise Problem(
             422,
@@ -147,8 +133,8 @@ async def _check_reachable(rt: Runtime, body: SubscriptionIn) -> None:
 
 
 @router.get("/subscriptions", response_model=SubscriptionList, summary="Every subscription")
-async def list_subscriptions(request: Request, key: Admin) -> SubscriptionList:
-    async with _rt(request).engine.connect() as conn:
+async def list_subscriptions(deps: Deps, key: Admin) -> SubscriptionList:
+    async with deps.engine.connect() as conn:
         rows = await subscriptions_repo.all_rows(conn)
     return SubscriptionList(subscriptions=[SubscriptionOut.of(r) for r in rows])
 
@@ -160,16 +146,15 @@ async def list_subscriptions(request: Request, key: Admin) -> SubscriptionList:
     summary="Add a subscription; effective for the next batch of events, without a restart",
 )
 async def create_subscription(
-    body: SubscriptionIn, request: Request, response: Response, key: Admin
+    body: SubscriptionIn, response: Response, deps: Deps, key: Admin
 ) -> SubscriptionCreated:
-    rt = _rt(request)
-    await _check_reachable(rt, body)
+    await _check_reachable(deps, body)
     generated = None
     if body.channel == "webhook" and not body.secrets:
         generated = new_secret()
         body = body.model_copy(update={"secrets": [generated]})
     sub_id = body.id or f"sub-{uuid.uuid4().hex[:12]}"
-    async with rt.uow() as uow:
+    async with deps.uow() as uow:
         if not await subscriptions_repo.insert(uow.conn, body.to_domain(sub_id, "api")):
             raise Problem(409, f"A subscription with the id {sub_id!r} exists already.")
         row = await subscriptions_repo.one_row(uow.conn, sub_id)
@@ -186,8 +171,8 @@ async def _existing(conn: Any, subscription_id: str) -> Any:
 
 
 @router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
-async def get_subscription(subscription_id: str, request: Request, key: Admin) -> SubscriptionOut:
-    async with _rt(request).engine.connect() as conn:
+async def get_subscription(subscription_id: str, deps: Deps, key: Admin) -> SubscriptionOut:
+    async with deps.engine.connect() as conn:
         return SubscriptionOut.of(await _existing(conn, subscription_id))
 
 
@@ -197,11 +182,10 @@ async def get_subscription(subscription_id: str, request: Request, key: Admin) -
     summary="Replace a subscription made through the API (a rotation: send both secrets)",
 )
 async def replace_subscription(
-    subscription_id: str, body: SubscriptionIn, request: Request, key: Admin
+    subscription_id: str, body: SubscriptionIn, deps: Deps, key: Admin
 ) -> SubscriptionOut:
-    rt = _rt(request)
-    await _check_reachable(rt, body)
-    async with rt.uow() as uow:
+    await _check_reachable(deps, body)
+    async with deps.uow() as uow:
         row = await _existing(uow.conn, subscription_id)
         if row._mapping["origin"] == "config":
             raise Problem(409, "This subscription comes from notify.yaml; change it there.")
@@ -214,13 +198,13 @@ async def replace_subscription(
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204)
-async def delete_subscription(subscription_id: str, request: Request, key: Admin) -> Response:
-    async with _rt(request).uow() as uow:
+async def delete_subscription(subscription_id: str, deps: Deps, key: Admin) -> Response:
+    async with deps.uow() as uow:
         row = await _existing(uow.conn, subscription_id)
         if row._mapping["origin"] == "config":
             raise Problem(409, "This subscription comes from notify.yaml; remove it there.")
         await subscriptions_repo.delete(uow.conn, subscription_id)
-        await deliveries_repo.fail_pending_of(uow.conn, subscription_id, _now())
+        await deliveries_repo.fail_pending_of(uow.conn, subscription_id, deps.clock())
         await uow.commit()
     return Response(status_code=204)
 
@@ -230,22 +214,19 @@ async def delete_subscription(subscription_id: str, request: Request, key: Admin
     response_model=SubscriptionOut,
     summary="Enable a disabled endpoint again; its waiting deliveries go out",
 )
-async def enable_subscription(
-    subscription_id: str, request: Request, key: Admin
-) -> SubscriptionOut:
-    rt = _rt(request)
-    async with rt.uow() as uow:
+async def enable_subscription(subscription_id: str, deps: Deps, key: Admin) -> SubscriptionOut:
+    async with deps.uow() as uow:
         await _existing(uow.conn, subscription_id)
-        await subscriptions_repo.enable(uow.conn, subscription_id, _now())
+        await subscriptions_repo.enable(uow.conn, subscription_id, deps.clock())
         row = await subscriptions_repo.one_row(uow.conn, subscription_id)
         await uow.commit()
-    rt.state["bell"].ring()
+    deps.bell.ring()
     return SubscriptionOut.of(row)
 
 
 @router.get("/deliveries", response_model=DeliveryList, summary="The delivery log, newest first")
 async def list_deliveries(
-    request: Request,
+    deps: Deps,
     key: Reader,
     status: Annotated[
         Literal["pending", "succeeded", "failed", "cancelled"] | None, Query()
@@ -254,7 +235,7 @@ async def list_deliveries(
     before: Annotated[str | None, Query(max_length=100, description="a delivery id")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeliveryList:
-    async with _rt(request).engine.connect() as conn:
+    async with deps.engine.connect() as conn:
         rows = await deliveries_repo.listing(
             conn, status=status, subscription_id=subscription_id, before=before, limit=limit
         )
@@ -263,8 +244,8 @@ async def list_deliveries(
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryOut)
-async def get_delivery(delivery_id: str, request: Request, key: Reader) -> DeliveryOut:
-    async with _rt(request).engine.connect() as conn:
+async def get_delivery(delivery_id: str, deps: Deps, key: Reader) -> DeliveryOut:
+    async with deps.engine.connect() as conn:
         row = await deliveries_repo.one(conn, delivery_id)
     if row is None:
         raise Problem(404, f"No delivery has the id {delivery_id!r}.")
@@ -277,9 +258,8 @@ async def get_delivery(delivery_id: str, request: Request, key: Reader) -> Deliv
     status_code=202,
     summary="Try a failed delivery again now, with a fresh retry schedule",
 )
-async def retry_delivery(delivery_id: str, request: Request, key: Admin) -> DeliveryOut:
-    rt = _rt(request)
-    async with rt.uow() as uow:
+async def retry_delivery(delivery_id: str, deps: Deps, key: Admin) -> DeliveryOut:
+    async with deps.uow() as uow:
         row = await deliveries_repo.one(uow.conn, delivery_id)
         if row is None:
             raise Problem(404, f"No delivery has the id {delivery_id!r}.")
@@ -287,8 +267,8 @@ async def retry_delivery(delivery_id: str, request: Request, key: Admin) -> Deli
             raise Problem(409, "This delivery succeeded already; there is nothing to retry.")
         if row._mapping["erased_at"] is not None:
             raise Problem(409, "This delivery's lead was erased; it is not sent again.")
-        await deliveries_repo.retry_now(uow.conn, delivery_id, _now())
+        await deliveries_repo.retry_now(uow.conn, delivery_id, deps.clock())
         row = await deliveries_repo.one(uow.conn, delivery_id)
         await uow.commit()
-    rt.state["bell"].ring()
+    deps.bell.ring()
     return DeliveryOut.of(row)

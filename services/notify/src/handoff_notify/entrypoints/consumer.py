@@ -12,7 +12,8 @@ from pydantic import TypeAdapter
 from handoff.events import routing, scoring, sla
 from handoff.events.envelope import GenericEvent
 from handoff.messaging.consumer import Handler
-from handoff.runtime import Consumes, Runtime
+from handoff.runtime import Consumes
+from handoff_notify.entrypoints.deps import NotifyDeps
 from handoff_notify.service_layer.handlers import EventHandler
 
 INSIGHT_TOPIC = "handoff.insight.v1"
@@ -27,13 +28,14 @@ def topics(insight: bool | None = None) -> list[str]:
     return [scoring.TOPIC, routing.TOPIC, sla.TOPIC, *([INSIGHT_TOPIC] if insight else [])]
 
 
-def event_handler(rt: Runtime) -> Handler[Any]:
+def event_handler(deps: NotifyDeps) -> Handler[GenericEvent]:
     return EventHandler(
-        rt.state["render"],
-        wake=rt.state["bell"].ring,
-        new_lead_grace_seconds=rt.state["new_lead_grace_seconds"],
+        deps.notices.render,
+        wake=deps.bell.ring,
+        clock=deps.clock,
+        new_lead_grace_seconds=deps.settings.new_lead_grace_seconds,
     )
 
 
-def consumes(insight: bool | None = None) -> Consumes[Runtime]:
+def consumes(insight: bool | None = None) -> Consumes[NotifyDeps]:
     return Consumes(adapters={t: _any_event for t in topics(insight)}, handler=event_handler)

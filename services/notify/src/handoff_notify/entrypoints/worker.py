@@ -20,10 +20,10 @@ import asyncpg
 import structlog
 
 from handoff_notify.adapters import queue
+from handoff_notify.adapters.metrics import DELIVERY_SECONDS, IN_FLIGHT
 from handoff_notify.adapters.queue import Claimed
 from handoff_notify.adapters.senders import Senders
 from handoff_notify.domain.attempts import Policies
-from handoff_notify.metrics import DELIVERY_SECONDS, IN_FLIGHT
 from handoff_notify.service_layer.delivering import (
     plain_success,
     record_delivered,

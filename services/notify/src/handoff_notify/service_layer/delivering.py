@@ -9,14 +9,13 @@ from datetime import datetime
 import asyncpg
 import structlog
 
-from handoff.events import notify as ev
 from handoff_notify.adapters import events_out, queue
+from handoff_notify.adapters.metrics import DELIVERIES_FAILED, DELIVERY_TRIES, ENDPOINTS_DISABLED
 from handoff_notify.adapters.queue import Claimed
 from handoff_notify.adapters.senders import Attempt
 from handoff_notify.domain.attempts import Decision, Policies, after_try
 from handoff_notify.domain.breaker import Health
 from handoff_notify.domain.retry import Verdict
-from handoff_notify.metrics import DELIVERIES_FAILED, DELIVERY_TRIES, ENDPOINTS_DISABLED
 
 log = structlog.get_logger("handoff.notify")
 
@@ -59,13 +58,13 @@ async def record_try(
         if health is not None and decision.health != health:
             await queue.save_health(conn, d.subscription_id, decision.health)
         if decision.gave_up:
-            key, value = events_out.delivery_failed(
+            failed = events_out.delivery_failed(
                 d, decision.attempts, attempt.status, attempt.error, now
             )
-            await queue.append_outbox(conn, ev.TOPIC, key, value)
+            await queue.append_outbox(conn, failed)
         if decision.disabled_now:
-            key, value = events_out.endpoint_disabled(d.subscription_id, d.channel, decision.health)
-            await queue.append_outbox(conn, ev.TOPIC, key, value)
+            disabled = events_out.endpoint_disabled(d.subscription_id, d.channel, decision.health)
+            await queue.append_outbox(conn, disabled)
     # Counted after the commit: a rolled-back record counts nothing.
     outcome = (
         "failed"

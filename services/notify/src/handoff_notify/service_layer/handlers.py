@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 from pydantic import ValidationError
@@ -25,7 +24,7 @@ from handoff.events import fact_id, scoring
 from handoff.events.envelope import GenericEvent
 from handoff.messaging.consumer import Inbound
 from handoff.metrics import LEADS_ERASED
-from handoff_notify.adapters import deliveries_repo, erasure_repo, subscriptions_repo
+from handoff_notify.adapters import deliveries_repo, erasure_repo, events_out, subscriptions_repo
 from handoff_notify.adapters.deliveries_repo import NewDelivery
 from handoff_notify.domain.erasure import ERASED
 from handoff_notify.domain.facts import (
@@ -44,12 +43,7 @@ from handoff_notify.domain.subscriptions import Facts, Subscription, matching
 log = structlog.get_logger("handoff.notify")
 
 # Renders the body for a Slack or email subscription; None: nothing to send for this event.
-Render = Callable[[Subscription, Any, HandoffSeen | None], bytes | None]
-
-
-def event_body(event: Any) -> bytes:
-    """The CloudEvent as JSON: a webhook's body."""
-    return bytes(event.model_dump_json(exclude_none=True).encode())
+Render = Callable[[Subscription, GenericEvent, HandoffSeen | None], bytes | None]
 
 
 def delivery_id(event_id: str, subscription_id: str) -> str:
@@ -72,7 +66,7 @@ class EventHandler:
         # without one: the start follows the assignment within milliseconds when a policy applies.
         self.grace = timedelta(seconds=new_lead_grace_seconds)
 
-    async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+    async def __call__(self, uow: UnitOfWork, items: list[Inbound[GenericEvent]]) -> None:
         # An erasure splits the batch (rarely), so that it erases what came before it and
         # nothing the lead sent after it; one transaction all the same.
         cut = next((n + 1 for n, i in enumerate(items[:-1]) if i.event.type == ERASED), None)
@@ -83,7 +77,7 @@ class EventHandler:
         await self._queue(uow, items)
         await apply_erasures(uow, [i.event for i in items if i.event.type == ERASED], self.clock())
 
-    async def _queue(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+    async def _queue(self, uow: UnitOfWork, items: list[Inbound[GenericEvent]]) -> None:
         events = [i.event for i in items]
         datas = [e.data if isinstance(e.data, dict) else {} for e in events]
         # What later events and notices need, remembered first (in event order).
@@ -147,7 +141,7 @@ class EventHandler:
 
     def _erasure_deliveries(
         self,
-        event: Any,
+        event: GenericEvent,
         subscriptions: list[Subscription],
         of_lead: dict[str, list[HandoffSeen]],
     ) -> list[NewDelivery]:
@@ -155,6 +149,7 @@ class EventHandler:
         pool, team and rep filters match the lead's handoffs: a CRM that heard of the lead
         through one of them hears that it was erased."""
         ids = erased_ids(event)
+        body = events_out.webhook_body(event)
         facts = [Facts(event_id=event.id, type=event.type, lead_id=ids[0] if ids else None)]
         facts += [
             Facts(event.id, event.type, h.lead_id, h.handoff_id, h.rep_id, h.pool, h.team)
@@ -168,7 +163,7 @@ class EventHandler:
                 sub.subscription_id,
                 event.type,
                 facts[0].lead_id,
-                event_body(event),
+                body,
             )
             for sub in subscriptions
             if sub.channel == "webhook" and any(sub.wants(f) for f in facts)
@@ -176,18 +171,20 @@ class EventHandler:
 
     def _deliveries(
         self,
-        event: Any,
+        event: GenericEvent,
         subscriptions: list[Subscription],
         known: dict[str, HandoffSeen],
         notices_only: bool = False,
     ) -> list[NewDelivery]:
         facts = facts_of(event.id, event.type, event.data, known)
         out = []
+        webhook: bytes | None = None  # the event's body, written once for all its webhooks
         for sub in matching(subscriptions, facts):
             if sub.channel == "webhook":
                 if notices_only:
                     continue
-                body: bytes | None = event_body(event)
+                webhook = webhook or events_out.webhook_body(event)
+                body: bytes | None = webhook
             elif event.type in (REASSIGNED, ASSIGNED) and not notices_only:
                 # A reassignment's notice names the new rep, who is known only from the
                 # assignment that follows (reassignment_notice); the new-lead notice waits for
@@ -209,7 +206,7 @@ class EventHandler:
         return out
 
 
-def valid_mql(event: Any) -> bool:
+def valid_mql(event: GenericEvent) -> bool:
     """Only an MQL scoring could have published is remembered. A broken one (produced to the
     topic by hand, say) is dead-lettered by routing and unknown to scoring, so no erasure
     would ever reach the name it carries: notify must not keep it either."""
@@ -221,7 +218,7 @@ def valid_mql(event: Any) -> bool:
     return True
 
 
-def erased_ids(event: Any) -> list[str]:
+def erased_ids(event: GenericEvent) -> list[str]:
     """The lead and its aliases named by a `handoff.lead.erased` event."""
     data = event.data if isinstance(event.data, dict) else {}
     lead, aliases = data.get("lead_id"), data.get("aliases")
@@ -231,7 +228,7 @@ def erased_ids(event: Any) -> list[str]:
     return ids
 
 
-async def apply_erasures(uow: UnitOfWork, events: list[Any], now: datetime) -> None:
+async def apply_erasures(uow: UnitOfWork, events: list[GenericEvent], now: datetime) -> None:
     """Erase each `handoff.lead.erased` event's lead and aliases; one log line per lead."""
     events = [e for e in events if erased_ids(e)]
     if events:
@@ -252,7 +249,7 @@ async def apply_erasures(uow: UnitOfWork, events: list[Any], now: datetime) -> N
         )
 
 
-def reassignment_notice(event: Any, known: dict[str, HandoffSeen]) -> GenericEvent | None:
+def reassignment_notice(event: GenericEvent, known: dict[str, HandoffSeen]) -> GenericEvent | None:
     """For the assignment of a handoff that replaced a reassigned one: the reassignment as the
     Slack and email notices need it, naming both reps (routing's `reassigned` event does not
     know the new rep yet). Its id is derived, so a replay queues nothing new."""
@@ -277,7 +274,7 @@ def reassignment_notice(event: Any, known: dict[str, HandoffSeen]) -> GenericEve
     )
 
 
-def new_lead_notice(event: Any, known: dict[str, HandoffSeen]) -> GenericEvent | None:
+def new_lead_notice(event: GenericEvent, known: dict[str, HandoffSeen]) -> GenericEvent | None:
     """For an assignment, or the accept stage's SLA start of an assigned handoff: the new-lead
     notice as Slack and email render it. Its id is the handoff's, not the event's, so the
     assignment and the start queue the same delivery per subscription, and a replay none."""

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from handoff import one_click
+from handoff.events.envelope import GenericEvent
 from handoff_notify.config import NotifyConfig, PersonIn, TeamIn
 from handoff_notify.domain.facts import HandoffSeen
 from handoff_notify.domain.messages import About, Kind, Language, email_parts, slack_message, words
@@ -38,7 +39,9 @@ class Notices:
             settings.one_click_ttl_seconds,
         )
 
-    def render(self, sub: Subscription, event: Any, seen: HandoffSeen | None) -> bytes | None:
+    def render(
+        self, sub: Subscription, event: GenericEvent, seen: HandoffSeen | None
+    ) -> bytes | None:
         """The Slack message or the email for `event`, or None when it warrants no notice."""
         data = event.data if isinstance(event.data, dict) else {}
         plan = self._plan(event.type, data, seen)
