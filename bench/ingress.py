@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from bench import results
 from handoff.devstack.ports import free_port, wait_for_port
 from handoff.devstack.stack import DevStack
 from handoff.logs import configure_logging
@@ -249,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"bare ASGI 202 (best of {args.rounds}): {best_bare:,.0f} requests/s")
             print(f"webhook {path} (best of {args.rounds}): {best_hook:,.0f} requests/s")
             print(f"webhook/bare = {best_hook / best_bare:.2f}  (goal >= 0.60)", flush=True)
+            results.record("webhook requests / bare ASGI 202", best_hook / best_bare, "x", ">= 0.6")
         if args.only == "webhook":
             return
         rate, errors = batch_signals(
@@ -258,6 +260,7 @@ def main(argv: list[str] | None = None) -> None:
             f"batch POST /v1/signals, 1000 a request: {rate:,.0f} signals/s acknowledged by the "
             f"broker, {errors} failed requests  (goal >= 20,000)"
         )
+        results.record("batch POST /v1/signals, 1000 a request", rate, "signals/s", ">= 20000")
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         if bare is not None:
