@@ -31,9 +31,9 @@ from typing import Any
 import httpx
 
 from bench import results
-from handoff.devstack.ports import free_port, wait_for_port
-from handoff.devstack.stack import DevStack
 from handoff.logs import configure_logging
+from handoff_dev.ports import free_port, wait_for_port
+from handoff_dev.stack import DevStack
 from handoff_ingress.domain.providers import standard
 
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldC0wMDE="

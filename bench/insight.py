@@ -33,14 +33,14 @@ from sqlalchemy import text
 from bench import results
 from bench.pipeline import create_topic, null_pipeline, percentile, service_pipeline
 from handoff.db import create_engine
-from handoff.devstack.ports import free_port
-from handoff.devstack.processes import ServiceProcess
-from handoff.devstack.stack import DevStack
 from handoff.events import routing, scoring, sla
 from handoff.logs import configure_logging
 from handoff.messaging.producer import Message, Producer, make_producer
 from handoff.runtime import tune_gc
 from handoff.settings import HandoffSettings
+from handoff_dev.ports import free_port
+from handoff_dev.processes import ServiceProcess
+from handoff_dev.stack import DevStack
 from handoff_insight.config import load_config
 from handoff_insight.service_layer.handlers import FunnelHandler
 from handoff_insight.settings import SERVICE

@@ -32,10 +32,10 @@ from sqlalchemy import text
 
 from bench import results
 from handoff.db import create_engine
-from handoff.devstack.ports import free_port
-from handoff.devstack.stack import DevStack
 from handoff.events import routing
 from handoff.logs import configure_logging
+from handoff_dev.ports import free_port
+from handoff_dev.stack import DevStack
 from handoff_notify.adapters.signing import signed_headers
 from handoff_notify.app import create_app
 from handoff_notify.settings import NotifySettings
@@ -47,7 +47,7 @@ CONCURRENCY = 8
 def _receiver_process(port: int, pipe: Connection) -> None:
     """A receiver of its own, so it does not share the sender's core: 200 to everything,
     recording when each webhook-id arrived; the arrivals go back through `pipe` at the end."""
-    from handoff_notify.demo_receivers import Received, WebhookReceiver
+    from handoff_dev.receivers import Received, WebhookReceiver
 
     arrivals: dict[str, float] = {}
 

@@ -34,14 +34,14 @@ from sqlalchemy import text
 
 from bench import results, topics
 from handoff.db import UnitOfWork, UnitOfWorkFactory, asyncpg_dsn, create_engine
-from handoff.devstack.ports import free_port
-from handoff.devstack.stack import DevStack
 from handoff.events import dlq_topic, scoring, signals
 from handoff.logs import configure_logging
 from handoff.messaging.consumer import BatchConsumer, Handler, Inbound
 from handoff.messaging.outbox import OutboxRelay
 from handoff.messaging.producer import Message, Producer, make_producer
 from handoff.settings import HandoffSettings
+from handoff_dev.ports import free_port
+from handoff_dev.stack import DevStack
 from handoff_scoring.config import load_model
 from handoff_scoring.handlers import SignalHandler
 

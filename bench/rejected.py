@@ -22,10 +22,10 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from handoff.devstack.ports import free_port
-from handoff.devstack.stack import DevStack
 from handoff.logs import configure_logging
 from handoff.service import installed_services
+from handoff_dev.ports import free_port
+from handoff_dev.stack import DevStack
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldC0wMDE="

@@ -30,12 +30,12 @@ from sqlalchemy import text
 from bench import results, topics
 from bench.pipeline import null_pipeline
 from handoff.db import create_engine
-from handoff.devstack.ports import free_port
-from handoff.devstack.stack import DevStack
 from handoff.events import routing, scoring, signals
 from handoff.logs import configure_logging
 from handoff.messaging.producer import Message, Producer, make_producer
 from handoff.settings import HandoffSettings
+from handoff_dev.ports import free_port
+from handoff_dev.stack import DevStack
 
 REPS, POOLS = 50, ("japan", "enterprise", "inside-sales")
 TARGET_P99_MS, TARGET_RATE = 100.0, 5000.0

@@ -26,20 +26,18 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import results
 from handoff.db import asyncpg_dsn, create_engine
-from handoff.devstack.ports import free_port
-from handoff.devstack.stack import DevStack
 from handoff.logs import configure_logging
-from handoff_sla_watch.alarm import Alarm
-from handoff_sla_watch.domain.firing import Fired
+from handoff_dev.ports import free_port
+from handoff_dev.stack import DevStack
+from handoff_sla_watch.adapters.timers import DueTimers
 from handoff_sla_watch.domain.model import Timer, TimerState
-from handoff_sla_watch.entrypoints.firer import FIRE_BATCH, FIRE_WORKERS, Firer
-from handoff_sla_watch.handlers import Firing
+from handoff_sla_watch.entrypoints.firer import FIRE_BATCH, FIRE_WORKERS, Alarm, Firer
+from handoff_sla_watch.service_layer.firing import FiredBatch, Firing
 
 INSERT = (
     "INSERT INTO sla.timers (timer_id, lead_id, handoff_id, rep_id, pool, policy, stage, "
@@ -70,8 +68,8 @@ class RecordingFiring(Firing):
         super().__init__(())
         self.recorder = recorder
 
-    def observe(self, done: list[tuple[Timer, list[Fired]]]) -> None:
-        super().observe(done)
+    def report(self, done: FiredBatch) -> None:
+        super().report(done)
         self.recorder.record([t.due_at for t, _ in done if t.due_at is not None])
 
 
@@ -82,10 +80,8 @@ class BaselineFiring(Firing):
         super().__init__(())
         self.recorder = recorder
 
-    async def claim(
-        self, conn: asyncpg.Connection, *, now: datetime | None, limit: int
-    ) -> list[tuple[Timer, list[Fired]]]:
-        rows = await conn.fetch(
+    async def fire_batch(self, due: DueTimers, *, now: datetime | None, limit: int) -> FiredBatch:
+        rows = await due.conn.fetch(
             "DELETE FROM sla.timers WHERE timer_id IN ("
             "  SELECT timer_id FROM sla.timers WHERE next_at <= now()"
             "  ORDER BY next_at LIMIT $1 FOR UPDATE SKIP LOCKED"
@@ -96,7 +92,7 @@ class BaselineFiring(Firing):
             (Timer("", "", "", "", "", TimerState.PENDING, due_at=r["due_at"]), []) for r in rows
         ]
 
-    def observe(self, done: list[tuple[Timer, list[Fired]]]) -> None:
+    def report(self, done: FiredBatch) -> None:
         self.recorder.record([t.due_at for t, _ in done if t.due_at is not None])
 
 

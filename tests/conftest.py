@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import create_engine
-from handoff.devstack.ports import free_port
-from handoff.devstack.stack import DevStack
+from handoff_dev.ports import free_port
+from handoff_dev.stack import DevStack
 
 REPO = Path(__file__).resolve().parent.parent
 

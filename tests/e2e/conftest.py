@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from handoff.devstack.ports import free_port
-from handoff.devstack.processes import ServiceProcess
-from handoff.devstack.stack import DevStack
 from handoff.service import installed_services
+from handoff_dev.ports import free_port
+from handoff_dev.processes import ServiceProcess
+from handoff_dev.stack import DevStack
 from tests.ingress_senders import WEBHOOK_ENV
 
 ACCEPT_WITHIN_SECONDS = 3

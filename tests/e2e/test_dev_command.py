@@ -20,8 +20,8 @@ import asyncpg
 import httpx
 import pytest
 
-from handoff.devstack.ports import free_port, port_is_free
 from handoff.service import ServiceSpec, installed_services
+from handoff_dev.ports import free_port, port_is_free
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(420)

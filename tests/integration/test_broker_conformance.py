@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from handoff.devstack.broker import EmbeddedBroker
-from handoff.devstack.ports import free_port
-from handoff.devstack.stack import DevStack
+from handoff_dev.broker import EmbeddedBroker
+from handoff_dev.ports import free_port
+from handoff_dev.stack import DevStack
 
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("HANDOFF_KAFKA_BOOTSTRAP_SERVERS")),

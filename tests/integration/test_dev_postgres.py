@@ -14,8 +14,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from handoff.devstack.ports import free_port
-from handoff.devstack.postgres import EmbeddedPostgres
+from handoff_dev.ports import free_port
+from handoff_dev.postgres import EmbeddedPostgres
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from handoff.devstack.broker import EmbeddedBroker
-from handoff.devstack.ports import free_port
 from handoff.events import signals
 from handoff.events.envelope import fact_id
+from handoff_dev.broker import EmbeddedBroker
+from handoff_dev.ports import free_port
 from handoff_ingress.app import create_app
 from handoff_ingress.settings import IngressSettings
 from tests.factories import new_id

@@ -18,8 +18,8 @@ from standardwebhooks.webhooks import Webhook
 
 from handoff.events import routing
 from handoff.http.auth import new_api_key
+from handoff_dev.receivers import Answer, WebhookReceiver
 from handoff_notify.app import create_app
-from handoff_notify.demo_receivers import Answer, WebhookReceiver
 from handoff_notify.settings import NotifySettings
 from tests.integration.kafka_helpers import eventually
 from tests.notify_helpers import contacted, deliveries_of, uid

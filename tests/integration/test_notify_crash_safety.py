@@ -20,13 +20,13 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from handoff.devstack.broker import EmbeddedBroker
-from handoff.devstack.ports import free_port
-from handoff.devstack.processes import ServiceProcess
-from handoff.devstack.stack import DevStack
-from handoff.devstack.topics import ensure_topics
 from handoff.events import routing
-from handoff_notify.demo_receivers import Answer, Received, WebhookReceiver
+from handoff.topics import ensure_topics
+from handoff_dev.broker import EmbeddedBroker
+from handoff_dev.ports import free_port
+from handoff_dev.processes import ServiceProcess
+from handoff_dev.receivers import Answer, Received, WebhookReceiver
+from handoff_dev.stack import DevStack
 from handoff_notify.settings import SERVICE
 from tests.notify_helpers import SECRET_NEW, contacted, uid
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks.webhooks import Webhook
 
+from handoff_dev.receivers import Answer, Received, WebhookReceiver
 from handoff_notify.adapters.metrics import DELIVERIES_FAILED, ENDPOINTS_DISABLED
-from handoff_notify.demo_receivers import Answer, Received, WebhookReceiver
 from handoff_notify.domain.attempts import Policies
 from handoff_notify.domain.breaker import BreakerPolicy
 from handoff_notify.domain.retry import RetryPolicy

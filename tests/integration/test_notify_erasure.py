@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.events.envelope import GenericEvent
 from handoff.metrics import LEADS_ERASED
+from handoff_dev.receivers import Answer, Received, WebhookReceiver
 from handoff_notify.adapters import deliveries_repo
-from handoff_notify.demo_receivers import Answer, Received, WebhookReceiver
 from handoff_notify.domain.attempts import Policies
 from handoff_notify.domain.retry import RetryPolicy
 from handoff_notify.domain.subscriptions import Subscription

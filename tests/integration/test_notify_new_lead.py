@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.events.envelope import GenericEvent
+from handoff_dev.receivers import SmtpSink
 from handoff_notify.config import NotifyConfig
-from handoff_notify.demo_receivers import SmtpSink
 from handoff_notify.service_layer.notices import Notices
 from handoff_notify.settings import NotifySettings
 from tests.notify_helpers import (

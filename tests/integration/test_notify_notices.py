@@ -16,8 +16,8 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff import one_click
+from handoff_dev.receivers import SmtpSink, WebhookReceiver
 from handoff_notify.config import NotifyConfig
-from handoff_notify.demo_receivers import SmtpSink, WebhookReceiver
 from handoff_notify.domain.attempts import Policies
 from handoff_notify.domain.retry import RetryPolicy
 from handoff_notify.service_layer.notices import Notices

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.db import asyncpg_dsn
 from handoff.messaging.retention import Pruner, Retention, inbox_retention
-from handoff_sla_watch.adapters import firing_store
 from handoff_sla_watch.adapters.tables import ENDED
+from handoff_sla_watch.adapters.timers import COUNT_PENDING, DueTimers
 from tests.factories import new_id
 
 SCHEMAS = ("scoring", "routing", "sla")
@@ -145,10 +145,10 @@ async def test_the_pending_timer_gauge_reads_the_index_not_the_table(
         await conn.execute(text("ANALYZE sla.timers"))
     conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
-        before_delete = await firing_store.count_pending(conn)
-        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + firing_store.COUNT_PENDING))
+        before_delete = await DueTimers(conn).count_pending()
+        plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + COUNT_PENDING))
         await conn.execute("DELETE FROM sla.timers WHERE lead_id = $1 AND state = 'pending'", lead)
-        after_delete = await firing_store.count_pending(conn)
+        after_delete = await DueTimers(conn).count_pending()
     finally:
         await conn.execute("DELETE FROM sla.timers WHERE lead_id = $1", lead)
         await conn.close()

@@ -21,11 +21,11 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff import one_click
-from handoff.devstack.ports import free_port
 from handoff.events import sla
 from handoff.events.envelope import utcnow
 from handoff.events.signals import Company, Traits
 from handoff.http.auth import new_api_key
+from handoff_dev.ports import free_port
 from handoff_routing.app import create_app
 from handoff_routing.handlers import handoff_id_for
 from handoff_routing.settings import RoutingSettings

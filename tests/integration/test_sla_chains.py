@@ -16,14 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from handoff.db import UnitOfWorkFactory, asyncpg_dsn
 from handoff.events import routing, sla
 from handoff.messaging.consumer import Inbound
-from handoff_sla_watch.adapters import repository
+from handoff_sla_watch.adapters import timers as repository
+from handoff_sla_watch.adapters.metrics import MET
 from handoff_sla_watch.config import load_policies
 from handoff_sla_watch.domain.firing import fire
 from handoff_sla_watch.domain.model import Timer, TimerState
 from handoff_sla_watch.entrypoints.firer import fire_due
-from handoff_sla_watch.handlers import Firing, RoutingHandler, fired_event
-from handoff_sla_watch.metrics import MET
+from handoff_sla_watch.service_layer.firing import Firing
+from handoff_sla_watch.service_layer.timers import TimerHandler
 from tests.factories import new_id
+from tests.sla_reference import fired_event
 
 SLA_YAML = """
 calendars:
@@ -117,7 +119,7 @@ def acted(kind: type[Any], lead: str, handoff: str, at: datetime, rep: str = "re
     )
 
 
-async def apply(engine: AsyncEngine, handler: RoutingHandler, events: list[Any]) -> None:
+async def apply(engine: AsyncEngine, handler: TimerHandler, events: list[Any]) -> None:
     items = [Inbound(e, routing.TOPIC, 0, n) for n, e in enumerate(events)]
     async with UnitOfWorkFactory(engine)() as uow:
         await handler(uow, items)
@@ -126,7 +128,7 @@ async def apply(engine: AsyncEngine, handler: RoutingHandler, events: list[Any])
 
 async def timers_of(engine: AsyncEngine, handoff: str) -> dict[str, Timer]:
     async with engine.connect() as conn:
-        return {t.stage: t for t in (await repository.load(conn, [handoff])).values()}
+        return {t.stage: t for t in (await repository.lock_for_handoffs(conn, [handoff])).values()}
 
 
 async def sla_events(engine: AsyncEngine, lead: str, *, started: bool = False) -> list[Any]:
@@ -153,7 +155,7 @@ def described(events: list[Any]) -> list[str]:
 async def test_the_assignment_chooses_the_policy_and_later_stages_remember_it(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    handler = RoutingHandler(policies(tmp_path))
+    handler = TimerHandler(policies(tmp_path))
     now = datetime.now(UTC)
     demo, jp, plain = (new_id("H") for _ in range(3))
     lead = new_id()
@@ -179,7 +181,7 @@ async def test_warning_breach_and_the_escalation_chain_fire_once_each_in_order(
     engine: AsyncEngine, pg: asyncpg.Connection, tmp_path: Path
 ) -> None:
     ps = policies(tmp_path)
-    handler, firing = RoutingHandler(ps), Firing(ps)
+    handler, firing = TimerHandler(ps), Firing(ps)
     lead, handoff = new_id(), new_id("H")
     t0 = datetime.now(UTC) - timedelta(minutes=1)
     await apply(engine, handler, [assigned(lead, handoff, t0, manager_id="hiroshi.yamamoto")])
@@ -203,7 +205,7 @@ async def test_the_json_postgresql_writes_is_the_event_the_models_describe(
     engine: AsyncEngine, pg: asyncpg.Connection, tmp_path: Path
 ) -> None:
     ps = policies(tmp_path)
-    handler, firing = RoutingHandler(ps), Firing(ps)
+    handler, firing = TimerHandler(ps), Firing(ps)
     lead, handoff = new_id() + '-"quoted\\ é', new_id("H")  # escaped as JSON must
     t0 = datetime.now(UTC) - timedelta(hours=13, microseconds=1)
     await apply(engine, handler, [assigned(lead, handoff, t0)])
@@ -223,7 +225,7 @@ async def test_after_downtime_an_overdue_timer_fires_its_missed_steps_once_marke
     engine: AsyncEngine, pg: asyncpg.Connection, tmp_path: Path
 ) -> None:
     ps = policies(tmp_path)
-    handler, firing = RoutingHandler(ps), Firing(ps)
+    handler, firing = TimerHandler(ps), Firing(ps)
     lead, handoff = new_id(), new_id("H")
     t0 = datetime.now(UTC) - timedelta(hours=10)  # down since before the warning point
     await apply(engine, handler, [assigned(lead, handoff, t0)])
@@ -240,7 +242,7 @@ async def test_a_reassignment_rearms_the_accept_clock_for_the_new_rep(
     engine: AsyncEngine, pg: asyncpg.Connection, tmp_path: Path
 ) -> None:
     ps = policies(tmp_path)
-    handler, firing = RoutingHandler(ps), Firing(ps)
+    handler, firing = TimerHandler(ps), Firing(ps)
     lead, handoff = new_id(), new_id("H")
     t0 = datetime.now(UTC) - timedelta(hours=13)
     await apply(engine, handler, [assigned(lead, handoff, t0)])
@@ -276,7 +278,7 @@ async def test_a_reassignment_rearms_the_accept_clock_for_the_new_rep(
 async def test_business_seconds_of_a_met_agreement_skip_the_lunch_hour(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    handler = RoutingHandler(policies(tmp_path))
+    handler = TimerHandler(policies(tmp_path))
     lead, handoff = new_id(), new_id("H")
     # Tuesday 24 November 2026, 11:30 in Tokyo; accepted at 13:30: 2 hours, 1 of them business.
     t0 = datetime(2026, 11, 24, 2, 30, tzinfo=UTC)
@@ -294,7 +296,7 @@ async def test_nothing_is_rung_or_counted_for_a_batch_that_rolls_back(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
     wake: list[datetime] = []
-    handler = RoutingHandler(policies(tmp_path), wake=wake.append)
+    handler = TimerHandler(policies(tmp_path), wake=wake.append)
     lead, handoff = new_id(), new_id("H")
     now = datetime.now(UTC)
     batch = [

@@ -12,7 +12,7 @@ from handoff.db import UnitOfWorkFactory
 from handoff.events import routing, sla
 from handoff.messaging.consumer import Inbound
 from handoff_sla_watch.domain.model import Policy
-from handoff_sla_watch.handlers import RoutingHandler, timer_id
+from handoff_sla_watch.service_layer.timers import TimerHandler, timer_id
 from tests.factories import new_id
 from tests.integration.test_sla_timers import ACCEPT, accepted, assigned, sla_events
 
@@ -40,7 +40,7 @@ WARNED = Policy(
 async def apply(engine: AsyncEngine, policy: Policy, events: list[routing.RoutingEvent]) -> None:
     items = [Inbound(e, routing.TOPIC, 0, n) for n, e in enumerate(events)]
     async with UnitOfWorkFactory(engine)() as uow:
-        await RoutingHandler([policy])(uow, items)
+        await TimerHandler([policy])(uow, items)
         await uow.commit()
 
 

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from handoff.db import UnitOfWorkFactory, asyncpg_dsn
 from handoff.events import routing, sla
 from handoff.messaging.consumer import Inbound
-from handoff_sla_watch.adapters import repository
+from handoff_sla_watch.adapters import timers as repository
 from handoff_sla_watch.domain.model import Policy, Timer, TimerState
 from handoff_sla_watch.entrypoints.firer import fire_due
-from handoff_sla_watch.handlers import RoutingHandler, timer_id
+from handoff_sla_watch.service_layer.timers import TimerHandler, timer_id
 from tests.factories import new_id
 
 ACCEPT = Policy(
@@ -77,13 +77,13 @@ def accepted(
 async def apply(engine: AsyncEngine, events: list[Any], wake: list[datetime] | None = None) -> None:
     items = [Inbound(e, routing.TOPIC, 0, n) for n, e in enumerate(events)]
     async with UnitOfWorkFactory(engine)() as uow:
-        await RoutingHandler([ACCEPT], wake=wake.append if wake is not None else None)(uow, items)
+        await TimerHandler([ACCEPT], wake=wake.append if wake is not None else None)(uow, items)
         await uow.commit()
 
 
 async def timer_of(engine: AsyncEngine, handoff_id: str) -> Timer:
     async with engine.connect() as conn:
-        found = await repository.load(conn, [handoff_id])
+        found = await repository.lock_for_handoffs(conn, [handoff_id])
     return found[timer_id(handoff_id, "accept")]
 
 

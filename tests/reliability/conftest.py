@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from handoff.db import asyncpg_dsn
-from handoff.devstack.ports import free_port
-from handoff.devstack.postgres import EmbeddedPostgres
-from handoff.devstack.stack import DevStack
+from handoff_dev.ports import free_port
+from handoff_dev.postgres import EmbeddedPostgres
+from handoff_dev.stack import DevStack
 from tests.ingress_senders import WEBHOOK_ENV
 from tests.reliability.harness import RESULTS, until
 from tests.reliability.rig import Rig, soak_factor

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from handoff.db import asyncpg_dsn
-from handoff.devstack.broker import EmbeddedBroker
-from handoff.devstack.ports import free_port
-from handoff.devstack.processes import ServiceProcess
-from handoff.devstack.stack import DevStack
 from handoff.service import ServiceSpec, installed_services
+from handoff_dev.broker import EmbeddedBroker
+from handoff_dev.ports import free_port
+from handoff_dev.processes import ServiceProcess
+from handoff_dev.stack import DevStack
 from tests.reliability.proxy import LatencyProxy
 
 

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from handoff.devstack.processes import ServiceProcess
+from handoff_dev.processes import ServiceProcess
 from tests.reliability.harness import settle
 from tests.reliability.load import make_load, send
 from tests.reliability.rig import Rig

@@ -9,10 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from handoff.devstack.postgres import EmbeddedPostgres
-from handoff.devstack.supervise import Backoff
-from handoff.devstack.tail import CausalOrder, describe
 from handoff.events import routing, scoring, sla
+from handoff_dev.postgres import EmbeddedPostgres
+from handoff_dev.supervise import Backoff
+from handoff_dev.tail import CausalOrder, describe
 from tests.factories import T0, mql
 
 LEAD = "L-0001"

@@ -7,10 +7,10 @@ import ipaddress
 
 import pytest
 
+from handoff_dev.receivers import Answer, WebhookReceiver
 from handoff_notify.adapters.guard import checked_addresses, guarded_client
 from handoff_notify.adapters.senders import Senders, Smtp
 from handoff_notify.config import SubscriptionIn
-from handoff_notify.demo_receivers import Answer, WebhookReceiver
 from handoff_notify.domain.addresses import IPAddress, UnsafeAddress, check_url, networks, refusal
 
 LOOPBACK = networks(["127.0.0.0/8"])

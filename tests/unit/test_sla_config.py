@@ -71,6 +71,29 @@ def test_a_policy_file_written_by_hand_loads(tmp_path: Path) -> None:
     assert policy.within == timedelta(hours=1, minutes=30)
 
 
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("1.5h", timedelta(hours=1, minutes=30)),
+        ("2d", timedelta(days=2)),
+        ("1w", timedelta(weeks=1)),
+        ("5400", timedelta(hours=1, minutes=30)),  # a bare number is seconds
+    ],
+)
+def test_durations_follow_the_one_grammar_of_every_handoff_file(
+    tmp_path: Path, written: str, expected: timedelta
+) -> None:
+    text = GOOD.replace("within: 24h", f"within: {written}")
+    text += "    escalations:\n      - action: remind\n"
+    text += f"      - after: {written}\n        action: reassign\n"
+    (policy,) = load_policies(write(tmp_path, text))
+    assert policy.within == expected
+    assert [step.after for step in policy.escalations] == [timedelta(0), expected]
+
+
 def test_an_unknown_event_type_names_its_line_and_key(tmp_path: Path) -> None:
     error = fails(
         write(
@@ -97,6 +120,13 @@ def test_a_duration_that_does_not_parse_names_its_line_and_key(tmp_path: Path) -
     error = fails(write(tmp_path, GOOD.replace("within: 24h", "within: 24 hours")))
     assert (error.line, error.key) == (6, "policies[0].within")
     assert "'24 hours' is not a duration" in error.message
+    assert '"1h30m", "1.5h"' in error.message  # the hint shows the grammar
+
+
+def test_a_zero_or_negative_duration_is_refused_at_its_line(tmp_path: Path) -> None:
+    for written in ("0s", "-5m"):
+        error = fails(write(tmp_path, GOOD.replace("within: 24h", f"within: {written}")))
+        assert (error.line, error.key) == (6, "policies[0].within")
 
 
 def test_an_unknown_key_is_refused_rather_than_ignored(tmp_path: Path) -> None:

@@ -1,28 +1,43 @@
-"""The `handoff` command: `dev` (the whole stack on one machine), `migrate`, `topics`,
-`dlq list|replay`, `scoring rescore` and `insight rebuild` (which run code from those service
-packages)."""
+"""The `handoff` command. Its subcommands come from the `handoff.commands` entry points of the
+installed distributions: this package's own (`migrate`, `topics`, `dlq`), `scoring rescore`
+from handoff-scoring, `insight rebuild` from handoff-insight and `dev` from handoff-dev. So this
+package imports no service and no dev code, and a production image without handoff-dev simply
+has no `handoff dev`.
+
+An entry point names one top-level command and points at `register(subcommands)`, which adds
+that command's parser (with `set_defaults(func=...)`, the function that runs it and returns the
+exit code)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import logging
 import os
-import signal
 import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from importlib.metadata import EntryPoint, entry_points
+from typing import TypeAlias
 
 from handoff import migrations
-from handoff.devstack.errors import DevStackError
-from handoff.devstack.topics import ensure_topics
 from handoff.service import installed_services
+from handoff.topics import ensure_topics
+
+COMMANDS = "handoff.commands"
+
+# What `register` adds its command to (argparse's own type for it).
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Register: TypeAlias = Callable[[Subcommands], None]
+
+# Where the command a person typed lives, when its distribution is not installed here.
+COMES_WITH = {
+    "dev": "handoff-dev (a development install: `uv sync` in the repository)",
+    "scoring": "handoff-scoring",
+    "insight": "handoff-insight",
+}
 
 
-def _fail(message: str) -> int:
+def fail(message: str) -> int:
+    """Say what went wrong on stderr, as every `handoff` command does; returns the exit code 1."""
     print(f"handoff: {message}", file=sys.stderr)
     return 1
 
@@ -30,12 +45,12 @@ def _fail(message: str) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     url = args.database_url or os.environ.get("HANDOFF_DATABASE_URL")
     if not url:
-        return _fail("set HANDOFF_DATABASE_URL or pass --database-url")
+        return fail("set HANDOFF_DATABASE_URL or pass --database-url")
     for spec in installed_services():
         try:
             migrations.upgrade(spec, url)
         except Exception as exc:
-            return _fail(f"migrating {spec.name} failed: {exc}")
+            return fail(f"migrating {spec.name} failed: {exc}")
         print(f"migrated {spec.name} (schema {spec.schema})")
     return 0
 
@@ -43,11 +58,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_topics(args: argparse.Namespace) -> int:
     bootstrap = args.bootstrap or os.environ.get("HANDOFF_KAFKA_BOOTSTRAP_SERVERS")
     if not bootstrap:
-        return _fail("set HANDOFF_KAFKA_BOOTSTRAP_SERVERS or pass --bootstrap")
+        return fail("set HANDOFF_KAFKA_BOOTSTRAP_SERVERS or pass --bootstrap")
     try:
         created = asyncio.run(ensure_topics(bootstrap, args.partitions, args.replication))
     except Exception as exc:
-        return _fail(f"creating topics on {bootstrap} failed: {exc}")
+        return fail(f"creating topics on {bootstrap} failed: {exc}")
     print("created: " + (", ".join(created) if created else "nothing (all topics exist)"))
     return 0
 
@@ -57,307 +72,28 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
     bootstrap = args.bootstrap or os.environ.get("HANDOFF_KAFKA_BOOTSTRAP_SERVERS")
     if not bootstrap:
-        return _fail("set HANDOFF_KAFKA_BOOTSTRAP_SERVERS or pass --bootstrap")
+        return fail("set HANDOFF_KAFKA_BOOTSTRAP_SERVERS or pass --bootstrap")
     try:
         if args.dlq_command == "list":
             return dlq.cmd_list(bootstrap, args.topic)
         if not args.all and not args.offset:
-            return _fail(
+            return fail(
                 "say which records to replay: --offset PARTITION:OFFSET (repeatable) or --all"
             )
         return dlq.cmd_replay(bootstrap, args.topic, args.offset or [], args.all)
     except dlq.DlqError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except Exception as exc:
-        return _fail(f"reading {args.topic} on {bootstrap} failed: {exc}")
+        return fail(f"reading {args.topic} on {bootstrap} failed: {exc}")
 
 
-def cmd_scoring_rescore(args: argparse.Namespace) -> int:
-    url = args.database_url or os.environ.get("HANDOFF_DATABASE_URL")
-    if not url:
-        return _fail("set HANDOFF_DATABASE_URL or pass --database-url")
-    try:
-        from handoff_scoring.entrypoints.rescore import main as rescore  # installed with scoring
-    except ImportError:
-        return _fail("the scoring service (handoff_scoring) is not installed here")
-    return rescore(args.model, url, args.dry_run)
-
-
-def cmd_insight_rebuild(args: argparse.Namespace) -> int:
-    url = args.database_url or os.environ.get("HANDOFF_DATABASE_URL")
-    bootstrap = args.bootstrap or os.environ.get("HANDOFF_KAFKA_BOOTSTRAP_SERVERS")
-    if not url or not bootstrap:
-        return _fail(
-            "set HANDOFF_DATABASE_URL and HANDOFF_KAFKA_BOOTSTRAP_SERVERS "
-            "(or pass --database-url and --bootstrap)"
-        )
-    try:
-        from handoff_insight.entrypoints.cli import main as rebuild  # installed with insight
-        from handoff_insight.settings import SERVICE
-    except ImportError:
-        return _fail("the insight service (handoff_insight) is not installed here")
-    config_dir = Path(os.environ.get("HANDOFF_CONFIG_DIR") or "config")
-    config = Path(
-        args.config or os.environ.get("HANDOFF_INSIGHT_CONFIG_FILE") or config_dir / "insight.yaml"
-    )
-    return rebuild(url, bootstrap, config, args.group or SERVICE.group_id)
-
-
-class _StopRequested(BaseException):
-    """The user asked `handoff dev` to stop while it was starting (raised by the handler)."""
-
-
-class _StopSignals:
-    """Ctrl-C and SIGTERM for `handoff dev`: the first stops everything in order; a repeat
-    within GRACE_SECONDS is the same request (a terminal's SIGINT reaches both `uv run` and
-    us, and uv forwards it once more) and is ignored; a later one kills everything at once."""
-
-    GRACE_SECONDS = 1.0
-
-    def __init__(self, stack: Any, clock: Callable[[], float] = time.monotonic) -> None:
-        self.stack, self.clock = stack, clock
-        self.first_at: float | None = None
-        self.starting = True  # raise _StopRequested, as Ctrl-C would, to abandon the start
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.stop: asyncio.Event | None = None
-
-    def install(self) -> None:
-        # Also when started with SIGINT ignored (a background job).
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self.handle)
-
-    def attach(self, loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
-        """From now on a signal sets `stop` (never raise inside the event loop)."""
-        self.loop, self.stop, self.starting = loop, stop, False
-        if self.first_at is not None:
-            stop.set()
-
-    def detach(self) -> None:
-        self.loop = self.stop = None
-        self.starting = False
-
-    def handle(self, signum: int, _frame: Any) -> None:
-        now = self.clock()
-        if self.first_at is None:
-            self.first_at = now
-            if self.loop is not None and self.stop is not None:
-                with contextlib.suppress(RuntimeError):  # the loop has just closed
-                    self.loop.call_soon_threadsafe(self.stop.set)
-            elif self.starting:
-                self.starting = False
-                raise _StopRequested
-            return
-        if now - self.first_at < self.GRACE_SECONDS:
-            return
-        # print() is not reentrant; a signal may land while the main thread prints.
-        os.write(2, b"\nhandoff dev: killing everything now\n")
-        self.stack.kill()
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline and self.stack.anything_alive():
-            time.sleep(0.05)
-        os._exit(130)
-
-
-def cmd_dev(args: argparse.Namespace) -> int:
-    from handoff.devstack.stack import DevStack
-
-    config_dir = Path(os.environ.get("HANDOFF_CONFIG_DIR") or args.config_dir).resolve()
-    if not (config_dir / "scoring.yaml").exists():
-        return _fail(
-            f"no scoring.yaml in {config_dir}; run from the repository or set HANDOFF_CONFIG_DIR"
-        )
-    env = {"HANDOFF_CONFIG_DIR": str(config_dir), "HANDOFF_LOG_FORMAT": "json"}
-    demo_sla = config_dir / "demo" / "sla.yaml"
-    if args.demo and demo_sla.exists() and "HANDOFF_SLA_CONFIG_FILE" not in os.environ:
-        env["HANDOFF_SLA_CONFIG_FILE"] = str(demo_sla)  # seconds, so breaches show within a minute
-    demo_insight = config_dir / "demo" / "insight.yaml"
-    if args.demo and demo_insight.exists() and "HANDOFF_INSIGHT_CONFIG_FILE" not in os.environ:
-        env["HANDOFF_INSIGHT_CONFIG_FILE"] = str(demo_insight)  # small samples: an alert in minutes
-    notify_demo = _notify_demo(Path(args.data_dir), config_dir, env) if args.demo else None
-    stack = DevStack.from_env(
-        Path(args.data_dir),
-        pg_port=args.pg_port,
-        broker_port=args.broker_port,
-        partitions=args.partitions,
-        durable=args.durable,
-        extra_env=env,
-    )
-    signals = _StopSignals(stack)
-    signals.install()
-    code = 0
-    try:
-        print("handoff dev: starting PostgreSQL and the broker ...", flush=True)
-        stack.start_infrastructure()
-        stack.migrate()
-        stack.create_topics()
-        stack.ensure_api_key()
-        names = ", ".join(spec.name for spec in installed_services())
-        print(f"handoff dev: starting {names or 'no services (none installed)'} ...", flush=True)
-        stack.start_services()
-        _banner(stack, args.demo)
-        code = asyncio.run(_watch(stack, args.demo, signals, _reason_labels(stack), notify_demo))
-    except DevStackError as exc:
-        code = _fail(str(exc))
-    except _StopRequested:
-        pass
-    finally:
-        signals.detach()
-        hint = " (Ctrl-C again to kill everything at once)" if signals.first_at is not None else ""
-        print(f"\nhandoff dev: stopping ...{hint}", flush=True)
-        stack.stop()
-        print("handoff dev: stopped", flush=True)
-    return code
-
-
-def _services_in_print_order(stack: Any) -> list[Any]:
-    """The services to show, the one that takes signals in (ingress, where installed) first."""
-    procs = list(stack.services.values())
-    return sorted(procs, key=lambda p: p.spec.name != "ingress")
-
-
-def _banner(stack: Any, demo: bool) -> None:
-    lines = ["", "handoff is running. Ctrl-C stops everything.", ""]
-    procs = _services_in_print_order(stack)
-    for proc in procs:
-        lines.append(f"  {proc.spec.name:<10} {proc.url}   (docs {proc.url}/docs)")
-    if "insight" in stack.services:
-        lines.append(f"  dashboard  {stack.services['insight'].url}/   (funnel KPIs and alerts)")
-    durability = "" if stack.durable else "   (not durable: a crash may lose data)"
-    lines += [
-        f"  broker     {stack.bootstrap}   (in memory: topics are lost when it stops)",
-        f"  database   {stack.database_url}{durability}",
-        f"  api key    {stack.api_key}   (also in {stack.data_dir / 'api-key'})",
-        f"  logs       {stack.data_dir / 'logs'}",
-        "",
-    ]
-    intake = stack.services.get("ingress")
-    if intake is not None:
-        lines += [
-            "Try:  curl -s -X POST " + intake.url + "/v1/signals \\",
-            '        -H "Authorization: Bearer $(cat ' + str(stack.data_dir / "api-key") + ')" '
-            "-H 'Content-Type: application/json' \\",
-            """        -d '{"id":"try-1","lead_id":"L-try","type":"demo_request","occurred_at":"2026-11-21T10:00:00Z"}'""",
-            "",
-        ]
-    lines += [
-        "A service, PostgreSQL or the broker that crashes is started again, with a line here.",
-        "Demo feed on: synthetic leads below; reps accept, reject or ignore (ignored ones breach)."
-        if demo
-        else "Handoff events appear below as they happen.",
-        "",
-    ]
-    print("\n".join(lines), flush=True)
-
-
-def _notify_demo(data_dir: Path, config_dir: Path, env: dict[str, str]) -> Any:
-    """notify's demo receivers (issue 13), when notify is installed; their settings go to env."""
-    try:
-        from handoff_notify import demo
-    except ImportError:
-        return None
-    receivers = demo.prepare(data_dir, config_dir)
-    env.update(receivers.env)
-    return receivers
-
-
-def _reason_labels(stack: Any) -> dict[str, str]:
-    """Rejection reason code -> its English label, from routing's taxonomy (codes if absent)."""
-    import httpx
-
-    proc = stack.services.get("routing")
-    if proc is None:
-        return {}
-    try:
-        answer = httpx.get(
-            f"{proc.url}/v1/reason-codes",
-            headers={"Authorization": f"Bearer {stack.api_key}"},
-            timeout=5.0,
-        )
-        answer.raise_for_status()
-        return {r["code"]: r["label_en"] for r in answer.json()["reason_codes"]}
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
-        return {}
-
-
-async def _watch(
-    stack: Any,
-    demo: bool,
-    signals: _StopSignals,
-    reason_labels: dict[str, str],
-    notify_demo: Any = None,
-) -> int:
-    """Supervise the stack and print the handoff events until the user's signal; 0 then."""
-    from handoff.devstack.feed import DemoFeed
-    from handoff.devstack.supervise import Supervisor
-    from handoff.devstack.tail import follow_forever
-
-    stop = asyncio.Event()
-    signals.attach(asyncio.get_running_loop(), stop)
-    # The event printer's client would log every failed reconnect while the broker is down;
-    # the supervisor says what happened to the broker in one line instead.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-
-    def say(message: str) -> None:
-        print(f"handoff dev: {message}", file=sys.stderr, flush=True)
-
-    listeners = []
-    tasks = []
-    if notify_demo is not None:
-        tasks.append(asyncio.create_task(notify_demo.run()))
-    ingress, routing = stack.services.get("ingress"), stack.services.get("routing")
-    if demo and ingress is not None and routing is not None:
-        feed = DemoFeed(ingress.url, routing.url, stack.api_key)
-        listeners.append(feed.on_event)
-        tasks.append(asyncio.create_task(feed.run()))
-    elif demo:
-        say("no demo feed: it needs the ingress and routing services")
-    tasks.append(
-        asyncio.create_task(follow_forever(stack.bootstrap, listeners, reason_labels=reason_labels))
-    )
-    supervisor = asyncio.create_task(Supervisor(stack, say).run(stop))
-    waiting = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait([waiting, supervisor], return_when=asyncio.FIRST_COMPLETED)
-        if supervisor.done() and supervisor.exception() is not None:
-            say(f"supervising failed, stopping: {supervisor.exception()!r}")
-            return 1
-        return 0
-    finally:
-        signals.detach()
-        for task in (*tasks, supervisor, waiting):
-            task.cancel()
-        await asyncio.gather(*tasks, supervisor, waiting, return_exceptions=True)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="handoff", description="handoff: B2B lead handoff from marketing to sales"
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    dev = sub.add_parser(
-        "dev", help="run the whole system on one machine (embedded PostgreSQL and broker)"
-    )
-    dev.add_argument("--demo", action="store_true", help="feed synthetic leads and simulate reps")
-    dev.add_argument("--broker-port", type=int, default=9092)
-    dev.add_argument("--pg-port", type=int, default=5433)
-    dev.add_argument("--partitions", type=int, default=12)
-    dev.add_argument("--data-dir", default=".handoff")
-    dev.add_argument("--config-dir", default="config")
-    dev.add_argument(
-        "--durable",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="PostgreSQL with fsync and synchronous_commit on (default). --no-durable is faster"
-        " for throwaway runs, and a crash of the machine or of PostgreSQL may then lose"
-        " acknowledged work or corrupt the database",
-    )
-    dev.set_defaults(func=cmd_dev)
-
+def register_migrate(sub: Subcommands) -> None:
     mig = sub.add_parser("migrate", help="migrate every service's schema (production step)")
     mig.add_argument("--database-url", default=None)
     mig.set_defaults(func=cmd_migrate)
 
+
+def register_topics(sub: Subcommands) -> None:
     top = sub.add_parser(
         "topics", help="create the topics and their dead-letter topics (production step)"
     )
@@ -366,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--replication", type=int, default=1)
     top.set_defaults(func=cmd_topics)
 
+
+def register_dlq(sub: Subcommands) -> None:
     dead = sub.add_parser("dlq", help="inspect a dead-letter topic and replay its records")
     dead_sub = dead.add_subparsers(dest="dlq_command", required=True)
     dlq_list = dead_sub.add_parser(
@@ -383,33 +121,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dlq_replay.add_argument("--all", action="store_true", help="every record of the DLQ")
 
-    scoring = sub.add_parser("scoring", help="scoring operations")
-    scoring_sub = scoring.add_subparsers(dest="scoring_command", required=True)
-    rescore = scoring_sub.add_parser(
-        "rescore",
-        help="replay every lead's history under another model: how many MQLs, which leads change",
-    )
-    rescore.add_argument("--model", required=True, help="the scoring.yaml to try")
-    rescore.add_argument("--dry-run", action="store_true", help="report only, write nothing")
-    rescore.add_argument("--database-url", default=None)
-    rescore.set_defaults(func=cmd_scoring_rescore)
 
-    insight = sub.add_parser("insight", help="insight operations")
-    insight_sub = insight.add_subparsers(dest="insight_command", required=True)
-    rebuild = insight_sub.add_parser(
-        "rebuild",
-        help="stop insight, then replay its topics from the earliest offset into fresh tables",
+def installed_commands() -> list[EntryPoint]:
+    """The `handoff.commands` entry points, `dev` first, then by name (one per command)."""
+    found = {ep.name: ep for ep in entry_points(group=COMMANDS)}
+    return sorted(found.values(), key=lambda ep: (ep.name != "dev", ep.name))
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every installed command, or with `command` alone when it is installed
+    (so `handoff migrate` loads no service's or dev code)."""
+    parser = argparse.ArgumentParser(
+        prog="handoff", description="handoff: B2B lead handoff from marketing to sales"
     )
-    rebuild.add_argument("--database-url", default=None)
-    rebuild.add_argument("--bootstrap", default=None)
-    rebuild.add_argument("--config", default=None, help="insight.yaml (bands judged at the end)")
-    rebuild.add_argument("--group", default=None, help="consumer group (default handoff-insight)")
-    rebuild.set_defaults(func=cmd_insight_rebuild)
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands = installed_commands()
+    for ep in [ep for ep in commands if ep.name == command] or commands:
+        try:
+            register: Register = ep.load()
+            register(sub)
+        except Exception as exc:  # one broken distribution must not take every command down
+            fail(f"the `{ep.name}` command is unavailable ({ep.value}): {exc!r}")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    command = next((a for a in given if not a.startswith("-")), None)
+    parser = build_parser(command)
+    if command in COMES_WITH and command not in {ep.name for ep in installed_commands()}:
+        return fail(f"`handoff {command}` comes with {COMES_WITH[command]}, not installed here")
+    args = parser.parse_args(given)
     code: int = args.func(args)
     return code
 

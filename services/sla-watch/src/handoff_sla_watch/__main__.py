@@ -2,8 +2,7 @@
 
 from handoff.runtime import run_service
 from handoff_sla_watch.app import create_app
-from handoff_sla_watch.service import SERVICE
-from handoff_sla_watch.settings import SlaSettings
+from handoff_sla_watch.settings import SERVICE, SlaSettings
 
 if __name__ == "__main__":
     run_service(SERVICE, SlaSettings, create_app)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date, timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any, get_args
+from typing import Annotated, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -26,13 +27,14 @@ from pydantic import (
 )
 
 from handoff.config_file import load_yaml
+from handoff.durations import Duration
 from handoff.events import routing
 from handoff_sla_watch.domain.calendar import WALL_CLOCK, WEEKDAYS, BusinessCalendar, Shift
-from handoff_sla_watch.domain.durations import parse_duration
 from handoff_sla_watch.domain.model import (
     ACTIONS,
     CONDITION_FIELDS,
     STAGES,
+    Condition,
     Escalation,
     Policy,
 )
@@ -53,13 +55,7 @@ def _routing_type(value: str) -> str:
     return value
 
 
-def _duration(value: str) -> str:
-    parse_duration(str(value))
-    return value
-
-
 RoutingType = Annotated[str, AfterValidator(_routing_type)]
-Duration = Annotated[str, AfterValidator(_duration)]
 
 
 def _weekdays(key: str) -> list[int]:
@@ -181,7 +177,7 @@ class EscalationFile(BaseModel):
 
     @property
     def delay(self) -> timedelta:
-        return parse_duration(self.after) if self.after else timedelta(0)
+        return self.after or timedelta(0)
 
 
 class MatchCondition:
@@ -190,7 +186,7 @@ class MatchCondition:
     def __init__(self, wanted: dict[str, list[str]]) -> None:
         self.wanted = wanted
 
-    def holds(self, context: dict[str, object] | Any) -> bool:
+    def holds(self, context: Mapping[str, object]) -> bool:
         return all(context.get(key, "") in values for key, values in self.wanted.items())
 
 
@@ -286,7 +282,7 @@ class PolicyFile(BaseModel):
             )
         return self
 
-    def condition(self) -> Any:
+    def condition(self) -> Condition | None:
         if isinstance(self.when, str):
             from handoff.expressions import compile_condition
 
@@ -363,7 +359,7 @@ def load_policies(path: Path) -> tuple[Policy, ...]:
             stage=p.stage,
             starts_on=p.starts_on,
             stops_on=frozenset(p.stops_on),
-            within=parse_duration(p.within),
+            within=p.within,
             clock=calendars[p.calendar] if p.calendar else WALL_CLOCK,
             when=p.condition(),
             warn_at=_warn_fraction(p.warn_at) if p.warn_at is not None else None,

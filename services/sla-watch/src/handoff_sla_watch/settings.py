@@ -1,4 +1,5 @@
-"""sla-watch settings: the shared HANDOFF_ variables, the port, the policy file, the firer's nap."""
+"""sla-watch settings: its identity, the shared HANDOFF_ variables, the port, the policy file,
+the firer's nap."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from pathlib import Path
 
 from pydantic import Field
 
+from handoff.durations import SettingDuration
+from handoff.service import ServiceSpec
 from handoff.settings import HandoffSettings
+
+# The service's identity for the CLI and the dev stack (the `handoff.services` entry point).
+SERVICE = ServiceSpec(
+    name="sla-watch", schema="sla", package="handoff_sla_watch", default_port=8103
+)
 
 
 class SlaSettings(HandoffSettings):
@@ -30,7 +38,7 @@ class SlaSettings(HandoffSettings):
     fire_workers: int = Field(default=2, ge=1, le=16, validation_alias="HANDOFF_SLA_FIRE_WORKERS")
 
     # Met and cancelled timers stay visible in GET /v1/leads/{lead_id}/sla this long, then go.
-    timer_retention: timedelta = Field(
+    timer_retention: SettingDuration = Field(
         default=timedelta(days=30),
         ge=timedelta(hours=1),
         validation_alias="HANDOFF_SLA_TIMER_RETENTION",

@@ -11,7 +11,9 @@ twice gives the same tables.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 from sqlalchemy import text
 
+from handoff.cli import Subcommands, fail
 from handoff.db import UnitOfWorkFactory, create_engine
 from handoff.events.envelope import UnknownEventType, parse_event
 from handoff.messaging import inbox
@@ -147,3 +150,33 @@ def main(database_url: str, bootstrap: str, config_path: Path, group_id: str) ->
         f"({done.malformed} malformed skipped) in {done.seconds:.1f}s"
     )
     return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    url = args.database_url or os.environ.get("HANDOFF_DATABASE_URL")
+    bootstrap = args.bootstrap or os.environ.get("HANDOFF_KAFKA_BOOTSTRAP_SERVERS")
+    if not url or not bootstrap:
+        return fail(
+            "set HANDOFF_DATABASE_URL and HANDOFF_KAFKA_BOOTSTRAP_SERVERS "
+            "(or pass --database-url and --bootstrap)"
+        )
+    config_dir = Path(os.environ.get("HANDOFF_CONFIG_DIR") or "config")
+    config = Path(
+        args.config or os.environ.get("HANDOFF_INSIGHT_CONFIG_FILE") or config_dir / "insight.yaml"
+    )
+    return main(url, bootstrap, config, args.group or SERVICE.group_id)
+
+
+def register(sub: Subcommands) -> None:
+    """`handoff insight rebuild`, through the `handoff.commands` entry point of handoff-insight."""
+    insight = sub.add_parser("insight", help="insight operations")
+    insight_sub = insight.add_subparsers(dest="insight_command", required=True)
+    rebuild = insight_sub.add_parser(
+        "rebuild",
+        help="stop insight, then replay its topics from the earliest offset into fresh tables",
+    )
+    rebuild.add_argument("--database-url", default=None)
+    rebuild.add_argument("--bootstrap", default=None)
+    rebuild.add_argument("--config", default=None, help="insight.yaml (bands judged at the end)")
+    rebuild.add_argument("--group", default=None, help="consumer group (default handoff-insight)")
+    rebuild.set_defaults(func=cmd_rebuild)

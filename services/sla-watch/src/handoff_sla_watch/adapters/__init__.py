@@ -1,1 +1,1 @@
-"""sla-watch's database edge: tables and the repository that reads and writes timers."""
+"""sla-watch's edge: tables, the timer repository, the events it emits, its metrics."""

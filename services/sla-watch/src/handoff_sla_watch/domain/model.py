@@ -196,7 +196,7 @@ def _may_arm(existing: Timer | None, start: Start) -> bool:
     return existing.stopped_at is None or start.at >= existing.stopped_at
 
 
-def first_check(policy: Policy, started_at: datetime, due_at: datetime) -> datetime:
+def first_step_at(policy: Policy, started_at: datetime, due_at: datetime) -> datetime:
     """The warning point if the policy has one, else the due time."""
     if policy.warn_at is None:
         return due_at
@@ -222,7 +222,7 @@ def start_timer(
         pool=a.pool,
         started_at=start.at,
         due_at=due_at,
-        next_at=first_check(policy, start.at, due_at),
+        next_at=first_step_at(policy, start.at, due_at),
         attempts=existing.attempts if existing is not None else 0,
         mql_trigger=a.mql_trigger,
         fit_grade=a.fit_grade,

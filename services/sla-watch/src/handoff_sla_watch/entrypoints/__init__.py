@@ -1,1 +1,2 @@
-"""sla-watch's entrypoints: HTTP API, routing consumer, timer firer; they translate and delegate."""
+"""sla-watch's entrypoints: HTTP API, routing consumer, timer firer, and the typed Deps they
+share; they translate and delegate."""

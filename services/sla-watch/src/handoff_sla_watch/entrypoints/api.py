@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from handoff.http.auth import require_scope
 from handoff.http.problem import Problem
-from handoff.runtime import Runtime
 from handoff.settings import ApiKeyRecord
-from handoff_sla_watch.adapters import repository
+from handoff_sla_watch.adapters import timers as repository
 from handoff_sla_watch.domain.model import Timer
+from handoff_sla_watch.entrypoints.deps import Deps
 
 router = APIRouter(prefix="/v1", tags=["sla"])
 MAX_OVERDUE = 1000
@@ -79,10 +79,9 @@ class OverdueOut(BaseModel):
     "/leads/{lead_id}/sla", response_model=LeadSlaOut, summary="A lead's SLA timers and their state"
 )
 async def get_lead_sla(
-    lead_id: str, request: Request, key: Annotated[ApiKeyRecord, Depends(require_scope("read"))]
+    lead_id: str, deps: Deps, key: Annotated[ApiKeyRecord, Depends(require_scope("read"))]
 ) -> LeadSlaOut:
-    rt: Runtime = request.app.state.runtime
-    async with rt.engine.connect() as conn:
+    async with deps.engine.connect() as conn:
         timers = await repository.for_lead(conn, lead_id)
     if not timers:
         raise Problem(404, f"No SLA timers exist for lead {lead_id!r}.")
@@ -91,7 +90,7 @@ async def get_lead_sla(
 
 @router.get("/sla/overdue", response_model=OverdueOut, summary="Open breaches, oldest due first")
 async def get_overdue(
-    request: Request,
+    deps: Deps,
     key: Annotated[ApiKeyRecord, Depends(require_scope("read"))],
     rep_id: Annotated[
         str | None, Query(max_length=200, description="only this rep's breaches")
@@ -102,10 +101,9 @@ async def get_overdue(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_OVERDUE)] = 100,
 ) -> OverdueOut:
-    rt: Runtime = request.app.state.runtime
-    async with rt.engine.connect() as conn:
+    async with deps.engine.connect() as conn:
         timers = await repository.open_breaches(conn, rep_id=rep_id, pool=pool, limit=limit)
-    now = datetime.now(UTC)
+    now = deps.now()
     return OverdueOut(
         breaches=[
             BreachOut(

@@ -1,19 +1,16 @@
-"""What the sla-watch consumer reads: handoff.routing.v1, applied by the RoutingHandler."""
+"""What the sla-watch consumer reads: handoff.routing.v1, applied by the TimerHandler."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from handoff.events import routing
 from handoff.messaging.consumer import Handler
-from handoff.runtime import Consumes, Runtime
-from handoff_sla_watch.handlers import RoutingHandler
+from handoff.runtime import Consumes
+from handoff_sla_watch.entrypoints.deps import SlaDeps
+from handoff_sla_watch.service_layer.timers import TimerHandler
 
 
-def routing_handler(rt: Runtime) -> Handler[Any]:
-    return RoutingHandler(rt.state["policies"], wake=rt.state["alarm"].ring_by)
+def timer_handler(deps: SlaDeps) -> Handler[routing.RoutingEvent]:
+    return TimerHandler(deps.policies, wake=deps.alarm.ring_by)
 
 
-CONSUMES = Consumes(
-    adapters={routing.TOPIC: routing.routing_event_adapter}, handler=routing_handler
-)
+CONSUMES = Consumes(adapters={routing.TOPIC: routing.routing_event_adapter}, handler=timer_handler)

@@ -1,4 +1,6 @@
-"""The firer: a background loop that fires due timers, then naps until the next one is due.
+"""The firer: a background loop that fires due timers, then naps until the next one is due,
+or until its `Alarm` rings (the consumer armed an earlier timer). It is the boundary of the
+firing path: one transaction per batch on a raw asyncpg connection, committed here.
 
 Every sla-watch process runs one. `python -m handoff_sla_watch.entrypoints.firer` runs
 a firer alone (no HTTP, no consumer), to add firing capacity or to test crash safety.
@@ -8,16 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import structlog
 
 from handoff.db import asyncpg_dsn
-from handoff_sla_watch.adapters import firing_store
-from handoff_sla_watch.alarm import Alarm
-from handoff_sla_watch.handlers import Firing
-from handoff_sla_watch.metrics import TIMERS_PENDING
+from handoff_sla_watch.adapters.metrics import TIMERS_PENDING
+from handoff_sla_watch.adapters.timers import DueTimers
+from handoff_sla_watch.service_layer.firing import Firing
 
 log = structlog.get_logger("handoff.sla")
 
@@ -42,9 +43,46 @@ async def fire_due(
     `now` defaults to the database's clock; tests pass one to fire timers early.
     """
     async with conn.transaction():
-        done = await firing.claim(conn, now=now, limit=limit)
-    firing.observe(done)  # after the commit: a rolled-back pass counts nothing
+        done = await firing.fire_batch(DueTimers(conn), now=now, limit=limit)
+    firing.report(done)  # after the commit: a rolled-back pass counts nothing
     return len(done)
+
+
+class Alarm:
+    """Shared by the consumer (which rings) and the firer (which naps); one per process.
+
+    The consumer rings after its transaction commits, so the firer sees the new timer
+    when it wakes. A ring is also kept as a hint, for a ring that lands while the firer
+    is between looking for the next due time and starting its nap.
+    """
+
+    def __init__(self) -> None:
+        self._rung = asyncio.Event()
+        self._hint: datetime | None = None
+        self._napping_until: datetime | None = None  # None while the firer is awake
+
+    def ring_by(self, due_at: datetime) -> None:
+        """Ask the firer to be awake at `due_at`."""
+        if self._hint is None or due_at < self._hint:
+            self._hint = due_at
+        if self._napping_until is None or due_at < self._napping_until:
+            self._rung.set()
+
+    def take_hint(self) -> datetime | None:
+        """The earliest due time rung since the last call; clears the ring."""
+        hint, self._hint = self._hint, None
+        self._rung.clear()
+        return hint
+
+    async def nap(self, seconds: float) -> None:
+        """Sleep `seconds`, or less if rung for an earlier time meanwhile or before the nap."""
+        seconds = max(0.0, seconds)
+        self._napping_until = datetime.now(UTC) + timedelta(seconds=seconds)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rung.wait(), seconds)
+        finally:
+            self._napping_until = None
 
 
 class Firer:
@@ -93,7 +131,7 @@ class Firer:
 
     async def _seconds_to_nap(self, conn: asyncpg.Connection, fired: int) -> float:
         hint = self.alarm.take_hint()
-        seconds = await firing_store.seconds_until_next_due(conn)
+        seconds = await DueTimers(conn).seconds_until_next_due()
         nap = self.max_sleep if seconds is None else min(seconds, self.max_sleep)
         if hint is not None:
             # Rung after a commit that we may have raced with while looking.
@@ -106,8 +144,9 @@ class Firer:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 try:
+                    due = DueTimers(conn)
                     while True:
-                        TIMERS_PENDING.set(await firing_store.count_pending(conn))
+                        TIMERS_PENDING.set(await due.count_pending())
                         await asyncio.sleep(GAUGE_EVERY_SECONDS)
                 finally:
                     with contextlib.suppress(Exception):
@@ -121,8 +160,7 @@ async def _run_alone() -> None:
     from handoff.logs import configure_logging
     from handoff.settings import load_settings
     from handoff_sla_watch.config import load_policies
-    from handoff_sla_watch.service import SERVICE
-    from handoff_sla_watch.settings import SlaSettings
+    from handoff_sla_watch.settings import SERVICE, SlaSettings
 
     settings = load_settings(SlaSettings)
     configure_logging(settings.log_format, settings.log_level, service=f"{SERVICE.name}-firer")

@@ -9,9 +9,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-from handoff.devstack.children import Child, dies_with_parent
-from handoff.devstack.errors import DevStackError
-from handoff.devstack.ports import require_free, wait_for_port
+from handoff_dev.children import Child, dies_with_parent
+from handoff_dev.errors import DevStackError
+from handoff_dev.ports import require_free, wait_for_port
 
 
 class EmbeddedBroker(Child):

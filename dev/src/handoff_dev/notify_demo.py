@@ -2,7 +2,7 @@
 webhooks it verified, and a local SMTP sink (aiosmtpd) that prints the mails, with their
 accept links, so a newcomer sees the notices and can click one.
 
-`prepare` runs before the services start: it picks the ports, writes a notify.yaml for the
+`prepare_notify_demo` runs before the services start: it picks the ports, writes a notify.yaml for the
 demo under the data directory, and returns the environment the services need (the same
 one-click key for notify and routing). `run` serves both receivers until cancelled.
 """
@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
-from handoff.devstack.ports import free_port
-from handoff_notify.demo_receivers import Received, SmtpSink, WebhookReceiver
+from handoff_dev.ports import free_port
+from handoff_dev.receivers import Received, SmtpSink, WebhookReceiver
 
 EVENTS = [
     "handoff.lead.assigned",
@@ -79,7 +79,7 @@ def _people(config_dir: Path) -> dict[str, Any]:
     return people
 
 
-def prepare(
+def prepare_notify_demo(
     data_dir: Path, config_dir: Path, environ: Mapping[str, str] = os.environ
 ) -> NotifyDemo:
     data_dir.mkdir(parents=True, exist_ok=True)

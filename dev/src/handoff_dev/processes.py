@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 
-from handoff.devstack.children import Child, dies_with_parent
-from handoff.devstack.errors import DevStackError
-from handoff.devstack.ports import require_free
 from handoff.service import ServiceSpec
+from handoff_dev.children import Child, dies_with_parent
+from handoff_dev.errors import DevStackError
+from handoff_dev.ports import require_free
 
 
 class ServiceProcess(Child):

@@ -144,7 +144,7 @@ class SmtpSink:
     def start(self, port: int = 0) -> SmtpSink:
         from aiosmtpd.controller import Controller
 
-        from handoff.devstack.ports import free_port
+        from handoff_dev.ports import free_port
 
         sink = self
 

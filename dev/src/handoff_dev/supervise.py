@@ -14,10 +14,10 @@ from typing import Protocol
 import asyncpg
 import httpx
 
-from handoff.devstack.errors import DevStackError
-from handoff.devstack.processes import ServiceProcess
-from handoff.devstack.stack import DevStack
-from handoff.devstack.topics import ensure_topics
+from handoff.topics import ensure_topics
+from handoff_dev.errors import DevStackError
+from handoff_dev.processes import ServiceProcess
+from handoff_dev.stack import DevStack
 
 Say = Callable[[str], None]
 

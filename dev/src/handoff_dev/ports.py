@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import time
 
-from handoff.devstack.errors import DevStackError
+from handoff_dev.errors import DevStackError
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from handoff import migrations
-from handoff.devstack.broker import EmbeddedBroker
-from handoff.devstack.errors import DevStackError
-from handoff.devstack.postgres import EmbeddedPostgres
-from handoff.devstack.processes import ServiceProcess
-from handoff.devstack.topics import ensure_topics
 from handoff.http.auth import SCOPES, new_api_key
 from handoff.service import ServiceSpec, installed_services
 from handoff.settings import ApiKeyRecord
+from handoff.topics import ensure_topics
+from handoff_dev.broker import EmbeddedBroker
+from handoff_dev.errors import DevStackError
+from handoff_dev.postgres import EmbeddedPostgres
+from handoff_dev.processes import ServiceProcess
 
 
 @dataclass
