@@ -57,7 +57,7 @@ fmt: install ## format and fix with ruff
 	@$(RUN) ruff check --fix .
 
 typecheck: install ## mypy, strict
-	@$(RUN) mypy shared/src dev/src services/scoring/src services/routing/src services/sla-watch/src services/insight/src services/notify/src
+	@$(RUN) mypy shared/src dev/src services/ingress/src services/scoring/src services/routing/src services/sla-watch/src services/insight/src services/notify/src
 
 bench: install ## every benchmark, each beside its same-run baseline (python -m bench NAME for one)
 	@$(RUN) python -m bench

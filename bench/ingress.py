@@ -1,6 +1,6 @@
 """Webhook ingress throughput beside a bare ASGI endpoint, and batch POST /v1/signals, same run.
 
-1. Webhook requests/s: the real scoring service (uvicorn, its consumer and relay running) takes
+1. Webhook requests/s: the real ingress service (uvicorn, its delivery desk and relay running) takes
    Standard Webhooks requests, one signal each, each verified, claimed in PostgreSQL and
    acknowledged by the broker before its 202. The baseline is a bare ASGI app that only answers
    202, served by the same uvicorn settings. Both are driven by the same load tool (keep-alive
@@ -30,10 +30,11 @@ from typing import Any
 
 import httpx
 
+from bench import results
 from handoff.logs import configure_logging
 from handoff_dev.ports import free_port, wait_for_port
 from handoff_dev.stack import DevStack
-from handoff_scoring.ingress import standard
+from handoff_ingress.domain.providers import standard
 
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldC0wMDE="
 REPO = Path(__file__).resolve().parent.parent
@@ -228,8 +229,8 @@ def main(argv: list[str] | None = None) -> None:
         stack.migrate()
         stack.create_topics()
         stack.ensure_api_key()
-        scoring_port = free_port()
-        stack.start_services(ports={"scoring": scoring_port}, only=["scoring"])
+        ingress_port = free_port()
+        stack.start_services(ports={"ingress": ingress_port}, only=["ingress"])
         bare = start_bare(bare_port)
         path = "/v1/webhooks/standard"
         print(
@@ -238,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
         best_bare = best_hook = 0.0
         for r in range(1, args.rounds + 1 if args.only != "batch" else 1):
             bare_rate, bare_codes = load(bare_port, path, args.connections, args.seconds)
-            hook_rate, hook_codes = load(scoring_port, path, args.connections, args.seconds)
+            hook_rate, hook_codes = load(ingress_port, path, args.connections, args.seconds)
             best_bare, best_hook = max(best_bare, bare_rate), max(best_hook, hook_rate)
             print(
                 f"round {r}: bare ASGI {bare_rate:,.0f} req/s {bare_codes}, "
@@ -249,15 +250,17 @@ def main(argv: list[str] | None = None) -> None:
             print(f"bare ASGI 202 (best of {args.rounds}): {best_bare:,.0f} requests/s")
             print(f"webhook {path} (best of {args.rounds}): {best_hook:,.0f} requests/s")
             print(f"webhook/bare = {best_hook / best_bare:.2f}  (goal >= 0.60)", flush=True)
+            results.record("webhook requests / bare ASGI 202", best_hook / best_bare, "x", ">= 0.6")
         if args.only == "webhook":
             return
         rate, errors = batch_signals(
-            args.seconds, f"http://127.0.0.1:{scoring_port}", stack.api_key, args.batch_clients
+            args.seconds, f"http://127.0.0.1:{ingress_port}", stack.api_key, args.batch_clients
         )
         print(
             f"batch POST /v1/signals, 1000 a request: {rate:,.0f} signals/s acknowledged by the "
             f"broker, {errors} failed requests  (goal >= 20,000)"
         )
+        results.record("batch POST /v1/signals, 1000 a request", rate, "signals/s", ">= 20000")
         print(f"load average after: {os.getloadavg()[0]:.1f}")
     finally:
         if bare is not None:

@@ -1,6 +1,6 @@
 """Memory per service under rejected requests: RSS of every installed service while each
 takes N requests that are all refused (default 100,000 each), from many client addresses'
-worth of junk: unsigned webhooks, unknown sources and paths, NUL in path parameters, bad JSON,
+worth of junk: unsigned webhooks (ingress), unknown sources and paths, NUL in path parameters, bad JSON,
 no key. Passes when no service's RSS grows by more than --max-growth-mb between the first
 tenth of the load (allocators and caches warmed) and the end.
 
@@ -45,22 +45,38 @@ LEAD_ROUTE = {
 }
 
 
+def _post(path: str, host: str, body: bytes, extra: str = "") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\n{host}{extra}content-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+def ingress_junk(kind: int, word: str, host: str, key: str) -> bytes:
+    """Rejected requests for ingress, which has no lead route: its webhooks and signals."""
+    if kind == 0:  # unsigned webhook: 401, then 429 per address
+        return _post("/v1/webhooks/standard", host, b'{"id": "e"}', f"webhook-id: {word}\r\n")
+    if kind == 1:  # an unknown webhook source
+        return _post(f"/v1/webhooks/{word}", host, b"{}")
+    if kind == 2:  # a NUL in the source path parameter
+        return _post(f"/v1/webhooks/{word}%00", host, b"{}")
+    if kind == 3:  # malformed JSON with a valid key
+        body = b'{"id": "' + word.encode() + b'"'
+        return _post("/v1/signals", host, body, f"authorization: Bearer {key}\r\n")
+    return _post("/v1/signals", host, b"{}", f"authorization: Bearer wrong-{word}\r\n")
+
+
 def junk(service: str, n: int, port: int, key: str) -> bytes:
     """The n-th rejected request for a service: a different kind and fresh text each time."""
     word = f"{uuid.uuid4().hex}{n}"
     host = f"host: 127.0.0.1:{port}\r\n"
     kind = n % 5
-    if kind == 0 and service == "scoring":  # unsigned webhook: 401, then 429 per address
-        body = b'{"id": "e"}'
-        return (
-            f"POST /v1/webhooks/standard HTTP/1.1\r\n{host}content-type: application/json\r\n"
-            f"webhook-id: {word}\r\ncontent-length: {len(body)}\r\n\r\n"
-        ).encode() + body
-    if kind == 1:  # an unknown path (and, on scoring, an unknown webhook source)
-        path = f"/v1/webhooks/{word}" if service == "scoring" else f"/v1/{word}"
-        return f"GET {path} HTTP/1.1\r\n{host}\r\n".encode()
-    lead = LEAD_ROUTE[service]
-    if kind == 2:  # a NUL in a path parameter
+    if service == "ingress":
+        return ingress_junk(kind, word, host, key)
+    if kind == 1:  # an unknown path
+        return f"GET /v1/{word} HTTP/1.1\r\n{host}\r\n".encode()
+    lead = LEAD_ROUTE.get(service, "/v1/leads/{}")  # insight, notify: no such route, 404
+    if kind in (0, 2):  # a NUL in a path parameter
         path = lead.format(f"{word}%00")
         return f"GET {path} HTTP/1.1\r\n{host}authorization: Bearer {key}\r\n\r\n".encode()
     if kind == 3 and service == "sla-watch":  # a NUL in a query parameter
@@ -68,11 +84,7 @@ def junk(service: str, n: int, port: int, key: str) -> bytes:
         return f"GET {path} HTTP/1.1\r\n{host}authorization: Bearer {key}\r\n\r\n".encode()
     if kind == 3:  # malformed JSON with a valid key
         body = b'{"rep_id": "' + word.encode() + b'"'
-        path = "/v1/signals" if service == "scoring" else f"/v1/handoffs/{word}/accept"
-        return (
-            f"POST {path} HTTP/1.1\r\n{host}authorization: Bearer {key}\r\n"
-            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n\r\n"
-        ).encode() + body
+        return _post(f"/v1/handoffs/{word}/accept", host, body, f"authorization: Bearer {key}\r\n")
     path = lead.format(word)  # no valid key
     return f"GET {path} HTTP/1.1\r\n{host}authorization: Bearer wrong-{word}\r\n\r\n".encode()
 

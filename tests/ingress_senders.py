@@ -5,9 +5,22 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from handoff_scoring.ingress import hubspot, segment, standard
+from fastapi import FastAPI
+
+from handoff.db import create_engine
+from handoff.messaging.producer import Message
+from handoff_ingress.adapters.publisher import SignalPublisher
+from handoff_ingress.app import create_app
+from handoff_ingress.config import load_ingress
+from handoff_ingress.domain.providers import hubspot, segment, standard
+from handoff_ingress.entrypoints.deps import IngressDeps
+from handoff_ingress.service_layer.deliveries import DeliveryDesk
+from handoff_ingress.service_layer.signals import Limits
+from handoff_ingress.service_layer.webhooks import Webhooks
+from handoff_ingress.settings import IngressSettings
 
 STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 STANDARD_PREVIOUS = "whsec_" + "b2xkLXNlY3JldC1vbGQtc2VjcmV0LW9sZA=="
@@ -66,3 +79,27 @@ def segment_request(payload: Any, *, secret: str = SEGMENT_SECRET) -> tuple[byte
 
 def marketo_request(payload: Any, *, token: str = MARKETO_TOKEN) -> tuple[bytes, dict[str, str]]:
     return dumps(payload), JSON | {"x-handoff-token": token}
+
+
+class RecordingProducer:
+    """Stands in for the broker in unit tests (no lifespan): keeps what would have been sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+
+    async def send_all(self, messages: Sequence[Message]) -> None:
+        self.sent.extend(messages)
+
+
+def offline_ingress(settings: IngressSettings) -> tuple[FastAPI, RecordingProducer]:
+    """The ingress app without its lifespan: no database, and the broker a RecordingProducer.
+    The webhook desk is never started, so only POST /v1/signals and the checks before
+    settling a webhook can be exercised this way."""
+    app = create_app(settings)
+    producer = RecordingProducer()
+    publish = SignalPublisher(producer, settings.publish_timeout_seconds)
+    limits = Limits(settings.signal_max_future_seconds, settings.kafka_max_request_bytes)
+    config = load_ingress(settings.ingress_path, WEBHOOK_ENV)
+    desk = DeliveryDesk(create_engine(settings.database_url), publish)  # never connects
+    app.state.deps = IngressDeps(settings, publish, limits, Webhooks.build(config, desk, limits))
+    return app, producer

@@ -1,4 +1,4 @@
-"""The services as processes on the session's PostgreSQL and broker, with a 3-second accept SLA."""
+"""The services as processes (ingress first) on the session's PostgreSQL and broker, with a 3-second accept SLA."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ whatif_min_decided: 2
 @dataclass
 class System:
     stack: DevStack
+    ingress: ServiceProcess
     scoring: ServiceProcess
     routing: ServiceProcess
     sla: ServiceProcess
@@ -84,6 +85,7 @@ def system(
     try:
         yield System(
             stack,
+            stack.services["ingress"],
             stack.services["scoring"],
             stack.services["routing"],
             stack.services["sla-watch"],

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from handoff_scoring.ingress import standard
+from handoff_ingress.domain.providers import standard
 from tests.e2e.conftest import BODY_READ_TIMEOUT_SECONDS, System
 from tests.factories import new_id
 from tests.ingress_senders import JSON, STANDARD_SECRET, standard_request
@@ -59,7 +59,12 @@ def _ready_probe(what: str, resp: Any) -> bool:
 
 
 def services(system: System) -> dict[str, str]:
-    return {"scoring": system.scoring.url, "routing": system.routing.url, "sla": system.sla.url}
+    return {
+        "ingress": system.ingress.url,
+        "scoring": system.scoring.url,
+        "routing": system.routing.url,
+        "sla": system.sla.url,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +93,7 @@ async def client(system: System) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-@pytest.mark.parametrize("service", ["scoring", "routing", "sla"])
+@pytest.mark.parametrize("service", ["ingress", "scoring", "routing", "sla"])
 def test_schemathesis_valid_and_negative_data_never_get_a_5xx(
     system: System, findings: Findings, service: str
 ) -> None:
@@ -256,7 +261,7 @@ async def test_bad_bodies_on_every_body_route_are_4xx(
 async def test_signed_webhooks_with_bad_bodies_are_4xx(
     system: System, client: httpx.AsyncClient, findings: Findings
 ) -> None:
-    url = f"{system.scoring.url}/v1/webhooks/standard"
+    url = f"{system.ingress.url}/v1/webhooks/standard"
     bad: list[Any] = [
         {"id": "e\u0000", "lead_id": "L", "type": "page_view", "occurred_at": "2026-11-21T10:00:00Z"},
         {"id": "e", "lead_id": "L", "type": "page_view", "occurred_at": "0001-01-01T00:00:00+14:00"},
@@ -284,8 +289,8 @@ async def test_chunked_bodies_over_the_limit_are_413(
             yield b" " * 100_000  # 4 MB in all, no Content-Length
 
     for url in (
-        f"{system.scoring.url}/v1/signals",
-        f"{system.scoring.url}/v1/webhooks/standard",
+        f"{system.ingress.url}/v1/signals",
+        f"{system.ingress.url}/v1/webhooks/standard",
         f"{system.routing.url}/v1/handoffs/h-1/accept",
     ):
         resp = await _send(client, findings, "POST", url, content=chunks(), headers=JSON)
@@ -320,8 +325,8 @@ async def test_a_body_shorter_than_its_content_length_gets_408_and_is_closed(
 ) -> None:
     auth = system.headers["Authorization"]
     cases = [
-        (system.scoring.url, "/v1/signals", auth),
-        (system.scoring.url, "/v1/webhooks/standard", None),  # unauthenticated
+        (system.ingress.url, "/v1/signals", auth),
+        (system.ingress.url, "/v1/webhooks/standard", None),  # unauthenticated
         (system.routing.url, "/v1/handoffs/h-1/accept", auth),
     ]
     answers = await asyncio.gather(*(_short_body(*c) for c in cases))
@@ -343,7 +348,7 @@ async def test_after_the_sweep_a_good_lead_still_reaches_mql_and_assignment(
         {"id": new_id("e"), "lead_id": lead, "type": "pricing_page_view", "occurred_at": now},
         {"id": new_id("e"), "lead_id": lead, "type": "demo_request", "occurred_at": now},
     ]  # fmt: skip
-    resp = await client.post(f"{system.scoring.url}/v1/signals", json={"signals": signals})
+    resp = await client.post(f"{system.ingress.url}/v1/signals", json={"signals": signals})
     assert resp.status_code == 202, resp.text
 
     async def assigned() -> bool:

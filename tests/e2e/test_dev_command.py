@@ -158,6 +158,11 @@ def settings(port: int, *names: str) -> list[str]:
 def test_dev_restarts_what_crashes_and_one_ctrl_c_stops_everything(dev: Dev) -> None:
     # Durable by default: a crash of PostgreSQL loses no acknowledged work.
     assert settings(dev.pg_port, "fsync", "synchronous_commit", "full_page_writes") == ["on"] * 3
+    # Ingress is started and listed first: it is where signals go, and the curl hint says so.
+    listed = [line.split()[0] for line in dev.text.splitlines() if "   (docs http" in line]
+    assert listed[0] == "ingress" and "scoring" in listed, dev.text
+    ingress_url = f"http://127.0.0.1:{dev.service_ports['ingress']}"
+    assert f"curl -s -X POST {ingress_url}/v1/signals" in dev.text
 
     name, port = next(iter(dev.service_ports.items()))
     package = next(s.package for s in installed_services() if s.name == name)

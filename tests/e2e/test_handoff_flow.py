@@ -55,7 +55,7 @@ async def test_a_lead_goes_from_signals_to_mql_assignment_and_acceptance(
         "company": {"name": "Sakura Systems", "size": 300, "country": "JP"},
     }
     resp = await http.post(
-        f"{system.scoring.url}/v1/signals",
+        f"{system.ingress.url}/v1/signals",
         json={
             "signals": [
                 signal(lead, "identify", traits=traits),
@@ -127,7 +127,7 @@ async def test_an_unaccepted_handoff_breaches_its_sla(
     system: System, http: httpx.AsyncClient
 ) -> None:
     lead = new_id()
-    await http.post(f"{system.scoring.url}/v1/signals", json=signal(lead, "demo_request"))
+    await http.post(f"{system.ingress.url}/v1/signals", json=signal(lead, "demo_request"))
     breached = of_type(
         await events_of(
             system,
@@ -153,7 +153,7 @@ async def test_a_rejected_handoff_cannot_then_be_accepted(
     system: System, http: httpx.AsyncClient
 ) -> None:
     lead = new_id()
-    await http.post(f"{system.scoring.url}/v1/signals", json=signal(lead, "demo_request"))
+    await http.post(f"{system.ingress.url}/v1/signals", json=signal(lead, "demo_request"))
     assigned = of_type(
         await events_of(
             system,
@@ -180,8 +180,8 @@ async def test_a_duplicate_signal_id_counts_once(system: System, http: httpx.Asy
     lead = new_id()
     twice = signal(lead, "pricing_page_view", event_id=new_id("dup"))
     for _ in range(2):
-        assert (await http.post(f"{system.scoring.url}/v1/signals", json=twice)).status_code == 202
-    await http.post(f"{system.scoring.url}/v1/signals", json=signal(lead, "page_view"))
+        assert (await http.post(f"{system.ingress.url}/v1/signals", json=twice)).status_code == 202
+    await http.post(f"{system.ingress.url}/v1/signals", json=signal(lead, "page_view"))
 
     async def score() -> int | None:
         resp = await http.get(f"{system.scoring.url}/v1/leads/{lead}/score")
@@ -204,7 +204,7 @@ async def test_an_unparseable_value_on_the_signals_topic_does_not_stop_the_next_
         )
     finally:
         await producer.stop()
-    await http.post(f"{system.scoring.url}/v1/signals", json=signal(lead, "content_download"))
+    await http.post(f"{system.ingress.url}/v1/signals", json=signal(lead, "content_download"))
 
     async def scored() -> bool:
         return (await http.get(f"{system.scoring.url}/v1/leads/{lead}/score")).status_code == 200
@@ -231,7 +231,7 @@ async def test_a_killed_scoring_process_loses_no_mql_and_emits_none_twice(
             while True:  # as an MA tool would: retry until the signals are acknowledged
                 with contextlib.suppress(httpx.HTTPError):
                     resp = await http.post(
-                        f"{system.scoring.url}/v1/signals", json={"signals": batch}
+                        f"{system.ingress.url}/v1/signals", json={"signals": batch}
                     )
                     if resp.status_code == 202:
                         acknowledged += 1

@@ -1,4 +1,5 @@
-"""From each provider's webhook format to a scored signal: the scoring process declares the MQL."""
+"""From each provider's webhook format, through the ingress process, to a scored signal: the
+scoring process declares the MQL."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tests.integration.kafka_helpers import collect
 
 
 async def test_every_provider_format_ends_in_a_scored_mql(system: System) -> None:
-    url = system.scoring.url
+    url = system.ingress.url
     contact, user, mkto = str(time.time_ns()), new_id("u"), new_id("")[1:]
     lead = new_id()
     sends = {

@@ -1,4 +1,4 @@
-"""Schemathesis over the scoring service's OpenAPI, against the running process: never a 5xx."""
+"""Schemathesis over the ingress service's OpenAPI, against the running process: never a 5xx."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from tests.e2e.conftest import System
 EXAMPLES_PER_OPERATION = 8  # bounded: the whole run takes a few seconds
 
 
-def test_no_input_makes_the_scoring_service_answer_5xx(system: System) -> None:
-    url = system.scoring.url
+def test_no_input_makes_the_ingress_service_answer_5xx(system: System) -> None:
+    url = system.ingress.url
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
     failures: list[str] = []
     operations = 0
@@ -32,5 +32,5 @@ def test_no_input_makes_the_scoring_service_answer_5xx(system: System) -> None:
                 failures.append(f"{case.method} {case.formatted_path}: {response.status_code}")
 
         run()
-    assert operations >= 5  # healthz, readyz, metrics, signals, webhooks, score
+    assert operations >= 5  # healthz, readyz, metrics, signals, webhooks
     assert failures == []

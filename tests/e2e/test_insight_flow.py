@@ -20,7 +20,7 @@ async def drive_campaign(system: System, http: httpx.AsyncClient, campaign: str)
     leads = [new_id() for _ in range(4)]
     for lead in leads:
         resp = await http.post(
-            f"{system.scoring.url}/v1/signals",
+            f"{system.ingress.url}/v1/signals",
             json={"signals": [signal(lead, "demo_request", properties={"campaign": campaign})]},
         )
         assert resp.status_code == 202

@@ -68,7 +68,7 @@ async def _assigned(system: System, lead: str) -> list[routing.LeadAssigned]:
 
 async def _qualify(system: System, http: httpx.AsyncClient, lead: str) -> None:
     resp = await http.post(
-        f"{system.scoring.url}/v1/signals",
+        f"{system.ingress.url}/v1/signals",
         json={"signals": [signal(lead, "pricing_page_view"), signal(lead, "demo_request")]},
     )
     assert resp.status_code == 202, resp.text

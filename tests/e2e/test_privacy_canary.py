@@ -58,7 +58,7 @@ class Canary:
 
 async def post_everywhere(system: System, http: httpx.AsyncClient, lead: str, other: str) -> Canary:
     """The canary through every door, good requests and bad ones."""
-    canary, url = Canary(), system.scoring.url
+    canary, url = Canary(), system.ingress.url
     page = {"url": f"https://shop.example/thanks?email={EMAIL}", "form": NAME}
     good = [
         signal(lead, "identify", traits=TRAITS),

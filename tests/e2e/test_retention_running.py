@@ -27,7 +27,7 @@ async def test_rows_aged_60_days_are_gone_while_the_services_run(
             )
         await conn.execute(
             text(
-                "INSERT INTO scoring.webhook_deliveries (source, delivery_id, received_at) "
+                "INSERT INTO ingress.webhook_deliveries (source, delivery_id, received_at) "
                 f"VALUES (:tag, 'd', {AGED})"
             ),
             {"tag": tag},
@@ -49,7 +49,7 @@ async def test_rows_aged_60_days_are_gone_while_the_services_run(
                         "SELECT (SELECT count(*) FROM scoring.inbox WHERE source = :tag)"
                         " + (SELECT count(*) FROM routing.inbox WHERE source = :tag)"
                         " + (SELECT count(*) FROM sla.inbox WHERE source = :tag)"
-                        " + (SELECT count(*) FROM scoring.webhook_deliveries WHERE source = :tag)"
+                        " + (SELECT count(*) FROM ingress.webhook_deliveries WHERE source = :tag)"
                         " + (SELECT count(*) FROM sla.timers WHERE timer_id = :tag)"
                     ),
                     {"tag": tag},

@@ -22,7 +22,7 @@ async def routed(system: System, lead: str, until: Any) -> list[Any]:
 async def mql_for(system: System, http: httpx.AsyncClient, lead: str) -> None:
     traits = {"email": f"{lead.lower()}@northwind.example.com", "company": {"country": "GB"}}
     resp = await http.post(
-        f"{system.scoring.url}/v1/signals",
+        f"{system.ingress.url}/v1/signals",
         json={"signals": [signal(lead, "identify", traits=traits), signal(lead, "demo_request")]},
     )
     assert resp.status_code == 202

@@ -18,7 +18,7 @@ async def test_an_ignored_handoff_warns_breaches_and_reminds_its_rep_until_accep
     system: System, http: httpx.AsyncClient
 ) -> None:
     lead = new_id()
-    await http.post(f"{system.scoring.url}/v1/signals", json=signal(lead, "demo_request"))
+    await http.post(f"{system.ingress.url}/v1/signals", json=signal(lead, "demo_request"))
     events = await events_of(
         system,
         sla.TOPIC,

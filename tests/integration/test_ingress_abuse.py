@@ -16,7 +16,8 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
-from handoff_scoring.entrypoints.webhooks import Ingress
+from handoff_ingress.entrypoints.deps import IngressDeps
+from handoff_ingress.service_layer.webhooks import Webhooks
 from tests.factories import new_id
 from tests.ingress_senders import JSON, dumps, segment_request, standard_request
 from tests.integration.test_ingress_webhooks import BASE, env, make_app, signal
@@ -52,9 +53,9 @@ def client(app: FastAPI, address: str = "127.0.0.1") -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url=BASE, timeout=30)
 
 
-def ingress(app: FastAPI) -> Ingress:
-    found: Ingress = app.state.runtime.state["ingress"]
-    return found
+def ingress(app: FastAPI) -> Webhooks:
+    deps: IngressDeps = app.state.deps
+    return deps.webhooks
 
 
 def metric(name: str, **labels: str) -> float:

@@ -18,8 +18,8 @@ from handoff.events import signals
 from handoff.events.envelope import fact_id
 from handoff_dev.broker import EmbeddedBroker
 from handoff_dev.ports import free_port
-from handoff_scoring.app import create_app
-from handoff_scoring.settings import ScoringSettings
+from handoff_ingress.app import create_app
+from handoff_ingress.settings import IngressSettings
 from tests.factories import new_id
 from tests.ingress_senders import (
     JSON,
@@ -33,7 +33,7 @@ from tests.ingress_senders import (
 )
 from tests.integration.kafka_helpers import collect
 
-BASE = "http://scoring"
+BASE = "http://ingress"
 HUBSPOT_URL = f"{BASE}/v1/webhooks/hubspot"
 EXTRA_SOURCES = """
   limited:
@@ -86,7 +86,7 @@ def make_app(path: Path, variables: dict[str, str], **settings: Any) -> Any:
     with pytest.MonkeyPatch.context() as mp:
         for k, v in variables.items():
             mp.setenv(k, v)
-        return create_app(ScoringSettings(HANDOFF_INGRESS_CONFIG_FILE=path, **settings))  # type: ignore[call-arg]
+        return create_app(IngressSettings(HANDOFF_INGRESS_CONFIG_FILE=path, **settings))
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +200,40 @@ async def test_fifty_copies_at_once_publish_once(hooks: Hooks) -> None:
     # A later signal of the same lead lands after every copy (same key, same partition).
     later = {"type": "track", "messageId": new_id("m"), "userId": lead, "event": "Email Opened"}
     assert (await hooks.post("segment", segment_request(later))).status_code == 202
+    events = await hooks.topic(lead, 2)
+    assert [e.data.activity_type for e in events] == ["demo_request", "email_open"]
+
+
+async def test_copies_spread_over_two_instances_publish_once(
+    hooks: Hooks, database_url: str, bootstrap: str, config_dir: Path, ingress_yaml: Path
+) -> None:
+    """Ingress keeps no state of its own beyond the shared claims table: behind a load
+    balancer, a provider's copies landing on different instances still publish once."""
+    second = make_app(
+        ingress_yaml,
+        env(datetime.now(UTC) + timedelta(hours=1)),
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
+        config_dir=config_dir,
+    )
+    lead = new_id()
+    request = standard_request(signal(lead, "demo_request"))
+    async with second.router.lifespan_context(second):
+        transport = httpx.ASGITransport(app=second)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=20) as other:
+
+            async def post_to_second() -> httpx.Response:
+                return await other.post(
+                    "/v1/webhooks/standard", content=request[0], headers=request[1]
+                )
+
+            answers = await asyncio.gather(
+                *(hooks.post("standard", request) for _ in range(10)),
+                *(post_to_second() for _ in range(10)),
+            )
+    assert sorted(r.status_code for r in answers) == [200] * 19 + [202]
+    later = standard_request(signal(lead, "email_open"))
+    assert (await hooks.post("standard", later)).status_code == 202
     events = await hooks.topic(lead, 2)
     assert [e.data.activity_type for e in events] == ["demo_request", "email_open"]
 
@@ -356,7 +390,7 @@ async def test_broker_down_is_503_and_the_retry_is_not_taken_for_a_duplicate(
         database_url=database_url,
         kafka_bootstrap_servers=doomed_broker.bootstrap,
         config_dir=config_dir,
-        HANDOFF_SCORING_PUBLISH_TIMEOUT_SECONDS=1.0,
+        HANDOFF_INGRESS_PUBLISH_TIMEOUT_SECONDS=1.0,
         kafka_request_timeout_ms=1000,
     )
     lead = new_id()

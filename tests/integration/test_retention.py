@@ -108,18 +108,18 @@ async def test_webhook_deliveries_go_after_the_dedupe_retention(engine: AsyncEng
     async with engine.begin() as conn:
         await conn.execute(
             text(
-                "INSERT INTO scoring.webhook_deliveries (source, delivery_id, received_at) "
+                "INSERT INTO ingress.webhook_deliveries (source, delivery_id, received_at) "
                 "VALUES (:s, 'old', now() - interval '60 days'), (:s, 'new', now())"
             ),
             {"s": source},
         )
-    deliveries = Retention("scoring", "webhook_deliveries", "received_at", timedelta(days=7))
+    deliveries = Retention("ingress", "webhook_deliveries", "received_at", timedelta(days=7))
 
     await Pruner(engine, [deliveries], every_seconds=60, batch=100).prune_all()
 
     async with engine.connect() as conn:
         left = await conn.execute(
-            text("SELECT delivery_id FROM scoring.webhook_deliveries WHERE source = :s"),
+            text("SELECT delivery_id FROM ingress.webhook_deliveries WHERE source = :s"),
             {"s": source},
         )
         assert [r[0] for r in left] == ["new"]

@@ -57,7 +57,7 @@ class Rig:
 
     @property
     def signals_url(self) -> str:
-        return f"{self.url('scoring')}/v1/signals"
+        return f"{self.url('ingress')}/v1/signals"
 
     @property
     def specs(self) -> dict[str, ServiceSpec]:

@@ -22,7 +22,7 @@ async def test_services_killed_mid_load_lose_and_double_nothing(
 
     async def kill_every_service() -> None:
         # One round: each service SIGKILLed (no shutdown, no offset commit), then all restart
-        # together while the load keeps coming (posts are retried while scoring is down).
+        # together while the load keeps coming (posts are retried while ingress is down).
         await asyncio.gather(*restarts)
         for service in services:
             await rig.kill(service)
@@ -39,7 +39,7 @@ async def test_services_killed_mid_load_lose_and_double_nothing(
         rig, http, load, faults=f"kill -9 x{kills} ({rounds} of each service)", started=started
     )
     assert outcome.mqls and outcome.timers, "the load made MQLs and timers to check"
-    assert refused, "while scoring was down, posts were refused and sent again"
+    assert refused, "while ingress was down, posts were refused and sent again"
 
 
 async def _restart_all(rig: Rig, services: list[str]) -> None:

@@ -25,7 +25,7 @@ async def test_fifty_copies_of_one_webhook_publish_its_signals_once(
     started = time.monotonic()
     load = make_load("copies", leads=4, via="standard webhook")
     body, headers = standard_request({"signals": load.signals}, msg_id="msg_reliability_copies")
-    url = f"{rig.url('scoring')}/v1/webhooks/standard"
+    url = f"{rig.url('ingress')}/v1/webhooks/standard"
     answers = await asyncio.gather(
         *(http.post(url, content=body, headers=headers) for _ in range(COPIES))
     )

@@ -24,7 +24,7 @@ async def test_a_flood_of_unsigned_webhooks_never_gets_a_genuine_delivery_429(
 ) -> None:
     started = time.monotonic()
     load = make_load("flood", leads=8, via="standard webhook")
-    url = f"{rig.url('scoring')}/v1/webhooks/standard"
+    url = f"{rig.url('ingress')}/v1/webhooks/standard"
     genuine: Counter[int] = Counter()
     flood: Counter[int] = Counter()
     done = asyncio.Event()

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from handoff.config_file import ConfigError
+from handoff_ingress.config import load_ingress
 from handoff_routing.config import load_config
 from handoff_scoring.config import load_model
-from handoff_scoring.ingress.config import load_ingress
 from handoff_sla_watch.config import load_policies
 
 REPO = Path(__file__).resolve().parents[2]

@@ -19,12 +19,14 @@ from fastapi import FastAPI, Request
 from handoff.http.auth import KeyRing, new_api_key
 from handoff.http.limits import BodyLimit
 from handoff.http.problem import install_problem_handlers
+from handoff_ingress.settings import IngressSettings
 from handoff_routing.app import create_app as routing_app
 from handoff_routing.settings import RoutingSettings
 from handoff_scoring.app import create_app as scoring_app
 from handoff_scoring.settings import ScoringSettings
 from handoff_sla_watch.app import create_app as sla_app
 from handoff_sla_watch.settings import SlaSettings
+from tests.ingress_senders import offline_ingress
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN, ADMIN_RECORD = new_api_key("admin", ["admin"])
@@ -51,6 +53,13 @@ def _client(app: FastAPI, host: str) -> httpx.AsyncClient:
 @pytest.fixture
 async def scoring() -> AsyncIterator[httpx.AsyncClient]:
     async with _client(scoring_app(ScoringSettings(config_dir=REPO / "config")), "scoring") as c:
+        yield c
+
+
+@pytest.fixture
+async def ingress() -> AsyncIterator[httpx.AsyncClient]:
+    app, _ = offline_ingress(IngressSettings(config_dir=REPO / "config"))
+    async with _client(app, "ingress") as c:
         yield c
 
 
@@ -111,10 +120,10 @@ async def test_a_nul_in_a_query_parameter_is_422_naming_it(sla: httpx.AsyncClien
 
 @pytest.mark.parametrize("deep", [DEEP, DEEP_OBJECT])
 async def test_deeply_nested_json_is_422_on_signals_and_routing_bodies(
-    scoring: httpx.AsyncClient, routing: httpx.AsyncClient, deep: bytes
+    ingress: httpx.AsyncClient, routing: httpx.AsyncClient, deep: bytes
 ) -> None:
     headers = AUTH | {"content-type": "application/json"}
-    assert_problem(await scoring.post("/v1/signals", content=deep, headers=headers), 422)
+    assert_problem(await ingress.post("/v1/signals", content=deep, headers=headers), 422)
     for route in ("accept", "reject", "contact", "disposition"):
         resp = await routing.post(f"/v1/handoffs/h-1/{route}", content=deep, headers=headers)
         assert fields(assert_problem(resp, 422)) == ["body"]
@@ -123,13 +132,13 @@ async def test_deeply_nested_json_is_422_on_signals_and_routing_bodies(
 
 
 async def test_nesting_inside_a_property_is_bounded_below_the_consumers_reader(
-    scoring: httpx.AsyncClient,
+    ingress: httpx.AsyncClient,
 ) -> None:
     nested: Any = 1
     for _ in range(60):
         nested = {"a": nested}
     body = assert_problem(
-        await scoring.post("/v1/signals", json=signal(properties={"p": nested}), headers=AUTH), 422
+        await ingress.post("/v1/signals", json=signal(properties={"p": nested}), headers=AUTH), 422
     )
     assert fields(body)[0].startswith("properties.p.a")
     assert "nested deeper" in body["errors"][0]["message"]
@@ -157,57 +166,59 @@ async def test_nesting_inside_a_property_is_bounded_below_the_consumers_reader(
     ],
 )
 async def test_values_no_consumer_could_store_are_422_naming_the_field(
-    scoring: httpx.AsyncClient, change: dict[str, Any], field: str
+    ingress: httpx.AsyncClient, change: dict[str, Any], field: str
 ) -> None:
-    resp = await scoring.post("/v1/signals", json=signal(**change), headers=AUTH)
+    resp = await ingress.post("/v1/signals", json=signal(**change), headers=AUTH)
     assert field in fields(assert_problem(resp, 422))
 
 
-async def test_invalid_utf8_and_lone_surrogates_are_422(scoring: httpx.AsyncClient) -> None:
+async def test_invalid_utf8_and_lone_surrogates_are_422(ingress: httpx.AsyncClient) -> None:
     headers = AUTH | {"content-type": "application/json"}
     raw = json.dumps(signal()).encode().replace(b"L-1", b"L-\xff\xfe")
-    assert_problem(await scoring.post("/v1/signals", content=raw, headers=headers), 422)
+    assert_problem(await ingress.post("/v1/signals", content=raw, headers=headers), 422)
     lone = json.dumps(signal()).encode().replace(b"L-1", b"L-\\ud800")
-    assert_problem(await scoring.post("/v1/signals", content=lone, headers=headers), 422)
+    assert_problem(await ingress.post("/v1/signals", content=lone, headers=headers), 422)
 
 
 async def test_a_signal_dated_in_the_future_is_422_naming_occurred_at(
-    scoring: httpx.AsyncClient,
+    ingress: httpx.AsyncClient,
 ) -> None:
     ahead = (datetime.now(UTC) + timedelta(minutes=10)).isoformat()
     one = assert_problem(
-        await scoring.post("/v1/signals", json=signal(occurred_at=ahead), headers=AUTH), 422
+        await ingress.post("/v1/signals", json=signal(occurred_at=ahead), headers=AUTH), 422
     )
     assert fields(one) == ["occurred_at"] and "300 seconds" in one["errors"][0]["message"]
     batch = {"signals": [signal(id="a"), signal(id="b", occurred_at=ahead)]}
-    many = assert_problem(await scoring.post("/v1/signals", json=batch, headers=AUTH), 422)
+    many = assert_problem(await ingress.post("/v1/signals", json=batch, headers=AUTH), 422)
     assert fields(many) == ["signals.1.occurred_at"]
 
 
 async def test_the_future_bound_is_a_setting() -> None:
-    settings = ScoringSettings(
+    settings = IngressSettings(
         config_dir=REPO / "config",
         HANDOFF_SIGNAL_MAX_FUTURE_SECONDS=3600,
     )
     ahead = (datetime.now(UTC) + timedelta(minutes=50)).isoformat()
     refused = (datetime.now(UTC) + timedelta(minutes=70)).isoformat()
-    async with _client(scoring_app(settings), "scoring") as client:
-        # Within the bound the signal passes every check and reaches the publish step, which
-        # has no broker here (no lifespan): that it got that far is what is proven.
-        with pytest.raises(AttributeError, match="producer"):
-            await client.post("/v1/signals", json=signal(occurred_at=ahead), headers=AUTH)
+    app, producer = offline_ingress(settings)
+    async with _client(app, "ingress") as client:
+        # Within the bound the signal passes every check and is published (to a recorder here).
+        resp = await client.post("/v1/signals", json=signal(occurred_at=ahead), headers=AUTH)
+        assert resp.status_code == 202 and resp.json() == {"accepted": 1}
+        assert [m.key for m in producer.sent] == [b"L-1"]
         resp = await client.post("/v1/signals", json=signal(occurred_at=refused), headers=AUTH)
         assert "3600 seconds" in assert_problem(resp, 422)["errors"][0]["message"]
+        assert len(producer.sent) == 1
 
 
 async def test_a_signal_larger_than_the_producer_takes_is_413_naming_the_field(
-    scoring: httpx.AsyncClient,
+    ingress: httpx.AsyncClient,
 ) -> None:
     big = signal(properties={"blob": "x" * 1_500_000})
-    body = assert_problem(await scoring.post("/v1/signals", json=big, headers=AUTH), 413)
+    body = assert_problem(await ingress.post("/v1/signals", json=big, headers=AUTH), 413)
     assert fields(body) == ["properties"] and "1048576" in body["errors"][0]["message"]
     traits = {"signals": [signal(), signal(id="e2", traits={"bio": "y" * 1_200_000})]}
-    body = assert_problem(await scoring.post("/v1/signals", json=traits, headers=AUTH), 413)
+    body = assert_problem(await ingress.post("/v1/signals", json=traits, headers=AUTH), 413)
     assert fields(body) == ["signals.1.traits"]
 
 

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from handoff.config_file import ConfigError
-from handoff_scoring.ingress import hubspot, marketo, segment
-from handoff_scoring.ingress.config import IngressConfig, load_ingress
-from handoff_scoring.ingress.events import BadPayload, MappedSignal
-from handoff_scoring.ingress.mapping import map_events
+from handoff_ingress.config import IngressConfig, load_ingress
+from handoff_ingress.domain.mapping import map_events
+from handoff_ingress.domain.provider_events import BadPayload, MappedSignal
+from handoff_ingress.domain.providers import hubspot, marketo, segment
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

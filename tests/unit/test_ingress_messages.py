@@ -1,4 +1,4 @@
-"""The fast signal record (api.to_message) is byte for byte the CloudEvent model's own JSON."""
+"""The fast signal record (events_out.to_message) is byte for byte the CloudEvent model's own JSON."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event
 
 from handoff.events import signals as sig
 from handoff.http.problem import Problem
 from handoff.messaging.producer import Message
-from handoff_scoring.entrypoints import api
+from handoff_ingress.adapters.events_out import to_event, to_message
+from handoff_ingress.domain.signals import SignalIn
+from handoff_ingress.entrypoints.api import parse_signals
 
 CASES: list[dict[str, Any]] = [
     {"type": "page_view"},
@@ -40,25 +43,31 @@ def _same_but_time(fast: bytes, model: bytes) -> None:
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("zone", [UTC, timezone(timedelta(hours=-5))])
 def test_to_message_matches_the_cloudevent_model(case: dict[str, Any], zone: timezone) -> None:
-    s = api.SignalIn.model_validate(
+    s = SignalIn.model_validate(
         {"id": "e-1", "lead_id": "L-1", "occurred_at": datetime(2026, 11, 2, 9, 30, tzinfo=zone)}
         | case
     )
     for kwargs in ({}, {"ce_source": "/handoff/webhooks/x", "event_id": "fixed"}):
-        fast = api.to_message(s, **kwargs)  # type: ignore[arg-type]
-        model = Message.of(sig.TOPIC, api.to_event(s, **kwargs))  # type: ignore[arg-type]
+        fast = to_message(s, **kwargs)
+        model = Message.of(sig.TOPIC, to_event(s, **kwargs))
         assert (fast.topic, fast.key, fast.headers) == (model.topic, model.key, model.headers)
         _same_but_time(fast.value, model.value)
         parsed = sig.signal_adapter.validate_json(fast.value)
         assert parsed.subject == "L-1"
+        sdk = from_kafka_event(KafkaMessage(dict(fast.headers), fast.key, fast.value))
+        assert (sdk.get_type(), sdk.get_id(), sdk.get_subject()) == (
+            parsed.type,
+            parsed.id,
+            "L-1",
+        )
 
 
 def test_to_message_names_the_missing_field() -> None:
-    s = api.SignalIn.model_validate(
+    s = SignalIn.model_validate(
         {"id": "e", "lead_id": "L", "type": "identify", "occurred_at": "2026-11-02T09:30:00Z"}
     )
     with pytest.raises(ValueError, match="traits"):
-        api.to_message(s)
+        to_message(s)
 
 
 def test_a_batch_parses_to_the_same_signals_either_way() -> None:
@@ -67,7 +76,7 @@ def test_a_batch_parses_to_the_same_signals_either_way() -> None:
         for n, c in enumerate(CASES)
     ]
     body = json.dumps({"signals": items}).encode()
-    assert api.parse_signals(body) == [api.SignalIn.model_validate(i) for i in items]
+    assert parse_signals(body) == [SignalIn.model_validate(i) for i in items]
 
 
 @pytest.mark.parametrize(
@@ -80,6 +89,6 @@ def test_a_batch_parses_to_the_same_signals_either_way() -> None:
 )
 def test_a_refused_batch_still_names_the_field(body: bytes, field: str) -> None:
     with pytest.raises(Problem) as caught:
-        api.parse_signals(body)
+        parse_signals(body)
     assert caught.value.status == 422
     assert field in str(caught.value.detail)

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
-from handoff_scoring.ingress import hubspot, marketo, segment, standard
-from handoff_scoring.ingress.ratelimit import TokenBucket
-from handoff_scoring.ingress.secrets import Secret, SecretRing
-from handoff_scoring.ingress.verification import Unverified
+from handoff_ingress.domain.providers import hubspot, marketo, segment, standard
+from handoff_ingress.domain.ratelimit import TokenBucket
+from handoff_ingress.domain.secrets import Secret, SecretRing
+from handoff_ingress.domain.verification import Unverified
 
 # The Standard Webhooks reference test vectors (standard-webhooks/libraries/python tests).
 SW_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -109,18 +109,18 @@ class RepBehaviour:
 
 
 class DemoFeed:
-    """Posts signals to scoring over HTTP and plays the reps against routing's API."""
+    """Posts signals to ingress over HTTP and plays the reps against routing's API."""
 
     def __init__(
         self,
-        scoring_url: str,
+        ingress_url: str,
         routing_url: str,
         api_key: str,
         *,
         seed: int | None = None,
         reps: RepBehaviour | None = None,
     ) -> None:
-        self.scoring_url, self.routing_url = scoring_url, routing_url
+        self.ingress_url, self.routing_url = ingress_url, routing_url
         self.headers = {"Authorization": f"Bearer {api_key}"}
         self.rng = random.Random(seed)
         self.reps = reps or RepBehaviour()
@@ -160,7 +160,7 @@ class DemoFeed:
         with contextlib.suppress(
             httpx.HTTPError
         ):  # the demo keeps going; the services log their side
-            await client.post(f"{self.scoring_url}/v1/signals", json=body, headers=self.headers)
+            await client.post(f"{self.ingress_url}/v1/signals", json=body, headers=self.headers)
 
     async def _journey(self, client: httpx.AsyncClient, n: int) -> None:
         lead_id = f"L-{n:04d}"

@@ -8,7 +8,7 @@ from importlib.metadata import entry_points
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    name: str  # "scoring", "routing", "sla-watch"
+    name: str  # "ingress", "scoring", "routing", "sla-watch"
     schema: str  # its own PostgreSQL schema
     package: str  # import package, runnable with `python -m`
     default_port: int
@@ -30,7 +30,7 @@ class ServiceSpec:
         return f"handoff-{self.name}"
 
 
-ORDER = ("scoring", "routing", "sla-watch")
+ORDER = ("ingress", "scoring", "routing", "sla-watch")
 
 
 def installed_services() -> list[ServiceSpec]:

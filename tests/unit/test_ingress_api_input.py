@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from handoff.http.auth import KeyRing, new_api_key
-from handoff_scoring.app import create_app
-from handoff_scoring.settings import ScoringSettings
+from handoff_ingress.settings import IngressSettings
+from tests.ingress_senders import offline_ingress
 
 REPO = Path(__file__).resolve().parents[2]
 WRITER, WRITER_RECORD = new_api_key("writer", ["signals:write"])
@@ -20,13 +20,11 @@ GOOD = {"id": "e1", "lead_id": "L-1", "type": "page_view", "occurred_at": "2026-
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    settings = ScoringSettings(config_dir=REPO / "config", max_body_bytes=200_000)
-    app = create_app(settings)
-    app.state.keyring = KeyRing(
-        [WRITER_RECORD, READER_RECORD]
-    )  # no lifespan: nothing reaches a broker
+    settings = IngressSettings(config_dir=REPO / "config", max_body_bytes=200_000)
+    app, _ = offline_ingress(settings)  # no lifespan: nothing reaches a broker
+    app.state.keyring = KeyRing([WRITER_RECORD, READER_RECORD])
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app), base_url="http://scoring"
+        transport=httpx.ASGITransport(app), base_url="http://ingress"
     ) as c:
         yield c
 

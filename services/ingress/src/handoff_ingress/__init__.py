@@ -1,0 +1,1 @@
+"""handoff ingress: webhooks and POST /v1/signals, verified, mapped and published as signals."""

@@ -1,0 +1,60 @@
+"""The ingress service's FastAPI app: the signal and webhook routes, and the delivery desk behind them.
+
+No consumer and no lead state: every instance answers any request, so several can run behind
+a load balancer (the delivery table in PostgreSQL is what they share).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+from fastapi import FastAPI
+
+from handoff.messaging.retention import Retention
+from handoff.runtime import Runtime, build_app
+from handoff_ingress.adapters.publisher import SignalPublisher
+from handoff_ingress.config import IngressConfig, load_ingress
+from handoff_ingress.entrypoints import api
+from handoff_ingress.entrypoints.deps import IngressDeps
+from handoff_ingress.service_layer.deliveries import DeliveryDesk
+from handoff_ingress.service_layer.signals import Limits
+from handoff_ingress.service_layer.webhooks import Webhooks
+from handoff_ingress.settings import SERVICE, IngressSettings
+
+log = structlog.get_logger("handoff_ingress.app")
+
+
+async def wire(rt: Runtime, settings: IngressSettings, config: IngressConfig) -> IngressDeps:
+    """The service's dependencies, once; the delivery desk runs beside the request handlers."""
+    publish = SignalPublisher(rt.producer, settings.publish_timeout_seconds)
+    limits = Limits(settings.signal_max_future_seconds, settings.kafka_max_request_bytes)
+    keep = timedelta(days=config.dedupe_retention_days)
+    desk = DeliveryDesk(rt.engine, publish, retention_seconds=keep.total_seconds())
+    rt.spawn("webhook-deliveries", desk.run)
+    # Delivery ids are remembered for dedupe_retention_days (ingress.yaml), then pruned.
+    rt.retentions.append(Retention(SERVICE.schema, "webhook_deliveries", "received_at", keep))
+    for name, s in config.sources.items():
+        log.info(
+            "ingress.source.ready" if s.enabled else "ingress.source.disabled",
+            source=name,
+            provider=s.provider,
+            secrets=len(s.secrets.secrets),
+        )
+    return IngressDeps(settings, publish, limits, Webhooks.build(config, desk, limits))
+
+
+def create_app(settings: IngressSettings) -> FastAPI:
+    config = load_ingress(settings.ingress_path)  # fail at start, before any port is bound
+
+    async def wired(rt: Runtime) -> IngressDeps:
+        return await wire(rt, settings, config)
+
+    return build_app(
+        SERVICE,
+        settings,
+        routers=[api.router],
+        wire=wired,
+        description="Takes signals in: POST /v1/signals and providers' webhooks, verified, "
+        "deduplicated and published to handoff.signals.v1.",
+    )

@@ -1,0 +1,1 @@
+"""Accepting signals and webhook deliveries: build the records, check them, publish, dedupe."""
