@@ -197,7 +197,8 @@ async def test_a_poison_event_is_dead_lettered_and_the_rest_of_its_batch_applied
 
             async def committed() -> int | None:
                 assert consumer.kafka is not None
-                return await consumer.kafka.committed(TopicPartition(topic, 0))
+                offset: int | None = await consumer.kafka.committed(TopicPartition(topic, 0))
+                return offset
 
             assert await eventually(lambda: _equals(committed(), 9)), "offsets moved past it"
         finally:

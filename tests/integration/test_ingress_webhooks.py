@@ -86,7 +86,7 @@ def make_app(path: Path, variables: dict[str, str], **settings: Any) -> Any:
     with pytest.MonkeyPatch.context() as mp:
         for k, v in variables.items():
             mp.setenv(k, v)
-        return create_app(ScoringSettings(HANDOFF_INGRESS_CONFIG_FILE=path, **settings))  # type: ignore[call-arg]
+        return create_app(ScoringSettings(HANDOFF_INGRESS_CONFIG_FILE=path, **settings))
 
 
 @pytest.fixture(scope="module")

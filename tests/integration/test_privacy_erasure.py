@@ -88,7 +88,7 @@ async def a_known_mql(engine: AsyncEngine) -> tuple[str, str]:
 async def everything_held(engine: AsyncEngine, schema: str, lead_ids: list[str]) -> str:
     """Every row of the schema's lead tables and outbox for these leads, as one text."""
     keys = [i.encode() for i in lead_ids]
-    queries = {
+    queries: list[tuple[str, dict[str, Any]]] = {
         "scoring": [
             (
                 "SELECT encode(state, 'escape'), * FROM scoring.leads "

@@ -25,6 +25,7 @@ from handoff.messaging.consumer import BatchConsumer
 from handoff.messaging.producer import Message, Producer
 from handoff.settings import HandoffSettings
 from handoff_scoring.app import create_app
+from handoff_scoring.config import load_model
 from handoff_scoring.entrypoints import rescore
 from handoff_scoring.entrypoints.consumer import CONSUMES, cycle_event_adapter
 from handoff_scoring.handlers import SignalHandler
@@ -196,7 +197,7 @@ async def test_rescore_reports_what_another_model_would_change(
     model_file = tmp_path / "scoring.yaml"
     model_file.write_text(stricter, encoding="utf-8")
 
-    report = await rescore.rescore(database_url, rescore.load_model(model_file), dry_run=True)
+    report = await rescore.rescore(database_url, load_model(model_file), dry_run=True)
     assert leads[1] in report.gained and leads[0] not in report.gained + report.lost
     assert leads[2] not in report.gained
     async with engine.connect() as conn:

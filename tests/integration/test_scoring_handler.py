@@ -80,7 +80,7 @@ def rejected(lead_id: str, reason_code: str, follow_up: str | None) -> routing.L
             rep_id="rep-1",
             at=T0 + timedelta(days=1),
             reason_code=reason_code,
-            follow_up=follow_up,  # type: ignore[arg-type]
+            follow_up=follow_up,
         ),
     )
 
@@ -94,7 +94,7 @@ def dispositioned(lead_id: str, outcome: str) -> routing.LeadDispositioned:
             handoff_id="h-1",
             rep_id="rep-1",
             at=T0 + timedelta(days=1),
-            outcome=outcome,  # type: ignore[arg-type]
+            outcome=outcome,
         ),
     )
 

@@ -4,6 +4,7 @@ the same request (uv run forwards the terminal's Ctrl-C once more), a later one 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 
 import pytest
@@ -27,7 +28,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     def exit_now(code: int) -> None:
         raise SystemExit(code)
 
-    monkeypatch.setattr(cli.os, "_exit", exit_now)
+    monkeypatch.setattr(os, "_exit", exit_now)
     return [100.0]
 
 

@@ -45,8 +45,8 @@ def test_to_message_matches_the_cloudevent_model(case: dict[str, Any], zone: tim
         | case
     )
     for kwargs in ({}, {"ce_source": "/handoff/webhooks/x", "event_id": "fixed"}):
-        fast = api.to_message(s, **kwargs)  # type: ignore[arg-type]
-        model = Message.of(sig.TOPIC, api.to_event(s, **kwargs))  # type: ignore[arg-type]
+        fast = api.to_message(s, **kwargs)
+        model = Message.of(sig.TOPIC, api.to_event(s, **kwargs))
         assert (fast.topic, fast.key, fast.headers) == (model.topic, model.key, model.headers)
         _same_but_time(fast.value, model.value)
         parsed = sig.signal_adapter.validate_json(fast.value)

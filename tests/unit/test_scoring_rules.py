@@ -37,7 +37,7 @@ def lead_with(
 ) -> Lead:
     lead = Lead("L-1")
     for a in acts:
-        engine.apply_activity(model, lead, a[0], a[1], a[2] if len(a) > 2 else None)  # type: ignore[misc]
+        engine.apply_activity(model, lead, a[0], a[1], a[2] if len(a) > 2 else None)
     return lead
 
 
@@ -233,6 +233,7 @@ def test_a_sequence_mql_says_each_thing_once() -> None:
     engine.apply_activity(SHIPPED, lead, T0 + 60, "page_view", {"url": "https://x.example/pricing"})
     engine.apply_activity(SHIPPED, lead, T0 + 90, "content_download", {"asset": "roi-guide"})
     (q,) = engine.apply_activity(SHIPPED, lead, T0 + 120, "pricing_page_view", None)
+    assert isinstance(q, engine.Qualified)
     assert (q.kind, q.rule) == ("sequence", "demo-video-then-pricing")
     top = contributions(SHIPPED, lead, q.at, limit=5)
     label = SHIPPED.trigger_labels[q.rule]
