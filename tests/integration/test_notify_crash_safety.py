@@ -76,6 +76,8 @@ async def _deliver_across_a_kill(
     )
     env = {
         **stack.service_env(),
+        # This module's database (the one `engine` reads), not the session's.
+        "HANDOFF_DATABASE_URL": engine.url.render_as_string(hide_password=False),
         "HANDOFF_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "HANDOFF_NOTIFY_CONFIG_FILE": str(config),
         "HANDOFF_NOTIFY_LEASE_SECONDS": "5",
