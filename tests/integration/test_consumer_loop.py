@@ -39,11 +39,13 @@ async def run_consumer(
     handler: Recorder,
     *,
     max_dead: int = 100,
+    poison_attempts: int = 3,
     topic: str = TOPIC,
 ) -> tuple[BatchConsumer, asyncio.Task[None], AIOKafkaProducer]:
     settings = HandoffSettings(
         kafka_bootstrap_servers=bootstrap,
         consumer_max_dead_letters_in_row=max_dead,
+        consumer_poison_attempts=poison_attempts,
         kafka_session_timeout_ms=6000,
     )
     kafka = make_producer(settings, "test-consumer-dlq")
@@ -253,12 +255,19 @@ async def test_a_transient_database_error_is_retried_not_dead_lettered(
     class Flaky(Poisoned):
         async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
             self.tries += 1
-            if self.tries <= 5:  # more than the poison attempts: a transient error never counts
+            if self.tries <= 3:  # more than the poison attempts: a transient error never counts
                 raise OperationalError("SELECT 1", {}, ConnectionResetError("server closed"))
             await super().__call__(uow, items)
 
     handler = Flaky(set())
-    _, task, kafka = await run_consumer(engine, bootstrap, handler, topic=topic)  # type: ignore[arg-type]
+    # Two poison attempts, so three failures prove the point with a short backoff (0.2+0.4+0.8 s).
+    _, task, kafka = await run_consumer(
+        engine,
+        bootstrap,
+        handler,  # type: ignore[arg-type]
+        poison_attempts=2,
+        topic=topic,
+    )
     try:
         assert await eventually(lambda: _async(event.id in handler.applied))
         # A dead letter is written before the loop moves past an event, so the event applied
