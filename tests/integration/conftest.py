@@ -3,6 +3,7 @@ template (tests/databases.py), so it sees no other module's rows, outbox lock or
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -26,3 +27,14 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     eng = create_engine(database_url)
     yield eng
     await eng.dispose()
+
+
+@pytest.fixture
+async def own_engine(template_database: TemplateDatabase) -> AsyncIterator[AsyncEngine]:
+    """A database of the test's own, for a test that its module's background work would disturb
+    (a module-scoped service app publishes and marks outbox rows while it runs)."""
+    url = await template_database.clone(f"test_{uuid.uuid4().hex[:12]}")
+    eng = create_engine(url)
+    yield eng
+    await eng.dispose()
+    await template_database.drop(url)
