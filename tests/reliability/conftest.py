@@ -25,7 +25,7 @@ from handoff.devstack.postgres import EmbeddedPostgres
 from handoff.devstack.stack import DevStack
 from tests.ingress_senders import WEBHOOK_ENV
 from tests.reliability.harness import RESULTS, until
-from tests.reliability.rig import Rig, soak_factor
+from tests.reliability.rig import Rig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -119,13 +119,3 @@ async def http(rig: Rig) -> AsyncIterator[httpx.AsyncClient]:
     await asyncio.to_thread(rig.ensure_running)
     async with httpx.AsyncClient(headers=rig.headers, timeout=30) as client:
         yield client
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not RESULTS.rows:
-        return
-    terminalreporter.section(f"reliability scenarios (load x{soak_factor()})")
-    for line in RESULTS.table():
-        terminalreporter.write_line(line)
-    if RESULTS.path is not None:
-        terminalreporter.write_line(f"figures: {RESULTS.path}")
