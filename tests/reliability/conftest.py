@@ -76,7 +76,9 @@ def _ingress_yaml() -> str:
     return yaml.safe_dump(config)
 
 
-@pytest.fixture(scope="session")
+# Package scope: stopped once the scenarios are done, so its services do not keep running
+# (and taking CPU) while the other layers' tests run after it on the same worker.
+@pytest.fixture(scope="package")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-reliability-"))
     (data_dir / "sla.yaml").write_text(SLA_YAML)
