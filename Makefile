@@ -5,7 +5,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --locked
 
-.PHONY: help install run test test-tools soak lint fmt typecheck bench migrate
+.PHONY: help install run test check pytest test-tools soak lint fmt typecheck bench migrate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,8 +19,19 @@ install: ## install uv with pip if missing, then the workspace (uv sync)
 run: install ## the whole system on embedded PostgreSQL and broker, with the demo feed
 	@$(RUN) handoff dev --demo
 
-test: install test-tools ## all tests: unit, integration (real PostgreSQL and broker), end to end
-	@$(RUN) pytest
+# What CI runs (.ci/run): lint and types first (seconds), so a style or type error fails fast,
+# then every test. Any failure stops make with a non-zero status, which fails CI.
+test: lint typecheck pytest ## the gate: lint, typecheck, then all tests (what CI runs)
+
+check: test ## the same as make test
+
+# Two workers (pytest-xdist), each with its own PostgreSQL and broker: the e2e and the
+# reliability layers each run whole on one worker, side by side; the other modules fill in.
+# TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+
+pytest: install test-tools ## the tests only: unit, integration (real PostgreSQL and broker), end to end
+	@$(RUN) pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # Debian packages the tests drive: chromium (the insight dashboard, headless) with a Japanese
 # font (its labels), promtool (deploy/prometheus rules), docker-compose (`config` checks
@@ -56,8 +67,8 @@ fmt: install ## format and fix with ruff
 	@$(RUN) ruff format .
 	@$(RUN) ruff check --fix .
 
-typecheck: install ## mypy, strict
-	@$(RUN) mypy shared/src dev/src services/ingress/src services/scoring/src services/routing/src services/sla-watch/src services/insight/src services/notify/src
+typecheck: install ## mypy, strict, over the code, the tests and the benchmarks
+	@$(RUN) mypy shared/src dev/src services/ingress/src services/scoring/src services/routing/src services/sla-watch/src services/insight/src services/notify/src tests bench
 
 bench: install ## every benchmark, each beside its same-run baseline (python -m bench NAME for one)
 	@$(RUN) python -m bench

@@ -59,7 +59,9 @@ class System:
         return {"Authorization": f"Bearer {self.stack.api_key}"}
 
 
-@pytest.fixture(scope="session")
+# Package scope: the services stop once the e2e tests are done, so they never consume (into
+# their own database) the events other layers' tests publish on the shared broker.
+@pytest.fixture(scope="package")
 def system(
     stack: DevStack, config_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:

@@ -8,12 +8,15 @@ from collections import defaultdict
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from handoff.events import routing, scoring, signals, sla
 from tests.e2e.conftest import ACCEPT_WITHIN_SECONDS, System
 from tests.factories import new_id
-from tests.integration.kafka_helpers import collect, eventually
+from tests.integration.kafka_helpers import collect, eventually, read_to_end
 
 NOW = "2026-11-21T10:00:00Z"
 
@@ -213,7 +216,7 @@ async def test_an_unparseable_value_on_the_signals_topic_does_not_stop_the_next_
 
 
 async def test_a_killed_scoring_process_loses_no_mql_and_emits_none_twice(
-    system: System, http: httpx.AsyncClient
+    system: System, http: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     qualifying = [new_id("K") for _ in range(150)]  # 5 pricing views = 75 points: one MQL each
     # 3 pricing views = 45 points: never an MQL, unless a replay after the kill counted
@@ -250,17 +253,31 @@ async def test_a_killed_scoring_process_loses_no_mql_and_emits_none_twice(
 
     assert system.stack.bootstrap
     keys = {lead.encode() for lead in qualifying + below}
-    records = await collect(
+    await collect(
         system.stack.bootstrap,
         scoring.TOPIC,
         lambda rs: len({r.key for r in rs}) >= len(qualifying),
         keys=keys,
         within=90,
     )
-    await asyncio.sleep(2)  # anything emitted twice would arrive now
-    records = await collect(
-        system.stack.bootstrap, scoring.TOPIC, lambda rs: False, keys=keys, within=3
+    # Proof that nothing more is coming, without waiting for it: a marker lead on every
+    # partition of the signals topic, posted last. Scoring reads a partition in order, so once
+    # each marker has its MQL, every signal before it has been applied; with the outbox then
+    # empty, all that scoring made of them is on the topic, and read to its end below.
+    markers = await one_lead_per_partition(system.stack.bootstrap, signals.TOPIC)
+    marker_signals = [signal(lead, "pricing_page_view") for _ in range(5) for lead in markers]
+    resp = await http.post(f"{system.scoring.url}/v1/signals", json={"signals": marker_signals})
+    assert resp.status_code == 202
+    marker_keys = {lead.encode() for lead in markers}
+    await collect(
+        system.stack.bootstrap,
+        scoring.TOPIC,
+        lambda rs: {r.key for r in rs} >= marker_keys,
+        keys=marker_keys,
+        within=60,
     )
+    assert await eventually(lambda: _outbox_empty(engine, "scoring"))
+    records = await read_to_end(system.stack.bootstrap, scoring.TOPIC, keys=keys)
     mql_ids: dict[str, set[str]] = defaultdict(set)
     for record in records:
         event = scoring.scoring_event_adapter.validate_json(record.value)
@@ -270,3 +287,29 @@ async def test_a_killed_scoring_process_loses_no_mql_and_emits_none_twice(
         "every qualifying lead has its MQL and no other lead does"
     )
     assert all(len(ids) == 1 for ids in mql_ids.values()), "no lead got a second MQL"
+
+
+async def one_lead_per_partition(bootstrap: str, topic: str) -> list[str]:
+    """A new lead id for each partition of `topic`: the producers key records by lead id and
+    partition them with aiokafka's default partitioner."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+    finally:
+        await consumer.stop()
+    assert partitions, f"no partitions of {topic}"
+    leads: dict[int, str] = {}
+    while len(leads) < len(partitions):
+        lead = new_id("marker")
+        leads.setdefault(DefaultPartitioner()(lead.encode(), partitions, partitions), lead)
+    return list(leads.values())
+
+
+async def _outbox_empty(engine: AsyncEngine, schema: str) -> bool:
+    async with engine.connect() as conn:
+        unsent = await conn.scalar(
+            text(f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL")
+        )
+    return bool(unsent == 0)

@@ -72,7 +72,9 @@ async def test_mqls_through_accept_sql_reject_and_breach_show_in_the_kpis_and_an
     async def group() -> Any:
         groups = (await http.get(url, params=query)).json()["groups"]
         found = next((g["kpis"] for g in groups if g["group"] == campaign), None)
-        sla = next((s for s in found["sla"] if s["stage"] == "accept"), {}) if found else {}
+        sla: dict[str, Any] = (
+            next((s for s in found["sla"] if s["stage"] == "accept"), {}) if found else {}
+        )
         return (
             found
             if found and found["sql"] == 1 and sla.get("breached") == 1 and found["decided"] == 3

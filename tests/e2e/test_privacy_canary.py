@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import partial
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -72,8 +73,8 @@ async def post_everywhere(system: System, http: httpx.AsyncClient, lead: str, ot
         signal(lead, "identify", traits={**TRAITS, "company": {"size": "three hundred"}}),
         {**signal(lead, "identify", traits=TRAITS), "previous_id": 12, "source": "x" * 101},
     ]
-    for body in bad:
-        canary.answered(await http.post(f"{url}/v1/signals", json=body), 422)
+    for wrong in bad:
+        canary.answered(await http.post(f"{url}/v1/signals", json=wrong), 422)
     broken = json.dumps({"signals": [signal(lead, "identify", traits=TRAITS)]})[:-7]
     canary.answered(await http.post(f"{url}/v1/signals", content=broken, headers=JSON), 422)
 
@@ -139,12 +140,16 @@ async def reject_with_a_note(
     canary.answered(await http.post(f"{handoff}/reject", json=note), 200)
 
 
+def _holds_every_key(keys: set[bytes], records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+    return {r.key for r in records} >= keys
+
+
 async def poison_records(bootstrap: str) -> dict[str, set[bytes]]:
     """Records that reach each consumer and fail validation, each carrying the canary: they go to
     the dead-letter topics, whose values keep the original and whose headers must not echo it.
     Returns the keys expected on each dead-letter topic."""
     envelope = {"specversion": "1.0", "source": "/tests", "time": "2026-11-21T10:00:00Z"}
-    poison = {
+    poison: dict[str, list[dict[str, Any]]] = {
         signals.TOPIC: [
             {"type": "handoff.signal.identify",
              "data": {"occurred_at": "yesterday", "traits": TRAITS}},
@@ -233,7 +238,7 @@ async def test_the_canary_never_leaks_and_is_gone_after_erasure(
     dead: list[Any] = []
     for topic, keys in poison.items():
         dead += await collect(
-            system.stack.bootstrap, topic, lambda rs, k=keys: {r.key for r in rs} >= k,
+            system.stack.bootstrap, topic, partial(_holds_every_key, keys),
             keys=keys, within=30,
         )  # fmt: skip
     every_key = set().union(*poison.values())

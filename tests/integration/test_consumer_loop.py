@@ -20,7 +20,7 @@ from handoff.messaging.consumer import BatchConsumer, Inbound
 from handoff.messaging.producer import Producer, make_producer
 from handoff.settings import HandoffSettings
 from tests.factories import activity, new_id
-from tests.integration.kafka_helpers import collect, eventually
+from tests.integration.kafka_helpers import collect, eventually, read_to_end
 
 TOPIC = signals.TOPIC
 
@@ -39,11 +39,13 @@ async def run_consumer(
     handler: Recorder,
     *,
     max_dead: int = 100,
+    poison_attempts: int = 3,
     topic: str = TOPIC,
 ) -> tuple[BatchConsumer, asyncio.Task[None], AIOKafkaProducer]:
     settings = HandoffSettings(
         kafka_bootstrap_servers=bootstrap,
         consumer_max_dead_letters_in_row=max_dead,
+        consumer_poison_attempts=poison_attempts,
         kafka_session_timeout_ms=6000,
     )
     kafka = make_producer(settings, "test-consumer-dlq")
@@ -79,37 +81,40 @@ async def send(bootstrap: str, values: list[tuple[bytes, bytes]], topic: str = T
 async def test_an_unparseable_value_goes_to_the_dlq_and_the_next_event_is_processed(
     engine: AsyncEngine, bootstrap: str
 ) -> None:
+    topic = await _own_topic(bootstrap)  # so the bad value's offset is known: the first, 0
     lead = new_id()
     good = activity(lead)
-    await send(bootstrap, [(lead.encode(), b"{not json"), (lead.encode(), good.to_json())])
+    await send(bootstrap, [(lead.encode(), b"{not json"), (lead.encode(), good.to_json())], topic)
     handler = Recorder()
-    _, task, kafka = await run_consumer(engine, bootstrap, handler)
+    _, task, kafka = await run_consumer(engine, bootstrap, handler, topic=topic)
     try:
         assert await eventually(lambda: _async(good.id in handler.seen))
-        dead = await collect(
-            bootstrap, dlq_topic(TOPIC), lambda r: len(r) >= 1, keys={lead.encode()}
-        )
+        dead = await collect(bootstrap, dlq_topic(topic), lambda r: len(r) >= 1)
     finally:
         await stop(task, kafka)
-    assert dead[0].value == b"{not json"
+    assert [r.value for r in dead] == [b"{not json"]
     headers = dict(dead[0].headers)
-    assert headers["handoff-dlq-topic"] == TOPIC.encode()
+    assert headers["handoff-dlq-topic"] == topic.encode()
     assert b"json" in headers["handoff-dlq-error"].lower()
-    assert int(headers["handoff-dlq-offset"]) >= 0
+    assert headers["handoff-dlq-partition"] == b"0" and headers["handoff-dlq-offset"] == b"0"
+    assert handler.seen == [good.id]
 
 
 async def test_the_same_event_id_is_applied_once(engine: AsyncEngine, bootstrap: str) -> None:
+    topic = await _own_topic(bootstrap)
     lead = new_id()
-    event = activity(lead)
-    await send(bootstrap, [(lead.encode(), event.to_json())] * 3)
+    event, marker = activity(lead), activity(lead)
+    copies = [(lead.encode(), event.to_json())] * 3
+    await send(bootstrap, [*copies, (lead.encode(), marker.to_json())], topic)
     handler = Recorder()
-    _, task, kafka = await run_consumer(engine, bootstrap, handler)
+    _, task, kafka = await run_consumer(engine, bootstrap, handler, topic=topic)
     try:
-        await eventually(lambda: _async(event.id in handler.seen))
-        await asyncio.sleep(0.5)
+        # One partition, read in order: once the marker sent after the copies has reached the
+        # handler, every copy has been through the loop; no waiting for what does not come.
+        assert await eventually(lambda: _async(marker.id in handler.seen))
     finally:
         await stop(task, kafka)
-    assert handler.seen.count(event.id) == 1
+    assert handler.seen == [event.id, marker.id]
 
 
 async def test_too_many_dead_letters_in_a_row_halt_the_consumer(
@@ -197,7 +202,8 @@ async def test_a_poison_event_is_dead_lettered_and_the_rest_of_its_batch_applied
 
             async def committed() -> int | None:
                 assert consumer.kafka is not None
-                return await consumer.kafka.committed(TopicPartition(topic, 0))
+                offset: int | None = await consumer.kafka.committed(TopicPartition(topic, 0))
+                return offset
 
             assert await eventually(lambda: _equals(committed(), 9)), "offsets moved past it"
         finally:
@@ -249,18 +255,28 @@ async def test_a_transient_database_error_is_retried_not_dead_lettered(
     class Flaky(Poisoned):
         async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
             self.tries += 1
-            if self.tries <= 5:  # more than the poison attempts: a transient error never counts
+            if self.tries <= 3:  # more than the poison attempts: a transient error never counts
                 raise OperationalError("SELECT 1", {}, ConnectionResetError("server closed"))
             await super().__call__(uow, items)
 
     handler = Flaky(set())
-    _, task, kafka = await run_consumer(engine, bootstrap, handler, topic=topic)  # type: ignore[arg-type]
+    # Two poison attempts, so three failures prove the point with a short backoff (0.2+0.4+0.8 s).
+    _, task, kafka = await run_consumer(
+        engine,
+        bootstrap,
+        handler,  # type: ignore[arg-type]
+        poison_attempts=2,
+        topic=topic,
+    )
     try:
         assert await eventually(lambda: _async(event.id in handler.applied))
-        dead = await collect(bootstrap, dlq_topic(topic), lambda r: len(r) >= 1, within=1.0)
+        # A dead letter is written before the loop moves past an event, so the event applied
+        # means the dead-letter topic, read to its end now, holds all it ever will of it.
+        dead = await read_to_end(bootstrap, dlq_topic(topic))
     finally:
         await stop(task, kafka)
     assert dead == []
+    assert handler.applied == [event.id]
 
 
 async def test_a_handler_failing_on_everything_halts_instead_of_dead_lettering_the_topic(
@@ -274,7 +290,8 @@ async def test_a_handler_failing_on_everything_halts_instead_of_dead_lettering_t
     consumer, task, kafka = await run_consumer(engine, bootstrap, handler, max_dead=2, topic=topic)  # type: ignore[arg-type]
     try:
         await asyncio.wait_for(task, 60)  # the loop ends by itself
-        dead = await collect(bootstrap, dlq_topic(topic), lambda r: len(r) >= 3, within=2.0)
+        # Halted: it writes nothing more, so the topic read to its end is all it wrote.
+        dead = await read_to_end(bootstrap, dlq_topic(topic))
     finally:
         await kafka.stop()
     assert consumer.halted and not consumer.holds_assignment()

@@ -76,6 +76,8 @@ async def _deliver_across_a_kill(
     )
     env = {
         **stack.service_env(),
+        # This module's database (the one `engine` reads), not the session's.
+        "HANDOFF_DATABASE_URL": engine.url.render_as_string(hide_password=False),
         "HANDOFF_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "HANDOFF_NOTIFY_CONFIG_FILE": str(config),
         "HANDOFF_NOTIFY_LEASE_SECONDS": "5",
@@ -115,7 +117,24 @@ async def _deliver_across_a_kill(
             if await all_ids():
                 break
             await asyncio.sleep(0.1)
-        await asyncio.sleep(1.0)  # room for a late duplicate to show
+        for _ in range(100):  # the last records may still be committing
+            async with engine.connect() as conn:
+                pending = (
+                    await conn.execute(
+                        text(
+                            "SELECT count(*) FROM notify.deliveries WHERE subscription_id = :s "
+                            "AND status <> 'succeeded'"
+                        ),
+                        {"s": sub_id},
+                    )
+                ).scalar_one()
+            if pending == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert pending == 0
+        # Every delivery done, so none is tried again; the instances stopped (drained), so none
+        # is in flight: what the receiver holds now is every try, late duplicates included.
+        await asyncio.gather(*(asyncio.to_thread(p.stop) for p in procs))
         ids = Counter(r.headers["webhook-id"] for r in receiver.received)
         assert set(ids) == {e.id for e in events}
         assert all(r.verified for r in receiver.received)
@@ -133,21 +152,6 @@ async def _deliver_across_a_kill(
             ).all()
         assert len(rows) == EVENTS
         assert all(count == 1 for _, count, _ in rows)
-        for _ in range(100):  # the last records may still be committing
-            async with engine.connect() as conn:
-                pending = (
-                    await conn.execute(
-                        text(
-                            "SELECT count(*) FROM notify.deliveries WHERE subscription_id = :s "
-                            "AND status <> 'succeeded'"
-                        ),
-                        {"s": sub_id},
-                    )
-                ).scalar_one()
-            if pending == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert pending == 0
     finally:
         await producer.stop()
         for p in procs:

@@ -17,6 +17,7 @@ from handoff_notify.adapters.metrics import DELIVERIES_FAILED, ENDPOINTS_DISABLE
 from handoff_notify.domain.attempts import Policies
 from handoff_notify.domain.breaker import BreakerPolicy
 from handoff_notify.domain.retry import RetryPolicy
+from tests.integration.kafka_helpers import eventually
 from tests.notify_helpers import (
     SECRET_NEW,
     SECRET_OLD,
@@ -315,16 +316,23 @@ async def test_two_workers_on_one_queue_send_every_delivery_once(
 
     receiver = await WebhookReceiver([], slow_ok).start()
     rep = uid("rep")
-    for _ in range(2):
-        sub = await subscribe(engine, url=receiver.url, secrets=(SECRET_NEW,), reps=(rep,))
-        subs.append(sub.subscription_id)
+    ours = [
+        (await subscribe(engine, url=receiver.url, secrets=(SECRET_NEW,), reps=(rep,)))
+        for _ in range(2)
+    ]
+    subs.extend(sub.subscription_id for sub in ours)
     events = [assigned(rep) for _ in range(150)]
     await handle(engine, events)
     workers = [worker_for(database_url, per_endpoint=8) for _ in range(2)]
     runs = [asyncio.create_task(w.run()) for w in workers]
     try:
         await receiver.wait_for(300, within=60)
-        await asyncio.sleep(0.3)  # room for a duplicate to show up, were there one
+        assert await eventually(lambda: _all_succeeded(engine, [s.subscription_id for s in ours]))
+        # Every delivery done, so none is tried again; the workers stopped, so none is in
+        # flight: what the receiver holds now is every send, a duplicate included.
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
         ids = [(r.headers["webhook-id"], r.path) for r in receiver.received]
         assert len(ids) == 300
         assert len(set(seen)) == 150
@@ -333,3 +341,8 @@ async def test_two_workers_on_one_queue_send_every_delivery_once(
             run.cancel()
         await asyncio.gather(*runs, return_exceptions=True)
         await receiver.stop()
+
+
+async def _all_succeeded(engine: AsyncEngine, subscription_ids: list[str]) -> bool:
+    rows = [r for sub in subscription_ids for r in await deliveries_of(engine, sub)]
+    return bool(rows) and all(r["status"] == "succeeded" for r in rows)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
+from datetime import datetime
 
 import pytest
 from sqlalchemy import text
@@ -15,7 +17,7 @@ from handoff.messaging.outbox import OutboxRelay
 from handoff.messaging.producer import Message, Producer, make_producer
 from handoff.settings import HandoffSettings
 from tests.factories import new_id
-from tests.integration.kafka_helpers import collect
+from tests.integration.kafka_helpers import collect, eventually
 
 # The scoring schema's outbox is a real one; a test topic keeps these rows away from consumers.
 SCHEMA = "scoring"
@@ -49,13 +51,19 @@ async def test_the_relay_publishes_in_id_order_and_marks_rows_sent(
     relay = OutboxRelay(asyncpg_dsn(database_url), SCHEMA, producer, poll_seconds=0.2)
     async with running(relay):
         records = await collect(bootstrap, TOPIC, lambda r: len(r) >= 20, keys={key})
+        # Marked after the broker acknowledged them: wait for that while the relay runs (a relay
+        # stopped in between publishes them again, at least once being the promise).
+        assert await eventually(lambda: _all_marked_sent(engine, key), within=10)
     assert [r.value for r in records] == [f"{n}".encode() for n in range(20)]
+
+
+async def _all_marked_sent(engine: AsyncEngine, key: bytes) -> bool:
     async with engine.connect() as conn:
         unsent = await conn.scalar(
             text(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE key = :k AND published_at IS NULL"),
             {"k": key},
         )
-    assert unsent == 0
+    return bool(unsent == 0)
 
 
 async def test_a_row_that_becomes_visible_late_is_still_published(
@@ -76,15 +84,42 @@ async def test_a_row_that_becomes_visible_late_is_still_published(
     assert sorted(r.value for r in both) == [b"early-id-late-commit", b"late-id-early-commit"]
 
 
-async def test_only_one_relay_per_schema_is_active(database_url: str, producer: Producer) -> None:
+async def test_only_one_relay_per_schema_is_active(
+    engine: AsyncEngine, database_url: str, producer: Producer
+) -> None:
     first = OutboxRelay(asyncpg_dsn(database_url), SCHEMA, producer, poll_seconds=0.1)
     second = OutboxRelay(asyncpg_dsn(database_url), SCHEMA, producer, poll_seconds=0.1)
     async with running(first):
-        for _ in range(50):
-            if first.active:
-                break
-            await asyncio.sleep(0.05)
+        assert await eventually(lambda: _async(first.active), within=10), "the first is active"
         async with running(second):
-            await asyncio.sleep(0.5)
+            # Seen from PostgreSQL: the second asks for the lock (the module's database is its
+            # own, so no other relay is asking), is refused, and asks again.
+            asked = await eventually(lambda: _last_lock_request(engine), within=10)
+            assert asked is not None, "the second relay asked for the lock"
+            assert await eventually(lambda: _later(_last_lock_request(engine), asked), within=10)
             assert first.active and not second.active
         assert first.active
+    # With the first gone the lock is free: the relay that stood by takes over.
+    async with running(second):
+        assert await eventually(lambda: _async(second.active), within=10)
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def _later(at: Awaitable[datetime | None], than: datetime) -> bool:
+    return (await at or than) > than
+
+
+async def _last_lock_request(engine: AsyncEngine) -> datetime | None:
+    """When a backend of this database last started asking for an advisory lock."""
+    async with engine.connect() as conn:
+        at: datetime | None = await conn.scalar(
+            text(
+                "SELECT max(query_start) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND query LIKE 'SELECT pg_try_advisory_lock%'"
+            )
+        )
+    return at

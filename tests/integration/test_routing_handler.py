@@ -103,7 +103,7 @@ async def outbox_of(engine: AsyncEngine, lead_ids: Sequence[str]) -> list[Any]:
         for row in rows:
             assert row.topic == routing.TOPIC
             event = routing.routing_event_adapter.validate_json(row.value)
-            assert row.key == event.subject.encode()
+            assert event.subject is not None and row.key == event.subject.encode()
             events.append(event)
         return events
 

@@ -69,7 +69,7 @@ def escalation(lead: str, handoff_id: str, action: str = "reassign") -> sla.SlaE
             due_at=T0,
             fired_at=T0,
             level=3,
-            action=action,  # type: ignore[arg-type]
+            action=action,
         ),
     )
 

@@ -169,7 +169,7 @@ async def test_every_timer_fires_exactly_once_while_firers_are_killed(
                     {"p": policy, "first": first_outbox_id},
                 )
             ).all()
-            states = dict(
+            states: dict[str, int] = dict(
                 (
                     await conn.execute(
                         text(

@@ -25,7 +25,7 @@ from handoff_dev.postgres import EmbeddedPostgres
 from handoff_dev.stack import DevStack
 from tests.ingress_senders import WEBHOOK_ENV
 from tests.reliability.harness import RESULTS, until
-from tests.reliability.rig import Rig, soak_factor
+from tests.reliability.rig import Rig
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -76,7 +76,9 @@ def _ingress_yaml() -> str:
     return yaml.safe_dump(config)
 
 
-@pytest.fixture(scope="session")
+# Package scope: stopped once the scenarios are done, so its services do not keep running
+# (and taking CPU) while the other layers' tests run after it on the same worker.
+@pytest.fixture(scope="package")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-reliability-"))
     (data_dir / "sla.yaml").write_text(SLA_YAML)
@@ -119,13 +121,3 @@ async def http(rig: Rig) -> AsyncIterator[httpx.AsyncClient]:
     await asyncio.to_thread(rig.ensure_running)
     async with httpx.AsyncClient(headers=rig.headers, timeout=30) as client:
         yield client
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not RESULTS.rows:
-        return
-    terminalreporter.section(f"reliability scenarios (load x{soak_factor()})")
-    for line in RESULTS.table():
-        terminalreporter.write_line(line)
-    if RESULTS.path is not None:
-        terminalreporter.write_line(f"figures: {RESULTS.path}")

@@ -304,39 +304,7 @@ async def settle(
     for w in watches.values():
         await w.start()
     try:
-
-        def complete() -> bool:
-            mqls = {f.lead for f in watches[scoring.TOPIC].of_type("handoff.lead.mql")}
-            assigned = watches[routing.TOPIC].of_type("handoff.lead.assigned")
-            fired = Counter(f.type for f in watches[sla.TOPIC].facts)
-            accepted = watches[routing.TOPIC].of_type("handoff.lead.accepted")
-            signal_ids = {f.id for f in watches[signals.TOPIC].facts}
-            late = len(want.mqls) - len(want.accepted)
-            return (
-                signal_ids >= set(load.event_ids())
-                and mqls >= set(want.mqls)
-                and len({f.data.get("mql_id") for f in assigned}) >= len(want.mqls)
-                and all(fired[k] >= late for k in FIRINGS)
-                and len({f.lead for f in accepted}) >= len(want.accepted)
-                and fired["handoff.sla.met"] >= len(want.accepted)
-            )
-
         answered: set[str] = set()
-
-        async def accept_demo_requests() -> None:
-            """The rep accepts each demo request's handoff once it is assigned."""
-            for f in watches[routing.TOPIC].of_type("handoff.lead.assigned"):
-                handoff = str(f.data.get("handoff_id"))
-                if f.lead not in want.accepted or handoff in answered:
-                    continue
-                with contextlib.suppress(httpx.HTTPError):
-                    resp = await http.post(
-                        f"{rig.url('routing')}/v1/handoffs/{handoff}/accept",
-                        json={"rep_id": f.data.get("rep_id")},
-                    )
-                    # 409 "accepted": an earlier try went through, its answer was lost.
-                    if resp.status_code == 200 or resp.json().get("state") == "accepted":
-                        answered.add(handoff)
 
         waiting: list[str] = ["nothing read yet"]
         previous_ends: dict[str, dict[int, int]] = {}
@@ -345,8 +313,8 @@ async def settle(
             """True once complete and quiet; else `waiting` says what is missing."""
             for w in watches.values():
                 await w.poll()
-            await accept_demo_requests()
-            if not complete():
+            await _accept_demo_requests(http, rig, want, watches, answered)
+            if not _complete(load, want, watches):
                 waiting[:] = [_missing(load, want, watches)]
             elif not all(w.caught_up() for w in watches.values()):
                 waiting[:] = ["a topic read to its end"]
@@ -383,6 +351,46 @@ async def settle(
     RESULTS.add(outcome)
     assert not outcome.problems, "\n".join(outcome.problems[:20])
     return outcome
+
+
+def _complete(load: Load, want: Expected, watches: dict[str, TopicWatch]) -> bool:
+    """Every fact the fault-free run would have made is on the topics (at least once)."""
+    mqls = {f.lead for f in watches[scoring.TOPIC].of_type("handoff.lead.mql")}
+    assigned = watches[routing.TOPIC].of_type("handoff.lead.assigned")
+    fired = Counter(f.type for f in watches[sla.TOPIC].facts)
+    accepted = watches[routing.TOPIC].of_type("handoff.lead.accepted")
+    signal_ids = {f.id for f in watches[signals.TOPIC].facts}
+    late = len(want.mqls) - len(want.accepted)
+    return (
+        signal_ids >= set(load.event_ids())
+        and mqls >= set(want.mqls)
+        and len({f.data.get("mql_id") for f in assigned}) >= len(want.mqls)
+        and all(fired[k] >= late for k in FIRINGS)
+        and len({f.lead for f in accepted}) >= len(want.accepted)
+        and fired["handoff.sla.met"] >= len(want.accepted)
+    )
+
+
+async def _accept_demo_requests(
+    http: httpx.AsyncClient,
+    rig: Rig,
+    want: Expected,
+    watches: dict[str, TopicWatch],
+    answered: set[str],
+) -> None:
+    """The rep accepts each demo request's handoff once it is assigned (once: `answered`)."""
+    for f in watches[routing.TOPIC].of_type("handoff.lead.assigned"):
+        handoff = str(f.data.get("handoff_id"))
+        if f.lead not in want.accepted or handoff in answered:
+            continue
+        with contextlib.suppress(httpx.HTTPError):
+            resp = await http.post(
+                f"{rig.url('routing')}/v1/handoffs/{handoff}/accept",
+                json={"rep_id": f.data.get("rep_id")},
+            )
+            # 409 "accepted": an earlier try went through, its answer was lost.
+            if resp.status_code == 200 or resp.json().get("state") == "accepted":
+                answered.add(handoff)
 
 
 def _missing(load: Load, want: Expected, watches: dict[str, TopicWatch]) -> str:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -148,7 +148,7 @@ async def send(
     load: Load,
     *,
     batch: int = 10,
-    faults: dict[int, Callable[[], Awaitable[None]]] | None = None,
+    faults: Mapping[int, Callable[[], Awaitable[None]]] | None = None,
     within: float = 180,
 ) -> int:
     """Post the load in batches as an MA tool would: each batch again until it gets 202.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def test_the_run_writes_every_figure_with_its_keys_and_a_table(
 ) -> None:
     monkeypatch.setattr(results, "RESULTS", tmp_path / "results.json")
     monkeypatch.setattr(results, "_figures", [])
-    monkeypatch.setattr(results.atexit, "register", lambda _: None)
+    monkeypatch.setattr(atexit, "register", lambda _: None)
     results.record("scoring / null", 0.31, "", ">= 0.5")
     results.record("p99", 12.0, "ms", "<= 50")
     results.publish()

@@ -18,7 +18,9 @@ OUT_OF_RANGE = ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00")
 
 
 def _signal(**changes: Any) -> dict[str, Any]:
-    value = json.loads(identify("L-1", email="ada@example.com", title="CTO").to_json())
+    value: dict[str, Any] = json.loads(
+        identify("L-1", email="ada@example.com", title="CTO").to_json()
+    )
     for path, new in changes.items():
         *parents, last = path.split("__")
         node = value
@@ -119,7 +121,7 @@ def test_a_refused_event_never_repeats_its_values_in_the_error_text() -> None:
             source="/api",
             data=signals.IdentifyData(
                 lead_id="L-1",
-                occurred_at="2026-01-01T00:00:00Z",  # type: ignore[arg-type]
+                occurred_at="2026-01-01T00:00:00Z",
                 traits=signals.Traits(email="ada@example.com"),
             ),
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
@@ -108,15 +110,15 @@ async def test_a_client_that_hangs_up_mid_body_is_not_logged_as_an_error() -> No
     async def echo(request: Request) -> dict[str, int]:
         return {"size": len(await request.body())}
 
-    sent: list[dict[str, object]] = []
-    incoming = iter(
+    sent: list[MutableMapping[str, Any]] = []
+    incoming: Iterator[dict[str, object]] = iter(
         [{"type": "http.request", "body": b"{", "more_body": True}, {"type": "http.disconnect"}]
     )
 
     async def receive() -> dict[str, object]:
         return next(incoming)
 
-    async def send(message: dict[str, object]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {

@@ -31,7 +31,7 @@ new_york = BusinessCalendar(
 
 
 def jst(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=TOKYO)  # type: ignore[misc]
+    return datetime(*parts, tzinfo=TOKYO)  # type: ignore[misc, arg-type]
 
 
 def test_a_duration_within_the_morning_is_plain_addition() -> None:

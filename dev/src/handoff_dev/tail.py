@@ -51,42 +51,62 @@ def describe(event: Any, reason_labels: Mapping[str, str] | None = None) -> str 
 
     reason_labels maps a rejection's reason code to its label (routing's reason taxonomy).
     """
+    lead = f"{event.data.lead_id:<10}"
+    return (
+        _scoring_line(event, lead)
+        or _routing_line(event, lead, reason_labels or {})
+        or _sla_line(event, lead)
+    )
+
+
+def _scoring_line(event: Any, lead: str) -> str | None:
     d = event.data
-    lead = d.lead_id
     match event:
         case scoring.LeadMql():
-            return f"MQL         {lead:<10} score {d.score:>3} ({d.trigger.kind}) {d.reason}"
+            return f"MQL         {lead} score {d.score:>3} ({d.trigger.kind}) {d.reason}"
         case scoring.LeadDisqualified():
-            return f"DISQUALIFY  {lead:<10} {d.reason}"
+            return f"DISQUALIFY  {lead} {d.reason}"
+    return None
+
+
+def _routing_line(event: Any, lead: str, reason_labels: Mapping[str, str]) -> str | None:
+    d = event.data
+    match event:
         case routing.LeadAssigned():
-            return f"ASSIGNED    {lead:<10} to {d.rep_id} (pool {d.pool}, rule {d.rule})"
+            return f"ASSIGNED    {lead} to {d.rep_id} (pool {d.pool}, rule {d.rule})"
         case routing.LeadUnassigned():
-            return f"UNASSIGNED  {lead:<10} waits in pool {d.pool}: {d.reason}"
+            return f"UNASSIGNED  {lead} waits in pool {d.pool}: {d.reason}"
         case routing.LeadAccepted():
-            return f"ACCEPTED    {lead:<10} by {d.rep_id}"
+            return f"ACCEPTED    {lead} by {d.rep_id}"
         case routing.LeadRejected():
-            label = (reason_labels or {}).get(d.reason_code, d.reason_code)
+            label = reason_labels.get(d.reason_code, d.reason_code)
             note = f" ({d.note})" if d.note else ""
-            return f"REJECTED    {lead:<10} by {d.rep_id}: {label}{note}"
+            return f"REJECTED    {lead} by {d.rep_id}: {label}{note}"
         case routing.LeadReassigned():
-            return f"REASSIGNED  {lead:<10} from {d.previous_rep_id}: {d.reason or '?'}"
+            return f"REASSIGNED  {lead} from {d.previous_rep_id}: {d.reason or '?'}"
         case routing.LeadRecycled():
-            return f"RECYCLED    {lead:<10} back to marketing until {d.until:%Y-%m-%d}"
+            return f"RECYCLED    {lead} back to marketing until {d.until:%Y-%m-%d}"
         case routing.LeadContacted():
-            return f"CONTACTED   {lead:<10} by {d.rep_id} ({d.channel or '?'})"
+            return f"CONTACTED   {lead} by {d.rep_id} ({d.channel or '?'})"
         case routing.LeadDispositioned():
-            return f"DISPOSITION {lead:<10} by {d.rep_id}: {d.outcome}"
+            return f"DISPOSITION {lead} by {d.rep_id}: {d.outcome}"
+    return None
+
+
+def _sla_line(event: Any, lead: str) -> str | None:
+    d = event.data
+    match event:
         case sla.SlaBreached():
             return (
-                f"SLA BREACH  {lead:<10} {d.stage} not done by {d.due_at:%H:%M:%S}"
+                f"SLA BREACH  {lead} {d.stage} not done by {d.due_at:%H:%M:%S}"
                 f" (rep {d.rep_id or '?'}, policy {d.policy})"
             )
         case sla.SlaMet():
-            return f"SLA MET     {lead:<10} {d.stage} in {d.elapsed.wall_seconds:.1f}s"
+            return f"SLA MET     {lead} {d.stage} in {d.elapsed.wall_seconds:.1f}s"
         case sla.SlaWarning():
-            return f"SLA WARNING {lead:<10} {d.stage} due {d.due_at:%H:%M:%S}"
+            return f"SLA WARNING {lead} {d.stage} due {d.due_at:%H:%M:%S}"
         case sla.SlaEscalated():
-            return f"ESCALATED   {lead:<10} level {d.level}: {d.action} -> {d.target or '?'}"
+            return f"ESCALATED   {lead} level {d.level}: {d.action} -> {d.target or '?'}"
     return None
 
 

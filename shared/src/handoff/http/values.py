@@ -45,23 +45,27 @@ class BadValue(ValueError):
         self.where, self.problem = where, problem
 
 
+def _scalar_problem(value: Any) -> str | None:
+    """What no consumer could store in a JSON scalar; None when fine (or not a scalar)."""
+    if isinstance(value, str):
+        return text_problem(value)
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return None if INT64[0] <= value <= INT64[1] else "a number beyond 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "not a finite number"
+    return None
+
+
 def check_json(value: Any, where: str = "", depth: int = 0, max_depth: int = MAX_DEPTH) -> None:
     """A parsed JSON value every consumer can store and read again; BadValue names the spot."""
     if depth > max_depth:
         raise BadValue(where, f"nested deeper than {max_depth} levels")
-    if isinstance(value, str):
-        problem = text_problem(value)
-        if problem is not None:
-            raise BadValue(where, problem)
-    elif isinstance(value, bool) or value is None:
-        return
-    elif isinstance(value, int):
-        if not INT64[0] <= value <= INT64[1]:
-            raise BadValue(where, "a number beyond 64 bits")
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise BadValue(where, "not a finite number")
-    elif isinstance(value, dict):
+    problem = _scalar_problem(value)
+    if problem is not None:
+        raise BadValue(where, problem)
+    if isinstance(value, dict):
         for key, item in value.items():
             name = str(key)
             problem = text_problem(name)
