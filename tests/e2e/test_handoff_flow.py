@@ -266,7 +266,7 @@ async def test_a_killed_scoring_process_loses_no_mql_and_emits_none_twice(
     # empty, all that scoring made of them is on the topic, and read to its end below.
     markers = await one_lead_per_partition(system.stack.bootstrap, signals.TOPIC)
     marker_signals = [signal(lead, "pricing_page_view") for _ in range(5) for lead in markers]
-    resp = await http.post(f"{system.scoring.url}/v1/signals", json={"signals": marker_signals})
+    resp = await http.post(f"{system.ingress.url}/v1/signals", json={"signals": marker_signals})
     assert resp.status_code == 202
     marker_keys = {lead.encode() for lead in markers}
     await collect(
