@@ -57,7 +57,6 @@ class Runtime:
     producer: Producer
     relay: OutboxRelay
     consumer: BatchConsumer | None = None
-    state: dict[str, Any] = field(default_factory=dict)  # TRANSITION: removed once wire= is used
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     # Tables pruned by age in the background; setup() may add the service's own.
     retentions: list[Retention] = field(default_factory=list)
@@ -99,9 +98,8 @@ def build_app(
     settings: HandoffSettings,
     *,
     routers: Sequence[APIRouter],
-    wire: Callable[[Runtime], Awaitable[DepsT]] | None = None,
+    wire: Callable[[Runtime], Awaitable[DepsT]],
     consumes: Consumes[DepsT] | None = None,
-    setup: Callable[[Runtime], Awaitable[None]] | None = None,  # TRANSITION: use wire
     description: str = "",
 ) -> FastAPI:
     """The service's FastAPI app; the lifespan starts and stops every resource.
@@ -137,9 +135,7 @@ def build_app(
 
         app.state.readiness = {"database": db_ready, "broker": broker_ready}
         try:
-            if setup is not None:
-                await setup(rt)
-            deps: Any = await wire(rt) if wire is not None else rt
+            deps = await wire(rt)
             app.state.deps = deps
             rt.spawn("outbox-relay", relay.run)
             if consumes is not None:
