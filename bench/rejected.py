@@ -8,7 +8,7 @@ tenth of the load (allocators and caches warmed) and the end.
     uv run python -m bench.rejected --requests 2000 # a smoke run
 
 The in-process test of the same property, with exact counts instead of RSS, is
-tests/integration/test_ingress_abuse.py::test_rejected_requests_leave_nothing_growing.
+tests/integration/ingress/test_ingress_abuse.py::test_rejected_requests_leave_nothing_growing.
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport over a connection pool that uses GuardedBackend.
 
     httpx takes no network backend, so the pool it built is replaced by an equal one that
-    does (tests/unit/test_notify_ssrf.py proves the check runs on every connection).
+    does (tests/unit/notify/test_notify_ssrf.py proves the check runs on every connection).
     """
 
     def __init__(
