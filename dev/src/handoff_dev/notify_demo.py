@@ -130,6 +130,13 @@ def _print_mail(mail: EmailMessage) -> None:
     part = mail.get_body(preferencelist=("plain",))
     text = str(part.get_content()) if part is not None else ""
     links = LINK.findall(text)
-    print(f"mail to {mail['To']}: {mail['Subject']}", flush=True)
+    print(f"mail to {masked(str(mail['To']))}: {mail['Subject']}", flush=True)
     for link in links[:2]:
         print(f"    {link}", flush=True)
+
+
+def masked(address: str) -> str:
+    """An address as the console shows it: enough to tell reps apart, never the address itself
+    (the console is a log, and logs carry no email addresses)."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"

@@ -61,3 +61,11 @@ async def test_while_running_a_signal_sets_the_stop_event_and_a_late_one_kills(
         signals.handle(signal.SIGINT, None)
     assert stack.killed == 1
     assert exited.value.code == 130
+
+
+def test_the_demo_console_never_prints_an_email_address() -> None:
+    from handoff_dev.notify_demo import masked
+
+    assert masked("kenji.sato@example.co.jp") == "k***@example.co.jp"
+    assert "kenji" not in masked("kenji.sato@example.co.jp")
+    assert masked("not an address") == "***"
