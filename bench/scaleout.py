@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
@@ -158,8 +159,14 @@ class Scaleout:
                 out[(topic, p)] = end
         return out
 
-    async def committed(self, admin: AIOKafkaAdminClient, name: str) -> dict[tuple[str, int], int]:
-        offsets = await admin.list_consumer_group_offsets(self.specs[name].group_id)
+    async def committed(
+        self, admin: AIOKafkaAdminClient, name: str, ends: dict[tuple[str, int], int]
+    ) -> dict[tuple[str, int], int]:
+        """The group's committed offsets; the partitions named (the embedded broker closes the
+        connection when asked for all of a group's offsets)."""
+        offsets = await admin.list_consumer_group_offsets(
+            self.specs[name].group_id, partitions=[TopicPartition(t, p) for t, p in ends]
+        )
         return {(tp.topic, tp.partition): max(0, meta.offset) for tp, meta in offsets.items()}
 
     async def unpublished(self, name: str) -> int:
@@ -197,7 +204,7 @@ class Scaleout:
                 if self.stack.broker and self.stack.broker.pid
                 else [],
             }
-            before = await self.committed(admin, name)
+            before = await self.committed(admin, name, ends)
             started = time.perf_counter()
             cpu0 = {"service": cpu_seconds(pids)} | {k: cpu_seconds(v) for k, v in infra.items()}
             left = sum(max(0, end - before.get(tp, 0)) for tp, end in ends.items())
@@ -207,7 +214,7 @@ class Scaleout:
                     "partitions: too few events to measure; use more"
                 )
             while True:
-                now = await self.committed(admin, name)
+                now = await self.committed(admin, name, ends)
                 if all(now.get(tp, 0) >= end for tp, end in ends.items()):
                     break
                 for proc in procs:
