@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
+import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +18,7 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncEngine
+from uvicorn.supervisors import Multiprocess
 
 from handoff.config_file import ConfigError
 from handoff.db import UnitOfWorkFactory, asyncpg_dsn, create_engine, database_answers
@@ -209,26 +213,94 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
-def run_service(
+def worker_count(setting: int) -> int:
+    """Worker processes for a setting where 0 means one per core this process may run on."""
+    if setting > 0:
+        return setting
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+_SUPERVISOR_PID = "HANDOFF_SUPERVISOR_PID"
+
+
+def _stop_with_supervisor() -> None:
+    """A worker process asks the kernel for SIGTERM when its supervisor dies, even by SIGKILL,
+    so no worker is left holding the port (Linux only; elsewhere nothing is done)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return
+    prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.environ.get(_SUPERVISOR_PID, str(os.getppid())) != str(os.getppid()):
+        # the supervisor died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def worker_app(
     spec: ServiceSpec, settings_cls: type[SettingsT], create_app: Callable[[SettingsT], FastAPI]
+) -> FastAPI:
+    """The app of one worker process (run_service with `factory`): the same settings, logging
+    and collector tuning as a single process; the configuration was already checked by the
+    supervisor before it started any worker."""
+    _stop_with_supervisor()
+    settings = load_settings(settings_cls)
+    configure_logging(settings.log_format, settings.log_level, service=spec.name)
+    app = create_app(settings)
+    tune_gc()
+    return app
+
+
+def run_service(
+    spec: ServiceSpec,
+    settings_cls: type[SettingsT],
+    create_app: Callable[[SettingsT], FastAPI],
+    *,
+    factory: str | None = None,
 ) -> None:
-    """The body of `python -m handoff_<service>`: a bad setting or config file stops it in one line."""
+    """The body of `python -m handoff_<service>`: a bad setting or config file stops it in one line.
+
+    By default one process on the asyncio loop and the h11 parser, as always. A service that
+    passes `factory` ("module:function" returning worker_app(...)) is served by uvicorn's fast
+    stack (uvloop, httptools) and by `http_workers` processes sharing the port (0: one per core),
+    each building its own app, engine and producer from the same environment.
+    """
     settings = load_settings(settings_cls)
     configure_logging(settings.log_format, settings.log_level, service=spec.name)
     try:
-        app = create_app(settings)
+        app = create_app(settings)  # also with workers: a bad config stops here, before any fork
     except ConfigError as exc:
         print(f"invalid configuration: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    tune_gc()
     port: int = getattr(settings, "http_port", spec.default_port)
-    config = uvicorn.Config(
-        app,
-        host=settings.http_host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
-    uvicorn.Server(config).run()
+    common: dict[str, Any] = {
+        "host": settings.http_host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 5,
+    }
+    if factory is None:
+        tune_gc()
+        config = uvicorn.Config(app, loop="asyncio", http="h11", **common)
+        uvicorn.Server(config).run()
+        return
+    workers = worker_count(getattr(settings, "http_workers", 1))
+    fast: dict[str, Any] = {"loop": "uvloop", "http": "httptools", **common}
+    if workers == 1:
+        tune_gc()
+        uvicorn.Server(uvicorn.Config(app, **fast)).run()
+        return
+    del app  # each worker builds its own
+    log.info("service.workers", service=spec.name, workers=workers)
+    config = uvicorn.Config(factory, factory=True, workers=workers, **fast)
+    os.environ[_SUPERVISOR_PID] = str(os.getpid())  # the workers inherit it
+    sock = config.bind_socket()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
