@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from handoff.service import installed_services
 from handoff_dev.ports import free_port
@@ -28,6 +29,17 @@ def workers_of(pid: int) -> list[int]:
     """The supervisor's worker processes (uvicorn also starts a resource tracker: not a worker)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def webhook_counts(exposition: str) -> dict[str, float]:
+    """handoff_webhook_requests_total of the standard source, by outcome."""
+    return {
+        sample.labels["outcome"]: sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "handoff_webhook_requests_total"
+        and sample.labels.get("source") == "standard"
+    }
 
 
 def gone(pid: int) -> bool:
@@ -86,6 +98,12 @@ def test_workers_share_the_port_publish_copies_once_and_stop_cleanly(
         answers = asyncio.run(copies())
         assert sorted(r.status_code for r in answers) == [200] * 19 + [202]
         assert sum(r.json()["accepted"] for r in answers) == 1
+        # Each scrape sums every worker's counters, whichever worker answers it.
+        for _ in range(4):
+            assert webhook_counts(httpx.get(f"{proc.url}/metrics", timeout=10).text) == {
+                "accepted": 1.0,
+                "duplicate": 19.0,
+            }
     finally:
         proc.terminate()
         proc.wait_stopped(15)

@@ -7,8 +7,10 @@ import contextlib
 import ctypes
 import gc
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -299,8 +301,16 @@ def run_service(
     log.info("service.workers", service=spec.name, workers=workers)
     config = uvicorn.Config(factory, factory=True, workers=workers, **fast)
     os.environ[_SUPERVISOR_PID] = str(os.getpid())  # the workers inherit it
+    own_metrics = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    if own_metrics:
+        # Set before any worker imports prometheus_client: the workers then keep their values
+        # in files there, and /metrics sums them, so a counter does not depend on which
+        # worker takes the scrape (nor go back when another one does).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"handoff-{spec.name}-")
     sock = config.bind_socket()
     try:
         Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
+        if own_metrics:
+            shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
