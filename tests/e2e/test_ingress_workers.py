@@ -133,3 +133,24 @@ def test_a_supervisor_killed_outright_takes_its_workers_along(
     for w in left:  # never leave a worker holding the port when this fails
         os.kill(w, signal.SIGKILL)
     assert left == []
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_in_a_terminal_stops_the_supervisor_and_every_worker_without_a_traceback(
+    stack: DevStack, config_dir: Path, tmp_path: Path
+) -> None:
+    proc = start_ingress(stack, config_dir, tmp_path)
+    assert proc.pid is not None and proc.process is not None
+    deadline = time.monotonic() + 30
+    while len(workers_of(proc.pid)) < WORKERS and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = workers_of(proc.pid)
+    # A terminal's Ctrl-C signals the whole foreground process group: supervisor and workers.
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait_stopped(15)
+    assert proc.exit_code() == 0
+    assert all(gone(w) for w in workers)
+    log = proc.log_path.read_text()
+    assert "Traceback" not in log
+    assert "KeyboardInterrupt" not in log
+    assert log.count('"service.stopped"') == WORKERS
