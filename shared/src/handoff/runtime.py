@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ctypes
 import gc
+import math
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -215,14 +217,35 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
-def worker_count(setting: int) -> int:
-    """Worker processes for a setting where 0 means one per core this process may run on."""
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def cgroup_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int | None:
+    """The cores a container's CPU limit grants ("200000 100000" is 2; "max" is no limit):
+    a pod limited to 2 cores on a 64-core node must not start 64 workers."""
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def worker_count(setting: int, cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """Worker processes for a setting where 0 means one per core this process may run on
+    (the cores it is pinned to, and no more than a container's CPU limit)."""
     if setting > 0:
         return setting
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpus(cpu_max)
+    return max(1, min(cores, limit) if limit is not None else cores)
 
 
 _SUPERVISOR_PID = "HANDOFF_SUPERVISOR_PID"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from handoff.runtime import worker_count
+from handoff.runtime import cgroup_cpus, worker_count
 from handoff_ingress.settings import IngressSettings
 
 pytestmark = pytest.mark.unit
@@ -16,8 +17,19 @@ def test_a_number_of_workers_is_taken_as_given() -> None:
     assert worker_count(3) == 3
 
 
-def test_zero_means_one_worker_per_core_this_process_may_use() -> None:
-    assert worker_count(0) == len(os.sched_getaffinity(0))
+def test_zero_means_one_worker_per_core_this_process_may_use(tmp_path: Path) -> None:
+    unlimited = tmp_path / "cpu.max"
+    unlimited.write_text("max 100000\n")
+    assert worker_count(0, unlimited) == len(os.sched_getaffinity(0))
+    assert worker_count(0, tmp_path / "no-cgroup-v2") == len(os.sched_getaffinity(0))
+
+
+def test_zero_stays_within_a_containers_cpu_limit(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("100000 100000\n")  # one core
+    assert worker_count(0, cpu_max) == 1
+    cpu_max.write_text("150000 100000\n")  # a core and a half: two workers
+    assert cgroup_cpus(cpu_max) == 2
 
 
 def test_ingress_reads_its_workers_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
