@@ -95,6 +95,8 @@ class DevStack:
     def service_env(self) -> dict[str, str]:
         assert self.database_url and self.bootstrap and self.api_key_record
         return {
+            # One ingress process: readable logs, and a kill -9 in the tests stops all of it.
+            "HANDOFF_INGRESS_WORKERS": os.environ.get("HANDOFF_INGRESS_WORKERS", "1"),
             "HANDOFF_DATABASE_URL": self.database_url,
             "HANDOFF_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "HANDOFF_API_KEYS": json.dumps([self.api_key_record.model_dump()]),

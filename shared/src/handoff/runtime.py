@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
+import math
+import os
+import shutil
+import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -15,6 +22,7 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncEngine
+from uvicorn.supervisors import Multiprocess
 
 from handoff.config_file import ConfigError
 from handoff.db import UnitOfWorkFactory, asyncpg_dsn, create_engine, database_answers
@@ -209,26 +217,123 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
-def run_service(
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def cgroup_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int | None:
+    """The cores a container's CPU limit grants ("200000 100000" is 2; "max" is no limit):
+    a pod limited to 2 cores on a 64-core node must not start 64 workers."""
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def worker_count(setting: int, cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """Worker processes for a setting where 0 means one per core this process may run on
+    (the cores it is pinned to, and no more than a container's CPU limit)."""
+    if setting > 0:
+        return setting
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpus(cpu_max)
+    return max(1, min(cores, limit) if limit is not None else cores)
+
+
+_SUPERVISOR_PID = "HANDOFF_SUPERVISOR_PID"
+
+
+def _stop_with_supervisor() -> None:
+    """A worker process asks the kernel for SIGTERM when its supervisor dies, even by SIGKILL,
+    so no worker is left holding the port (Linux only; elsewhere nothing is done)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return
+    prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.environ.get(_SUPERVISOR_PID, str(os.getppid())) != str(os.getppid()):
+        # the supervisor died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def worker_app(
     spec: ServiceSpec, settings_cls: type[SettingsT], create_app: Callable[[SettingsT], FastAPI]
+) -> FastAPI:
+    """The app of one worker process (run_service with `factory`): the same settings, logging
+    and collector tuning as a single process; the configuration was already checked by the
+    supervisor before it started any worker."""
+    _stop_with_supervisor()
+    settings = load_settings(settings_cls)
+    configure_logging(settings.log_format, settings.log_level, service=spec.name)
+    app = create_app(settings)
+    tune_gc()
+    return app
+
+
+def run_service(
+    spec: ServiceSpec,
+    settings_cls: type[SettingsT],
+    create_app: Callable[[SettingsT], FastAPI],
+    *,
+    factory: str | None = None,
 ) -> None:
-    """The body of `python -m handoff_<service>`: a bad setting or config file stops it in one line."""
+    """The body of `python -m handoff_<service>`: a bad setting or config file stops it in one line.
+
+    By default one process on the asyncio loop and the h11 parser, as always. A service that
+    passes `factory` ("module:function" returning worker_app(...)) is served by uvicorn's fast
+    stack (uvloop, httptools) and by `http_workers` processes sharing the port (0: one per core),
+    each building its own app, engine and producer from the same environment.
+    """
     settings = load_settings(settings_cls)
     configure_logging(settings.log_format, settings.log_level, service=spec.name)
     try:
-        app = create_app(settings)
+        app = create_app(settings)  # also with workers: a bad config stops here, before any fork
     except ConfigError as exc:
         print(f"invalid configuration: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    tune_gc()
     port: int = getattr(settings, "http_port", spec.default_port)
-    config = uvicorn.Config(
-        app,
-        host=settings.http_host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
-    uvicorn.Server(config).run()
+    common: dict[str, Any] = {
+        "host": settings.http_host,
+        "port": port,
+        "log_config": None,
+        "access_log": False,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 5,
+    }
+    if factory is None:
+        tune_gc()
+        config = uvicorn.Config(app, loop="asyncio", http="h11", **common)
+        uvicorn.Server(config).run()
+        return
+    workers = worker_count(getattr(settings, "http_workers", 1))
+    fast: dict[str, Any] = {"loop": "uvloop", "http": "httptools", **common}
+    if workers == 1:
+        tune_gc()
+        uvicorn.Server(uvicorn.Config(app, **fast)).run()
+        return
+    del app  # each worker builds its own
+    log.info("service.workers", service=spec.name, workers=workers)
+    config = uvicorn.Config(factory, factory=True, workers=workers, **fast)
+    os.environ[_SUPERVISOR_PID] = str(os.getpid())  # the workers inherit it
+    own_metrics = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    if own_metrics:
+        # Set before any worker imports prometheus_client: the workers then keep their values
+        # in files there, and /metrics sums them, so a counter does not depend on which
+        # worker takes the scrape (nor go back when another one does).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"handoff-{spec.name}-")
+    sock = config.bind_socket()
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
+        if own_metrics:
+            shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -5,4 +5,7 @@ from handoff_ingress.app import create_app
 from handoff_ingress.settings import SERVICE, IngressSettings
 
 if __name__ == "__main__":
-    run_service(SERVICE, IngressSettings, create_app)
+    # uvloop and httptools, and HANDOFF_INGRESS_WORKERS processes sharing the port.
+    run_service(
+        SERVICE, IngressSettings, create_app, factory="handoff_ingress.app:create_worker_app"
+    )

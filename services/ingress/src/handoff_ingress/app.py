@@ -12,7 +12,7 @@ import structlog
 from fastapi import FastAPI
 
 from handoff.messaging.retention import Retention
-from handoff.runtime import Runtime, build_app
+from handoff.runtime import Runtime, build_app, worker_app
 from handoff_ingress.adapters.publisher import SignalPublisher
 from handoff_ingress.config import IngressConfig, load_ingress
 from handoff_ingress.entrypoints import api
@@ -58,3 +58,8 @@ def create_app(settings: IngressSettings) -> FastAPI:
         description="Takes signals in: POST /v1/signals and providers' webhooks, verified, "
         "deduplicated and published to handoff.signals.v1.",
     )
+
+
+def create_worker_app() -> FastAPI:
+    """One worker process's app (HANDOFF_INGRESS_WORKERS > 1), built from the environment."""
+    return worker_app(SERVICE, IngressSettings, create_app)

@@ -19,6 +19,10 @@ class IngressSettings(HandoffSettings):
     http_port: int = Field(
         default=SERVICE.default_port, ge=1, le=65535, validation_alias="HANDOFF_INGRESS_HTTP_PORT"
     )
+    # Worker processes sharing the HTTP port, each with its own engine, producer and delivery
+    # desk (the delivery table is what they share). 0: one per core this process may use.
+    # `handoff dev` and the tests run 1.
+    http_workers: int = Field(default=0, ge=0, le=64, validation_alias="HANDOFF_INGRESS_WORKERS")
     ingress_config_file: Path | None = Field(
         default=None, validation_alias="HANDOFF_INGRESS_CONFIG_FILE"
     )
