@@ -54,7 +54,8 @@ timers = Table(
     ),
     Index("timers_lead", "lead_id"),
     # No index reads a column firing writes (state, next_at, fired_at, attempts,
-    # escalation_level), and half of each page is kept free: a firing is a HOT update.
+    # escalation_level), and inserts fill a page to 45% only, so the new version of every
+    # row fits beside the old one: firing is a HOT update.
     # "What is overdue": unstopped timers by due time (the breached ones are the oldest).
     Index(
         "timers_open_due",
@@ -63,7 +64,7 @@ timers = Table(
     ),
     # Ended timers are deleted after HANDOFF_SLA_TIMER_RETENTION (messaging/retention.py).
     Index("timers_ended", "stopped_at", postgresql_where=text(ENDED)),
-    postgresql_with={"fillfactor": 50},
+    postgresql_with={"fillfactor": 45},
 )
 
 # "What is due": one narrow row per timer with a step left to fire, claimed SKIP LOCKED and
