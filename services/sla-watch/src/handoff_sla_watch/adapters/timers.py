@@ -178,14 +178,16 @@ async def open_breaches(
 # In Timer's positional order, so a row builds a Timer without keyword matching. The queue rows
 # due first are locked, then their timers: one a consumer is stopping (locked) is skipped and
 # its queue row left for later, so a timer fires once and never after its stop.
+# The ids come as an array (one index probe each), never as a join the planner might turn into
+# a scan of the wide table when a prepared statement's limit is a parameter.
 CLAIM = (
-    "WITH d AS (SELECT timer_id FROM sla.due WHERE next_at <= coalesce($1::timestamptz, now()) "
-    "ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
-    "SELECT t.timer_id, t.lead_id, t.handoff_id, t.policy, t.stage, t.state, t.rep_id, t.pool, "
-    "t.started_at, t.due_at, t.fired_at, t.stopped_at, t.next_at, t.escalation_level, "
-    "t.attempts, t.manager_id, coalesce($1::timestamptz, now()) AS used_now "
-    "FROM sla.timers AS t JOIN d USING (timer_id) "
-    "ORDER BY t.next_at FOR UPDATE OF t SKIP LOCKED"
+    "SELECT timer_id, lead_id, handoff_id, policy, stage, state, rep_id, pool, started_at, "
+    "due_at, fired_at, stopped_at, next_at, escalation_level, attempts, manager_id, "
+    "coalesce($1::timestamptz, now()) AS used_now "
+    "FROM sla.timers WHERE timer_id = ANY(ARRAY("
+    " SELECT timer_id FROM sla.due WHERE next_at <= coalesce($1::timestamptz, now())"
+    " ORDER BY next_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+    ")) ORDER BY next_at FOR UPDATE SKIP LOCKED"
 )
 # One statement per batch: write back what firing changed (a HOT update), delete the queue row
 # of a timer with nothing left to fire (as a claim-and-delete queue does) or move it to the
