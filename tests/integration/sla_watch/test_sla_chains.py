@@ -319,3 +319,42 @@ async def test_nothing_is_rung_or_counted_for_a_batch_that_rolls_back(
     assert MET.labels("accept", "accept")._value.get() == met_before + 1
     assert wake == [now + timedelta(hours=3)]
     assert described(await sla_events(engine, lead)) == ["met"]
+
+
+async def queued(engine: AsyncEngine, handoff: str) -> list[tuple[datetime, str]]:
+    """The handoff's accept timer's rows in the due queue: (next_at, kind)."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT d.next_at, d.kind FROM sla.due AS d JOIN sla.timers AS t "
+                "USING (timer_id) WHERE t.handoff_id = :h AND t.stage = 'accept' ORDER BY d.next_at"
+            ),
+            {"h": handoff},
+        )
+        return [(r.next_at, r.kind) for r in rows]
+
+
+async def test_the_due_queue_follows_the_timer_from_warning_to_escalation_and_the_stop(
+    engine: AsyncEngine, pg: asyncpg.Connection, tmp_path: Path
+) -> None:
+    ps = policies(tmp_path)
+    handler, firing = TimerHandler(ps), Firing(ps)
+    lead, handoff = new_id(), new_id("H")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    await apply(engine, handler, [assigned(lead, handoff, t0)])
+    assert await queued(engine, handoff) == [(t0 + timedelta(hours=3), "warning")]
+
+    await fire_due(pg, firing, now=t0 + timedelta(hours=3, seconds=1))
+    assert await queued(engine, handoff) == [(t0 + timedelta(hours=4), "breach")]
+
+    await fire_due(pg, firing, now=t0 + timedelta(hours=4, seconds=1))  # breach, then remind
+    assert await queued(engine, handoff) == [(t0 + timedelta(hours=8), "escalation")]
+    timer = (await timers_of(engine, handoff))["accept"]
+    assert (timer.state, timer.next_at) == (TimerState.BREACHED, t0 + timedelta(hours=8))
+
+    await apply(engine, handler, [acted(routing.LeadAccepted, lead, handoff, datetime.now(UTC))])
+    assert await queued(engine, handoff) == []
+    assert (await timers_of(engine, handoff))["accept"].state is TimerState.CANCELLED
+    # Nothing is left to fire: the manager's step never comes.
+    await fire_due(pg, firing, now=t0 + timedelta(hours=9))
+    assert described(await sla_events(engine, lead)) == ["warning", "breached", "1:remind->rep-1"]

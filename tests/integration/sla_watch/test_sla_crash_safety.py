@@ -99,6 +99,14 @@ async def _arm_wave(engine: AsyncEngine, policy: str, wave: int) -> None:
                 "step": WAVE_SECONDS / per_wave,
             },
         )
+        # What is due lives in the narrow queue: rows written by hand are queued by hand.
+        await conn.execute(
+            text(
+                "INSERT INTO sla.due (timer_id, next_at, kind) SELECT timer_id, next_at, 'breach' "
+                "FROM sla.timers WHERE policy = :p AND next_at IS NOT NULL ON CONFLICT DO NOTHING"
+            ),
+            {"p": policy},
+        )
 
 
 async def test_every_timer_fires_exactly_once_while_firers_are_killed(

@@ -6,6 +6,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -19,7 +20,9 @@ from handoff.messaging.inbox import inbox_table
 from handoff.messaging.outbox import outbox_table
 
 SCHEMA = "sla"
-ENDED = "state IN ('met', 'cancelled')"  # stopped for good; a breach stays open until stopped
+# Stopped for good (met or cancelled: every stop sets both); a breach stays open until stopped.
+# Not on `state`, which firing changes: no index may read what firing writes (HOT update).
+ENDED = "stopped_at IS NOT NULL"
 metadata = MetaData(schema=SCHEMA)
 
 timers = Table(
@@ -50,11 +53,35 @@ timers = Table(
         "state IN ('pending', 'breached', 'met', 'cancelled')", name="timers_state_check"
     ),
     Index("timers_lead", "lead_id"),
-    # "What is due" and "what is overdue" read only these small slices of a large table.
-    Index("timers_next_at", "next_at", postgresql_where=text("next_at IS NOT NULL")),
-    Index("timers_breached_due", "due_at", postgresql_where=text("state = 'breached'")),
+    # No index reads a column firing writes (state, next_at, fired_at, attempts,
+    # escalation_level), and inserts fill a page to 45% only, so the new version of every
+    # row fits beside the old one: firing is a HOT update.
+    # "What is overdue": unstopped timers by due time (the breached ones are the oldest).
+    Index(
+        "timers_open_due",
+        "due_at",
+        postgresql_where=text("stopped_at IS NULL AND due_at IS NOT NULL"),
+    ),
     # Ended timers are deleted after HANDOFF_SLA_TIMER_RETENTION (messaging/retention.py).
     Index("timers_ended", "stopped_at", postgresql_where=text(ENDED)),
+    postgresql_with={"fillfactor": 45},
+)
+
+# "What is due": one narrow row per timer with a step left to fire, claimed SKIP LOCKED and
+# deleted when nothing is left (or moved to the next escalation step). `kind` is that step.
+due = Table(
+    "due",
+    metadata,
+    Column(
+        "timer_id",
+        Text,
+        ForeignKey("sla.timers.timer_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("next_at", DateTime(timezone=True), nullable=False),
+    Column("kind", Text, nullable=False),
+    CheckConstraint("kind IN ('warning', 'breach', 'escalation')", name="due_kind_check"),
+    Index("due_next_at", "next_at"),
 )
 
 outbox = outbox_table(metadata)
