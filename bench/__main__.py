@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("pipeline", "ingress", "routing", "sla", "insight", "notify")
+BENCHMARKS = ("pipeline", "ingress", "routing", "sla", "insight", "notify", "growth")
 
 
 def main() -> None:
