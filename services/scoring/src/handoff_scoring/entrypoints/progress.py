@@ -50,8 +50,9 @@ class Bar:
             MofNCompleteColumn(),
             _Rate(),
             TimeElapsedColumn(),
-            "left",
+            "elapsed,",
             TimeRemainingColumn(),
+            "left",
             console=Console(file=stream),
         )
         self._task = self._progress.add_task("rescore", total=total)
