@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("pipeline", "ingress", "routing", "sla", "insight", "notify", "scaleout")
+BENCHMARKS = ("pipeline", "ingress", "routing", "sla", "insight", "notify", "growth", "scaleout")
 
 
 def main() -> None:

@@ -104,6 +104,11 @@ async def delete(conn: AsyncConnection, lead_ids: Iterable[str]) -> None:
         )
 
 
+async def count(conn: AsyncConnection) -> int:
+    """How many leads there are (rescore's progress total)."""
+    return int(await conn.scalar(text("SELECT count(*) FROM scoring.leads")) or 0)
+
+
 async def every_lead(conn: AsyncConnection, chunk: int = 2000) -> AsyncIterator[StoredLead]:
     """All leads in lead_id order, a chunk at a time (for rescore)."""
     after = ""
