@@ -1,7 +1,8 @@
 """The transactional outbox: events are written with the state change and relayed to Kafka after commit.
 
 The relay is woken by NOTIFY (sent by a statement trigger, so it arrives only after
-the commit), falls back to a short poll, and holds an advisory lock so that exactly
+the commit) and publishes at once, with no linger of its own; it falls back to a poll
+(HANDOFF_OUTBOX_POLL_SECONDS) only if a notification is lost, and holds an advisory lock so that exactly
 one relay per service publishes at a time, which keeps per-lead order. It selects
 *unsent* rows in id order rather than "ids above the last one seen", because ids are
 allocated before commit and a row can become visible after a higher one.
@@ -121,12 +122,15 @@ class OutboxRelay:
             log.info("outbox.relay.active", schema=self.schema)
             last_cleanup = 0.0
             while True:
+                # Cleared before the SELECT, not after it: a NOTIFY for a row committed while
+                # this round publishes must wake the next round at once. Cleared after, it was
+                # lost, and that row waited out the whole poll interval.
+                self._wake.clear()
                 published = await self.publish_pending(conn)
                 if time.monotonic() - last_cleanup > 60:
                     await self._cleanup(conn)
                     last_cleanup = time.monotonic()
                 if published < self.batch_size:
-                    self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
         finally:
