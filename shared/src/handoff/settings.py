@@ -49,6 +49,10 @@ class HandoffSettings(BaseSettings):
     kafka_request_timeout_ms: int = Field(default=10_000, ge=100)
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
     consumer_batch_max: int = Field(default=2000, ge=1)
+    # About how long one consumed batch (parse and transaction) may take: a backlog is taken in
+    # batches that fit, so an event behind one waits about this long, not a whole 2000-record
+    # transaction. A light load never meets it (docs/running.md, "Latency: each hop's budget").
+    consumer_batch_budget_ms: int = Field(default=100, ge=1, le=60_000)
     # How long the broker may hold a fetch that finds nothing new. Kafka's default is 500 ms,
     # but Tansu (the embedded broker) does not answer a waiting fetch as soon as records
     # arrive (at 500 ms a record waited 130 ms at the median, up to 240 ms); 50 ms keeps a hop
