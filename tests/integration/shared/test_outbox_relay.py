@@ -159,3 +159,43 @@ async def test_a_row_committed_while_the_relay_publishes_is_published_without_th
     async with running(relay):
         assert await eventually(lambda: _async(sending.done), within=15)
         assert await eventually(lambda: _all_marked_sent(engine, key), within=5)
+
+
+async def test_the_cleanup_waiting_on_a_lock_does_not_hold_up_publishing(
+    engine: AsyncEngine, database_url: str, producer: Producer
+) -> None:
+    key = new_id().encode()
+    async with engine.begin() as conn:
+        old = await conn.scalar(
+            text(
+                f"INSERT INTO {SCHEMA}.outbox (topic, key, value, published_at) "
+                "VALUES (:t, :k, 'published long ago', now() - interval '2 hours') RETURNING id"
+            ),
+            {"t": TOPIC, "k": key},
+        )
+    relay = OutboxRelay(
+        asyncpg_dsn(database_url), SCHEMA, producer, poll_seconds=120, retention_seconds=3600
+    )
+    async with engine.connect() as holder:
+        # Another transaction holds the row the cleanup must delete: its DELETE waits.
+        await holder.begin()
+        await holder.execute(
+            text(f"SELECT 1 FROM {SCHEMA}.outbox WHERE id = :id FOR UPDATE"), {"id": old}
+        )
+        async with running(relay):
+            assert await eventually(lambda: _cleanup_waits_on_a_lock(engine), within=10)
+            async with engine.begin() as conn:
+                await outbox.append(conn, SCHEMA, [Message(TOPIC, key, b"while-cleaning")])
+            assert await eventually(lambda: _all_marked_sent(engine, key), within=5)
+        await holder.rollback()
+
+
+async def _cleanup_waits_on_a_lock(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        waiting = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM %outbox%'"
+            )
+        )
+    return bool(waiting)
