@@ -45,15 +45,23 @@ class HandoffSettings(BaseSettings):
     # Kafka client behaviour. Tansu (the embedded broker) has neither idempotent
     # producers nor transactions, so both stay off unless switched on for real Kafka.
     kafka_enable_idempotence: bool = False
-    kafka_linger_ms: int = Field(default=5, ge=0)
+    # How long the producer holds a record for others to join its batch. Every send waits for
+    # its acks (send_all), so a linger is pure delay for the relay's batches, which are already
+    # whole; under load records still batch while a request to the partition is in flight.
+    kafka_linger_ms: int = Field(default=0, ge=0)
     kafka_request_timeout_ms: int = Field(default=10_000, ge=100)
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000)
     consumer_batch_max: int = Field(default=2000, ge=1)
+    # About how long one consumed batch (parse and transaction) may take: a backlog is taken in
+    # batches that fit, so an event behind one waits about this long, not a whole 2000-record
+    # transaction. A light load never meets it (docs/running.md, "Latency: each hop's budget").
+    consumer_batch_budget_ms: int = Field(default=100, ge=1, le=60_000)
     # How long the broker may hold a fetch that finds nothing new. Kafka's default is 500 ms,
     # but Tansu (the embedded broker) does not answer a waiting fetch as soon as records
-    # arrive (at 500 ms a record waited 130 ms at the median, up to 240 ms); 50 ms keeps a hop
-    # in milliseconds for the cost of a few idle fetches a second.
-    kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=10_000)
+    # arrive (at 500 ms a record waited 130 ms at the median, up to 240 ms); 20 ms keeps an
+    # idle hop in milliseconds (within the 50 ms p99 goal of issue 14) for the cost of some
+    # fifty idle fetches a second per consumer. Kafka itself answers at once when records come.
+    kafka_fetch_max_wait_ms: int = Field(default=20, ge=1, le=10_000)
     consumer_max_dead_letters_in_row: int = Field(default=100, ge=1)
     # A batch whose handler raises (not a transient database or broker error) is tried this
     # many times, then split in halves until the event at fault is alone; that event goes to

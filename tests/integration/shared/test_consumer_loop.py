@@ -41,9 +41,11 @@ async def run_consumer(
     max_dead: int = 100,
     poison_attempts: int = 3,
     topic: str = TOPIC,
+    batch_budget_ms: int = 100,
 ) -> tuple[BatchConsumer, asyncio.Task[None], AIOKafkaProducer]:
     settings = HandoffSettings(
         kafka_bootstrap_servers=bootstrap,
+        consumer_batch_budget_ms=batch_budget_ms,
         consumer_max_dead_letters_in_row=max_dead,
         consumer_poison_attempts=poison_attempts,
         kafka_session_timeout_ms=6000,
@@ -317,3 +319,52 @@ async def test_a_dead_letter_too_large_with_its_headers_keeps_its_origin_and_doe
     assert dead[0].value == b""
     assert headers["handoff-dlq-offset"] == b"0" and headers["handoff-dlq-topic"] == topic.encode()
     assert headers["handoff-dlq-value-dropped"].startswith(b"1048400 bytes")
+
+
+class SlowRecorder(Recorder):
+    """A handler that takes 5 ms an event inside the transaction, and notes each batch's size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    async def __call__(self, uow: UnitOfWork, items: list[Inbound[Any]]) -> None:
+        await asyncio.sleep(0.005 * len(items))
+        self.batches.append(len(items))
+        await super().__call__(uow, items)
+
+
+async def send_at_once(bootstrap: str, values: list[tuple[bytes, bytes]], topic: str) -> None:
+    """Send in one produce request, so a consumer finds all of them in one fetch."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1000)
+    await producer.start()
+    try:
+        sent = [await producer.send(topic, value, key=key) for key, value in values]
+        await producer.flush()
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
+async def test_a_backlog_is_taken_in_batches_that_fit_the_time_budget(
+    engine: AsyncEngine, bootstrap: str
+) -> None:
+    topic = await _own_topic(bootstrap)
+    lead = new_id()
+    first, second = [activity(lead) for _ in range(120)], [activity(lead) for _ in range(120)]
+    handler = SlowRecorder()
+    # 120 events at 5 ms are 600 ms of work: far over a 50 ms budget, far under the count cap.
+    _, task, kafka = await run_consumer(engine, bootstrap, handler, topic=topic, batch_budget_ms=50)
+    try:
+        await send_at_once(bootstrap, [(lead.encode(), e.to_json()) for e in first], topic)
+        assert await eventually(lambda: _async(first[-1].id in handler.seen))
+        before = len(handler.batches)
+        await send_at_once(bootstrap, [(lead.encode(), e.to_json()) for e in second], topic)
+        assert await eventually(lambda: _async(second[-1].id in handler.seen))
+    finally:
+        await stop(task, kafka)
+    assert handler.seen == [e.id for e in first + second]  # every one, once, in order
+    # The first backlog ran over the budget, so the second, fetched whole, was taken in batches
+    # of about 10 (10 x 5 ms = 50 ms), not in one batch of 120.
+    later = handler.batches[before:]
+    assert len(later) >= 6 and max(later) <= 20, handler.batches

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 
 import pytest
@@ -123,3 +123,79 @@ async def _last_lock_request(engine: AsyncEngine) -> datetime | None:
             )
         )
     return at
+
+
+class _CommitsWhileSending(Producer):
+    """A producer that, during its first send, has another transaction commit an outbox row
+    and waits until the relay was told of it (the NOTIFY arrives while the relay is busy)."""
+
+    def __init__(self, inner: Producer, engine: AsyncEngine, key: bytes) -> None:
+        super().__init__(inner.kafka)
+        self.engine, self.key, self.relay = engine, key, None
+        self.done = False
+
+    async def send_all(self, messages: Sequence[Message]) -> None:
+        await super().send_all(messages)
+        if self.done or not any(m.key == self.key for m in messages):
+            return
+        self.done = True
+        async with self.engine.begin() as conn:
+            await outbox.append(conn, SCHEMA, [Message(TOPIC, self.key, b"committed-meanwhile")])
+        assert self.relay is not None
+        relay = self.relay
+        assert await eventually(lambda: _async(relay._wake.is_set()), within=10)
+
+
+async def test_a_row_committed_while_the_relay_publishes_is_published_without_the_poll(
+    engine: AsyncEngine, database_url: str, producer: Producer
+) -> None:
+    key = new_id().encode()
+    async with engine.begin() as conn:
+        await outbox.append(conn, SCHEMA, [Message(TOPIC, key, b"first")])
+    sending = _CommitsWhileSending(producer, engine, key)
+    # The poll is far longer than the check: only the NOTIFY can publish the second row in time.
+    relay = OutboxRelay(asyncpg_dsn(database_url), SCHEMA, sending, poll_seconds=120)
+    sending.relay = relay  # type: ignore[assignment]
+    async with running(relay):
+        assert await eventually(lambda: _async(sending.done), within=15)
+        assert await eventually(lambda: _all_marked_sent(engine, key), within=5)
+
+
+async def test_the_cleanup_waiting_on_a_lock_does_not_hold_up_publishing(
+    engine: AsyncEngine, database_url: str, producer: Producer
+) -> None:
+    key = new_id().encode()
+    async with engine.begin() as conn:
+        old = await conn.scalar(
+            text(
+                f"INSERT INTO {SCHEMA}.outbox (topic, key, value, published_at) "
+                "VALUES (:t, :k, 'published long ago', now() - interval '2 hours') RETURNING id"
+            ),
+            {"t": TOPIC, "k": key},
+        )
+    relay = OutboxRelay(
+        asyncpg_dsn(database_url), SCHEMA, producer, poll_seconds=120, retention_seconds=3600
+    )
+    async with engine.connect() as holder:
+        # Another transaction holds the row the cleanup must delete: its DELETE waits.
+        await holder.begin()
+        await holder.execute(
+            text(f"SELECT 1 FROM {SCHEMA}.outbox WHERE id = :id FOR UPDATE"), {"id": old}
+        )
+        async with running(relay):
+            assert await eventually(lambda: _cleanup_waits_on_a_lock(engine), within=10)
+            async with engine.begin() as conn:
+                await outbox.append(conn, SCHEMA, [Message(TOPIC, key, b"while-cleaning")])
+            assert await eventually(lambda: _all_marked_sent(engine, key), within=5)
+        await holder.rollback()
+
+
+async def _cleanup_waits_on_a_lock(engine: AsyncEngine) -> bool:
+    async with engine.connect() as conn:
+        waiting = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM %outbox%'"
+            )
+        )
+    return bool(waiting)

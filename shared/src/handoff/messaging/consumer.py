@@ -1,6 +1,7 @@
 """The batch consumer loop every service runs.
 
-getmany -> parse (dead letters to `<topic>.dlq`) -> one transaction: inbox claim,
+getmany (at most a count and about a time budget's worth, see batching.py) -> parse
+(dead letters to `<topic>.dlq`) -> one transaction: inbox claim,
 handler, commit -> commit the Kafka offsets. A crash between the two commits
 replays the batch and the inbox drops what was already applied.
 
@@ -29,6 +30,7 @@ from sqlalchemy import text
 from handoff.db import UnitOfWork
 from handoff.events.envelope import UnknownEventType, parse_event
 from handoff.messaging import inbox
+from handoff.messaging.batching import BatchSizer
 from handoff.messaging.dead_letters import (
     DLQ_HEADER_PREFIX,
     VALUE_DROPPED,
@@ -104,6 +106,11 @@ class BatchConsumer:
         self.poison_in_row = 0  # poison events since the handler last applied something
         self.halted = False
         self.kafka: AIOKafkaConsumer | None = None
+        # A batch is bounded by a count and by a time budget (docs/running.md, "Latency").
+        self.sizer = BatchSizer(
+            most=settings.consumer_batch_max,
+            budget_seconds=settings.consumer_batch_budget_ms / 1000,
+        )
 
     def holds_assignment(self) -> bool:
         return self.kafka is not None and not self.halted and bool(self.kafka.assignment())
@@ -126,11 +133,15 @@ class BatchConsumer:
             CONSUMER_RUNNING.labels(self.name).set(1)
             log.info("consumer.started", consumer=self.name, topics=list(self.adapters))
             while True:
-                batches = await self.kafka.getmany(
-                    timeout_ms=500, max_records=self.settings.consumer_batch_max
-                )
+                # Returns as soon as the fetcher holds records (it never waits to fill a batch);
+                # the timeout only bounds an idle wait.
+                batches = await self.kafka.getmany(timeout_ms=500, max_records=self.sizer.limit)
                 if batches:
+                    started = time.perf_counter()
                     await self.apply(batches)
+                    self.sizer.observe(
+                        sum(len(recs) for recs in batches.values()), time.perf_counter() - started
+                    )
                     await self._commit_offsets(batches)
         except ConsumerHalted:
             self.halted = True

@@ -1,7 +1,8 @@
 """The transactional outbox: events are written with the state change and relayed to Kafka after commit.
 
 The relay is woken by NOTIFY (sent by a statement trigger, so it arrives only after
-the commit), falls back to a short poll, and holds an advisory lock so that exactly
+the commit) and publishes at once, with no linger of its own; it falls back to a poll
+(HANDOFF_OUTBOX_POLL_SECONDS) only if a notification is lost, and holds an advisory lock so that exactly
 one relay per service publishes at a time, which keeps per-lead order. It selects
 *unsent* rows in id order rather than "ids above the last one seen", because ids are
 allocated before commit and a row can become visible after a higher one.
@@ -114,6 +115,9 @@ class OutboxRelay:
 
     async def _run_once(self) -> None:
         conn = await asyncpg.connect(self.dsn)
+        # The cleanup's DELETE scans the table and waits for row locks: on a connection of
+        # its own, beside the publishing, it never holds up an event on its way out.
+        cleaner: asyncio.Task[None] | None = None
         try:
             await self._acquire_lock(conn)
             await conn.add_listener(channel(self.schema), lambda *_: self._wake.set())
@@ -121,16 +125,22 @@ class OutboxRelay:
             log.info("outbox.relay.active", schema=self.schema)
             last_cleanup = 0.0
             while True:
+                # Cleared before the SELECT, not after it: a NOTIFY for a row committed while
+                # this round publishes must wake the next round at once. Cleared after, it was
+                # lost, and that row waited out the whole poll interval.
+                self._wake.clear()
                 published = await self.publish_pending(conn)
-                if time.monotonic() - last_cleanup > 60:
-                    await self._cleanup(conn)
+                if time.monotonic() - last_cleanup > 60 and (cleaner is None or cleaner.done()):
+                    cleaner = asyncio.create_task(self._cleanup())
                     last_cleanup = time.monotonic()
                 if published < self.batch_size:
-                    self._wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
         finally:
             self.active = False
+            if cleaner is not None:
+                cleaner.cancel()
+                await asyncio.gather(cleaner, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await asyncio.shield(conn.close(timeout=2))
 
@@ -156,8 +166,19 @@ class OutboxRelay:
         OUTBOX_LAG.labels(self.schema).observe(time.time() - rows[0]["created_at"].timestamp())
         return len(rows)
 
-    async def _cleanup(self, conn: asyncpg.Connection) -> None:
-        await conn.execute(
-            f"DELETE FROM {self.schema}.outbox WHERE published_at < now() - make_interval(secs => $1)",
-            float(self.retention_seconds),
-        )
+    async def _cleanup(self) -> None:
+        """Delete rows published longer ago than the retention; a failure waits for the next."""
+        try:
+            conn = await asyncpg.connect(self.dsn)
+            try:
+                await conn.execute(
+                    f"DELETE FROM {self.schema}.outbox "
+                    "WHERE published_at < now() - make_interval(secs => $1)",
+                    float(self.retention_seconds),
+                )
+            finally:
+                await asyncio.shield(conn.close(timeout=2))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("outbox.cleanup.error", schema=self.schema, error=str(exc))
