@@ -50,7 +50,10 @@ def test_a_batch_the_load_sized_says_nothing_about_growing() -> None:
 def test_the_limit_never_falls_below_one_record() -> None:
     s = sizer()
     assert s.observe(3, 60.0) == 1
-    assert s.observe(1, 60.0) == 1
+    assert s.observe(1, 59.0) >= 1
+    # One record took as long as three: the cost is the batch's, not the records', so a
+    # small batch buys nothing and the count alone bounds the next one.
+    assert s.limit == 2000
 
 
 def test_an_empty_batch_changes_nothing() -> None:
@@ -62,3 +65,19 @@ def test_an_empty_batch_changes_nothing() -> None:
 def test_a_sizer_without_room_or_budget_is_refused(most: int, budget: float) -> None:
     with pytest.raises(ValueError, match="one record and a positive time budget"):
         BatchSizer(most=most, budget_seconds=budget)
+
+
+def test_a_slow_database_does_not_shrink_batches_to_one_round_trip_per_record() -> None:
+    """With +50 ms per packet, a batch costs ~400 ms whatever its size: shrinking it would only
+    apply fewer records per wait (the reliability suite's slow-database scenario)."""
+    sizer = BatchSizer(most=2000, budget_seconds=0.1)
+    for records in (200, 40, 10, 200):
+        sizer.observe(records, 0.4 + records * 0.0001)
+    assert sizer.limit == 2000
+
+
+def test_a_fast_database_still_sizes_batches_by_the_records_cost() -> None:
+    sizer = BatchSizer(most=2000, budget_seconds=0.1)
+    sizer.observe(5, 0.006)  # a small batch: mostly the fixed cost
+    sizer.observe(2000, 0.5)  # 250 us a record: 2000 records blow the budget
+    assert 300 <= sizer.limit <= 400

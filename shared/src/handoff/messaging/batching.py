@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 # Growth per batch at most; a batch of a few records is dominated by the transaction's fixed
 # cost, so its rate says little about a large one: grow step by step and look again.
 MOST_GROWTH = 4
+# A batch's fixed cost (its round trips, whatever its size) is read off the line through the
+# last batch and the quickest recent one; that one ages by this factor per batch.
+FIXED_COST_DRIFT = 1.1
 
 
 @dataclass(slots=True)
@@ -24,6 +27,7 @@ class BatchSizer:
     most: int  # HANDOFF_CONSUMER_BATCH_MAX
     budget_seconds: float  # HANDOFF_CONSUMER_BATCH_BUDGET_MS, as seconds
     limit: int = field(init=False)
+    quickest: tuple[int, float] | None = field(init=False, default=None)  # (records, seconds)
 
     def __post_init__(self) -> None:
         if self.most < 1 or self.budget_seconds <= 0:
@@ -40,9 +44,30 @@ class BatchSizer:
         """
         if records < 1:
             return self.limit
-        fits = int(records * self.budget_seconds / seconds) if seconds > 0 else self.most
+        fixed = self._fixed_cost(records, seconds)
+        if fixed >= self.budget_seconds / 2:
+            # The round trips alone take the budget (a slow or distant database): a smaller
+            # batch would wait as long and apply less, so only the count bounds it.
+            self.limit = self.most
+            return self.limit
+        per_record = max(seconds - fixed, 0.0) / records
+        room = self.budget_seconds - fixed
+        fits = int(room / per_record) if per_record > 0 else self.most
         if seconds > self.budget_seconds:
             self.limit = max(1, min(self.limit, fits))
         elif records >= self.limit:
             self.limit = min(self.most, max(self.limit, min(fits, records * MOST_GROWTH)))
         return self.limit
+
+    def _fixed_cost(self, records: int, seconds: float) -> float:
+        """The cost of a batch of any size, from two batches of different sizes (0 until then)."""
+        fixed = 0.0
+        if self.quickest is not None and self.quickest[0] != records:
+            n, t = self.quickest
+            fixed = (t * records - seconds * n) / (records - n)
+            fixed = min(max(fixed, 0.0), t, seconds)
+        if self.quickest is None or seconds <= self.quickest[1] * FIXED_COST_DRIFT:
+            self.quickest = (records, seconds)
+        else:
+            self.quickest = (self.quickest[0], self.quickest[1] * FIXED_COST_DRIFT)
+        return fixed
