@@ -43,12 +43,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import results
+from bench.stack import embedded_stack
 from handoff.db import UnitOfWorkFactory, create_engine
 from handoff.events import signals
 from handoff.logs import configure_logging
 from handoff.messaging.consumer import Inbound
-from handoff_dev.ports import free_port
-from handoff_dev.stack import DevStack
 from handoff_scoring.config import load_model
 from handoff_scoring.domain.model import ScoringModel
 from handoff_scoring.service_layer.handlers import SignalHandler
@@ -284,16 +283,9 @@ def main(argv: list[str] | None = None) -> None:
     if not args.signals <= args.small <= args.leads:
         parser.error("need --signals <= --small <= --leads")
     configure_logging("console", "error")
-    data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
-    stack = DevStack.from_env(data_dir, pg_port=free_port(), broker_port=free_port())
-    try:
-        stack.start_infrastructure()
-        stack.migrate()
+    with embedded_stack() as stack:
         assert stack.database_url
         asyncio.run(bench(stack.database_url, args))
-    finally:
-        stack.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from bench import results
+from bench.stack import embedded_stack
 from handoff.db import create_engine
 from handoff.events import routing
 from handoff.logs import configure_logging
@@ -239,16 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=None, help="events/s for the latency run")
     args = parser.parse_args(argv)
     configure_logging("console", "error")
-    data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
-    stack = DevStack.from_env(data_dir, pg_port=free_port(), broker_port=free_port())
-    try:
-        stack.start_infrastructure()
-        stack.migrate()
-        stack.create_topics()
+    with embedded_stack(topics=True) as stack:
         asyncio.run(bench(stack, args.deliveries, args.seconds, args.rate))
-    finally:
-        stack.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

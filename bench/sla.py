@@ -20,23 +20,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench import results
+from bench.stack import embedded_stack
 from handoff.db import asyncpg_dsn, create_engine
 from handoff.logs import configure_logging
-from handoff_dev.ports import free_port
-from handoff_dev.stack import DevStack
 from handoff_sla_watch.adapters.timers import DueTimers
 from handoff_sla_watch.domain.model import Timer, TimerState
 from handoff_sla_watch.entrypoints.firer import FIRE_BATCH, FIRE_WORKERS, Alarm, Firer
@@ -232,16 +228,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     TUNING.update(batch=args.batch, workers=args.workers)
     configure_logging("console", "error")
-    data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
-    stack = DevStack.from_env(data_dir, pg_port=free_port(), broker_port=free_port())
-    try:
-        stack.start_infrastructure()
-        stack.migrate()
+    with embedded_stack() as stack:
         assert stack.database_url
         asyncio.run(bench(stack.database_url, args.pending, args.rate, args.seconds, args.burst))
-    finally:
-        stack.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,15 @@ template (tests/databases.py), so it sees no other module's rows, outbox lock or
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from handoff.db import create_engine
 from tests.databases import TemplateDatabase
@@ -38,3 +42,24 @@ async def own_engine(template_database: TemplateDatabase) -> AsyncIterator[Async
     yield eng
     await eng.dispose()
     await template_database.drop(url)
+
+
+@pytest.fixture
+def own_database(database_url: str) -> Iterator[str]:
+    """An empty database of the test's own (no schema at all), for a migration test that fills
+    it as an older release left it and upgrades. A synchronous fixture: Alembic runs its own
+    event loop."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    # CREATE/DROP DATABASE run outside a transaction; each asyncio.run has its own loop.
+    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+
+    async def run(statement: str) -> None:
+        async with admin.connect() as conn:
+            await conn.execute(text(statement))
+
+    asyncio.run(run(f"CREATE DATABASE {name}"))
+    try:
+        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        asyncio.run(admin.dispose())

@@ -5,19 +5,13 @@ never had scoring's table migrates all the same."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from handoff.db import create_engine
 from handoff.migrations import upgrade
 from handoff_ingress.settings import SERVICE
-from tests.factories import new_id
 
 # scoring's table as its migration 0100 made it, before issue 11 moved the webhooks.
 SCORING_TABLE = [
@@ -37,24 +31,6 @@ async def _sql(url: str, statements: list[str]) -> list[Any]:
             return [list(r) if r.returns_rows else [] for r in results]
     finally:
         await engine.dispose()
-
-
-@pytest.fixture
-def own_database(database_url: str) -> Iterator[str]:
-    name = new_id("ingress_migrations").replace("-", "_")
-    # CREATE/DROP DATABASE run outside a transaction; each asyncio.run has its own loop.
-    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-
-    async def run(sql: str) -> None:
-        async with admin.connect() as conn:
-            await conn.execute(text(sql))
-
-    asyncio.run(run(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        asyncio.run(admin.dispose())
 
 
 def test_scorings_delivery_ids_are_copied_with_their_age(own_database: str) -> None:

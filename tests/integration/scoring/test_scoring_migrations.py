@@ -6,21 +6,16 @@ before scoring drops its table."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from handoff.cli import main as handoff_cli
 from handoff.db import create_engine
 from handoff.migrations import alembic_config, upgrade
 from handoff_scoring.settings import SERVICE
-from tests.factories import new_id
 
 BEFORE_THE_MOVE = "0200_retention"
 DELIVERIES = (
@@ -42,24 +37,6 @@ async def _sql(url: str, statements: list[str]) -> list[Any]:
 
 def sql(url: str, *statements: str) -> list[Any]:
     return asyncio.run(_sql(url, list(statements)))
-
-
-@pytest.fixture
-def own_database(database_url: str) -> Iterator[str]:
-    name = new_id("scoring_migrations").replace("-", "_")
-    # CREATE/DROP DATABASE run outside a transaction; each asyncio.run has its own loop.
-    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-
-    async def run(statement: str) -> None:
-        async with admin.connect() as conn:
-            await conn.execute(text(statement))
-
-    asyncio.run(run(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        asyncio.run(admin.dispose())
 
 
 def test_0300_drops_the_delivery_table_and_its_downgrade_gives_it_back(own_database: str) -> None:

@@ -5,24 +5,17 @@ timer deletes its queue row and rewrites the timer row as a HOT update (no index
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import pytest
 from alembic import command
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from handoff.db import asyncpg_dsn, create_engine
 from handoff.migrations import alembic_config, upgrade
 from handoff_sla_watch.adapters import timers as repository
 from handoff_sla_watch.entrypoints.firer import fire_due
 from handoff_sla_watch.settings import SERVICE
-from tests.factories import new_id
 
 BEFORE = "0200_retention"
 NOW = datetime.now(UTC)
@@ -43,25 +36,6 @@ INSERT = (
     "CASE WHEN $3::timestamptz IS NULL THEN NULL ELSE $3::timestamptz - interval '1 day' END, "
     "$3, $4, $5, CASE WHEN $2 = 'breached' THEN $3::timestamptz END)"
 )
-
-
-@pytest.fixture
-def own_database(database_url: str) -> Iterator[str]:
-    name = new_id("sla_migrations").replace("-", "_")
-    own = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    # CREATE/DROP DATABASE run outside a transaction; each asyncio.run has its own loop.
-    admin = create_async_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-
-    async def run(sql: str) -> None:
-        async with admin.connect() as conn:
-            await conn.execute(text(sql))
-
-    asyncio.run(run(f"CREATE DATABASE {name}"))
-    try:
-        yield own
-    finally:
-        asyncio.run(run(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        asyncio.run(admin.dispose())
 
 
 async def _fetch(url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
