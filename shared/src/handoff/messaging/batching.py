@@ -60,9 +60,14 @@ class BatchSizer:
         return self.limit
 
     def _fixed_cost(self, records: int, seconds: float) -> float:
-        """The cost of a batch of any size, from two batches of different sizes (0 until then)."""
+        """The cost of a batch of any size, from two batches of sizes far enough apart (0 until
+        there are two)."""
         fixed = 0.0
-        if self.quickest is not None and self.quickest[0] != records:
+        # Two sizes at least twice apart: from sizes close together, timing noise alone would
+        # read as a large fixed cost (9 records in 50 ms and 8 in 48 ms say "32 ms").
+        if self.quickest is not None and max(self.quickest[0], records) >= 2 * min(
+            self.quickest[0], records
+        ):
             n, t = self.quickest
             fixed = (t * records - seconds * n) / (records - n)
             fixed = min(max(fixed, 0.0), t, seconds)
