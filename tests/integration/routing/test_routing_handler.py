@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,6 +15,7 @@ from handoff.db import UnitOfWorkFactory
 from handoff.events import routing, scoring
 from handoff.events.envelope import fact_id
 from handoff.messaging.consumer import Inbound
+from handoff_routing.adapters import decision_codec
 from handoff_routing.adapters.roster import RosterStore
 from handoff_routing.config import RoutingConfig
 from handoff_routing.domain.handoff import Action, HandoffState, RepAction
@@ -141,6 +143,30 @@ async def test_mqls_are_assigned_round_robin_over_active_reps_and_announced(
     assert announced.data.handoff_id == second.handoff_id
     assert announced.data.mql_id == mqls[1].data.mql_id
     assert announced.data.decision[0].candidates[0].skipped == "inactive"
+
+
+async def test_a_new_handoffs_decision_is_encoded_once_for_its_row_and_its_event(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoded: list[object] = []
+    encode = decision_codec.encode
+
+    def counted(steps: Any) -> list[dict[str, Any]]:
+        encoded.append(steps)
+        return encode(steps)
+
+    monkeypatch.setattr(decision_codec, "encode", counted)
+    roster = team(("aiko", False), ("kenji", True))
+    leads = [new_id() for _ in range(3)]
+    await route(engine, roster, [mql(lead) for lead in leads])
+
+    assert len(encoded) == 3  # one per handoff: the event and the row share the encoded steps
+    rows = await handoffs_of(engine, leads)
+    events = {e.subject: e for e in await outbox_of(engine, leads)}
+    for lead in leads:
+        announced = [s.model_dump(exclude_none=True) for s in events[lead].data.decision]
+        assert rows[lead].decision == announced
+        assert rows[lead].decision[0]["candidates"][0] == {"rep_id": "aiko", "skipped": "inactive"}
 
 
 async def test_the_round_robin_position_carries_over_to_the_next_batch(engine: AsyncEngine) -> None:

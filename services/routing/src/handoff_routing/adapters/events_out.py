@@ -3,6 +3,7 @@ deterministic per fact, so a replay publishes the same event again, never a seco
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,32 +15,38 @@ from handoff_routing.domain.handoff import Handoff
 from handoff_routing.domain.roster import Roster
 
 
-def _hot(kind: str, event_id: str, h: Handoff, at: datetime, data: dict[str, Any]) -> Message:
+def _hot(kind: str, event_id: str, h: Handoff, at: str, data: dict[str, Any]) -> Message:
     value = encode_event(
         type=kind,
         id=event_id,
         source=ev.SOURCE,
         subject=h.lead_id,
-        time=rfc3339(at),
+        time=at,
         data=without_none(data),
     )
     return Message(ev.TOPIC, h.lead_id.encode(), value)
 
 
-def assignment(h: Handoff, roster: Roster) -> Message:
+def assignment(
+    h: Handoff, roster: Roster, steps: Sequence[dict[str, Any]] | None = None
+) -> Message:
     """handoff.lead.assigned, or .unassigned when the lead waits in a pool's queue.
 
     `data` is built as a plain dict rather than through the pydantic models: this is the hot
     path (bench/routing.py), and the models parse it (tests check every such event against them).
+    `steps` are `h.decision` already encoded by `decision_codec.encode`, when the caller keeps
+    them for the handoff's row too: the steps are then encoded once for both.
     """
-    steps = decision_codec.encode(h.decision)
+    if steps is None:
+        steps = decision_codec.encode(h.decision)
     if h.rep_id is not None and h.assigned_at is not None:
         rep = roster.reps.get(h.rep_id)
+        at = rfc3339(h.assigned_at)  # the event's time and its assigned_at: formatted once
         return _hot(
             "handoff.lead.assigned",
             fact_id("assigned", h.handoff_id),
             h,
-            h.assigned_at,
+            at,
             {
                 "lead_id": h.lead_id,
                 "handoff_id": h.handoff_id,
@@ -47,7 +54,7 @@ def assignment(h: Handoff, roster: Roster) -> Message:
                 "rep_id": h.rep_id,
                 "pool": h.pool or "",
                 "rule": h.rule,
-                "assigned_at": rfc3339(h.assigned_at),
+                "assigned_at": at,
                 "decision": steps,
                 "mql_trigger": h.trigger,
                 "fit_grade": h.fit_grade,
@@ -56,18 +63,19 @@ def assignment(h: Handoff, roster: Roster) -> Message:
             },
         )
     reason = next((s.note for s in reversed(h.decision) if s.note), "no rep available")
+    at = rfc3339(h.updated_at)
     return _hot(
         "handoff.lead.unassigned",
         fact_id("unassigned", h.handoff_id),
         h,
-        h.updated_at,
+        at,
         {
             "lead_id": h.lead_id,
             "handoff_id": h.handoff_id,
             "mql_id": h.mql_id,
             "pool": h.pool,
             "reason": reason,
-            "at": rfc3339(h.updated_at),
+            "at": at,
             "decision": steps,
         },
     )

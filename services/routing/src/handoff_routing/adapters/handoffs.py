@@ -118,9 +118,19 @@ def _handoff(row: Any) -> Handoff:
     )
 
 
-def _value(h: Handoff, name: str) -> Any:
+# Decision steps already encoded for a handoff's event (decision_codec.encode), by handoff id:
+# the row reuses them rather than encoding the same steps a second time.
+EncodedSteps = Mapping[str, list[dict[str, Any]]]
+
+
+def _steps(h: Handoff, encoded: EncodedSteps) -> list[dict[str, Any]]:
+    steps = encoded.get(h.handoff_id)
+    return decision_codec.encode(h.decision) if steps is None else steps
+
+
+def _value(h: Handoff, name: str, encoded: EncodedSteps) -> Any:
     if name == "decision":
-        return json.dumps(decision_codec.encode(h.decision), ensure_ascii=False)
+        return json.dumps(_steps(h, encoded), ensure_ascii=False)
     if name == "facts":
         return json.dumps(h.facts, ensure_ascii=False)
     if name == "excluded":
@@ -129,8 +139,10 @@ def _value(h: Handoff, name: str) -> Any:
     return str(value) if name == "state" else value
 
 
-def _arrays(handoffs: Sequence[Handoff], names: Sequence[str]) -> dict[str, list[Any]]:
-    return {name: [_value(h, name) for h in handoffs] for name in names}
+def _arrays(
+    handoffs: Sequence[Handoff], names: Sequence[str], encoded: EncodedSteps
+) -> dict[str, list[Any]]:
+    return {name: [_value(h, name, encoded) for h in handoffs] for name in names}
 
 
 def _unnest(names: Sequence[str]) -> str:
@@ -226,7 +238,7 @@ _NEW_TYPES = ", ".join(
 )
 
 
-def _new_row(h: Handoff) -> dict[str, Any]:
+def _new_row(h: Handoff, encoded: EncodedSteps) -> dict[str, Any]:
     return {
         "handoff_id": h.handoff_id,
         "lead_id": h.lead_id,
@@ -239,7 +251,7 @@ def _new_row(h: Handoff) -> dict[str, Any]:
         "created_at": h.created_at,
         "updated_at": h.updated_at,
         "assigned_at": h.assigned_at,
-        "decision": decision_codec.encode(h.decision),
+        "decision": _steps(h, encoded),
         "excluded": list(h.excluded),
         "facts": h.facts,
         "trigger": h.trigger,
@@ -252,6 +264,7 @@ async def insert_with_events(
     handoffs: Sequence[Handoff],
     pointers: Mapping[str, int],
     events: Sequence[tuple[str | None, Message]],
+    encoded: EncodedSteps | None = None,
 ) -> set[str]:
     """Insert new handoffs (skipping any that exist; returns the ids inserted), save the pool
     pointers and append the events to the outbox, in one statement (one round trip
@@ -259,8 +272,10 @@ async def insert_with_events(
 
     An event tied to a handoff id is written only if that handoff was inserted here, so a
     handoff another instance inserted first is not announced twice; outbox ids follow the
-    order of `events`, which keeps each lead's events in order.
+    order of `events`, which keeps each lead's events in order. `encoded`: decision steps
+    already encoded for the events, reused for the rows.
     """
+    encoded = encoded or {}
     columns = ", ".join(_NEW)
     result = await conn.execute(
         text(
@@ -278,7 +293,7 @@ async def insert_with_events(
             "SELECT handoff_id FROM ins"
         ),
         {
-            "rows": to_json([_new_row(h) for h in handoffs]).decode(),
+            "rows": to_json([_new_row(h, encoded) for h in handoffs]).decode(),
             "names": list(pointers),
             "positions": list(pointers.values()),
             "hids": [hid for hid, _ in events],
@@ -290,8 +305,11 @@ async def insert_with_events(
     return set(result.scalars())
 
 
-async def update_many(conn: AsyncConnection, handoffs: Sequence[Handoff]) -> None:
-    """Write back what actions changed, for many handoffs in one statement."""
+async def update_many(
+    conn: AsyncConnection, handoffs: Sequence[Handoff], encoded: EncodedSteps | None = None
+) -> None:
+    """Write back what actions changed, for many handoffs in one statement (`encoded`: decision
+    steps already encoded for their events)."""
     if not handoffs:
         return
     names = ("handoff_id", *_MUTABLE)
@@ -302,7 +320,7 @@ async def update_many(conn: AsyncConnection, handoffs: Sequence[Handoff]) -> Non
             f"FROM unnest({_unnest(names)}) AS v({', '.join(names)}) "
             "WHERE h.handoff_id = v.handoff_id"
         ),
-        _arrays(handoffs, names),
+        _arrays(handoffs, names, encoded or {}),
     )
 
 

@@ -10,7 +10,7 @@ import structlog
 
 from handoff.db import UnitOfWork
 from handoff.events import commands, scoring, sla
-from handoff.events.scoring import LeadErased, LeadMql
+from handoff.events.scoring import LeadErased, LeadMql, MqlData
 from handoff.messaging.consumer import Inbound
 from handoff_routing.adapters import handoffs, rep_queue
 from handoff_routing.domain.handoff import (
@@ -140,8 +140,7 @@ class RoutingHandler:
         await batch.open_router()
         await batch.drain_queue()
         if todo.mqls:
-            known = await _known(uow, todo.mqls)
-            await batch.route_mqls([m.data for k, m in todo.mqls.items() if k not in known])
+            await batch.route_mqls(await _new(uow, todo.mqls))
         for escalation in todo.escalations:
             await batch.escalate(escalation.data.handoff_id, escalation.data.level)
         for origin, action in todo.actions:
@@ -172,11 +171,13 @@ async def _act_on_command(
         )
 
 
-async def _known(uow: UnitOfWork, mqls: dict[str, LeadMql]) -> set[str]:
-    """The MQLs that already have a handoff: a replayed MQL is never routed twice. Every MQL's
-    first handoff has an id derived from it, so this is a primary key lookup."""
-    first = {handoff_id_for(mql_id): mql_id for mql_id in mqls}
-    return {first[h] for h in await handoffs.existing_ids(uow.conn, first)}
+async def _new(uow: UnitOfWork, mqls: dict[str, LeadMql]) -> list[tuple[str, MqlData]]:
+    """The MQLs without a handoff yet, each with its first handoff's id: a replayed MQL is never
+    routed twice. That id is derived from the MQL, so this is a primary key lookup (and the id,
+    computed once here, is the one the new handoff takes)."""
+    first = {handoff_id_for(mql_id): m.data for mql_id, m in mqls.items()}
+    known = await handoffs.existing_ids(uow.conn, first)
+    return [(hid, mql) for hid, mql in first.items() if hid not in known]
 
 
 async def act(uow: UnitOfWork, routing: Routing, action: RepAction) -> tuple[Handoff, bool]:

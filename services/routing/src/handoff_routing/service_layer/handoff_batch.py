@@ -20,7 +20,7 @@ from handoff.events.encode import fact_id
 from handoff.events.scoring import MqlData
 from handoff.messaging import outbox
 from handoff.messaging.producer import Message
-from handoff_routing.adapters import events_out, handoffs
+from handoff_routing.adapters import decision_codec, events_out, handoffs
 from handoff_routing.adapters.roster import RosterStore
 from handoff_routing.adapters.tables import SCHEMA
 from handoff_routing.config import RoutingConfig
@@ -94,6 +94,8 @@ class HandoffBatch:
     changed: dict[str, Handoff] = field(default_factory=dict)
     created: list[Handoff] = field(default_factory=list)
     events: list[tuple[str | None, Message]] = field(default_factory=list)
+    # Each assignment's decision steps, encoded once for its event and reused for its row.
+    steps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     roster: Roster | None = None
     pointers: dict[str, int] | None = None
     conditions: Conditions | None = None
@@ -122,17 +124,23 @@ class HandoffBatch:
         self.roster = roster
         return roster
 
+    def _announce(self, h: Handoff, roster: Roster, hid: str | None) -> None:
+        """Queue `h`'s assignment event, keeping its encoded steps for the row."""
+        steps = self.steps[h.handoff_id] = decision_codec.encode(h.decision)
+        self.events.append((hid, events_out.assignment(h, roster, steps)))
+
     # -- routing
 
-    async def route_mqls(self, mqls: list[MqlData]) -> None:
+    async def route_mqls(self, mqls: list[tuple[str, MqlData]]) -> None:
+        """Route new MQLs, each given with its first handoff's id (`handoff_id_for`)."""
         roster = await self.open_router()
         assert self.pointers is not None and self.conditions is not None
         rules = self.routing.config.rules
-        for mql in mqls:
+        for handoff_id, mql in mqls:
             facts = facts_of(mql)
             decision = decide(roster, rules, facts, self.pointers, self.conditions)
             h = Handoff(
-                handoff_id=handoff_id_for(mql.mql_id),
+                handoff_id=handoff_id,
                 lead_id=mql.lead_id,
                 mql_id=mql.mql_id,
                 state=HandoffState.UNASSIGNED,
@@ -147,7 +155,7 @@ class HandoffBatch:
             )
             lifecycle.apply_decision(h, decision, self.now)
             self.created.append(h)
-            self.events.append((h.handoff_id, events_out.assignment(h, roster)))
+            self._announce(h, roster, h.handoff_id)
 
     async def reroute(self, h: Handoff, reason: str) -> Handoff:
         """A new handoff for the same MQL, away from every rep who already had it."""
@@ -167,7 +175,7 @@ class HandoffBatch:
         self.created.append(following)
         self.changed[h.handoff_id] = h
         self.events.append((None, events_out.reassigned(h, following, self.now, reason)))
-        self.events.append((following.handoff_id, events_out.assignment(following, roster)))
+        self._announce(following, roster, following.handoff_id)
         self.freed = True
         return following
 
@@ -195,7 +203,7 @@ class HandoffBatch:
             lifecycle.apply_decision(h, decision, self.now)
             h.decision = steps
             self.changed[h.handoff_id] = h
-            self.events.append((None, events_out.assignment(h, roster)))
+            self._announce(h, roster, None)
             assigned += 1
         return assigned
 
@@ -269,11 +277,11 @@ class HandoffBatch:
 
     async def finish(self) -> None:
         conn = self.uow.conn
-        await handoffs.update_many(conn, list(self.changed.values()))
+        await handoffs.update_many(conn, list(self.changed.values()), self.steps)
         if self.created:
             # New handoffs, pointers and events in one statement, the usual case per batch.
             inserted = await handoffs.insert_with_events(
-                conn, self.created, self.pointers or {}, self.events
+                conn, self.created, self.pointers or {}, self.events, self.steps
             )
         else:
             inserted = set()
