@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from handoff.expressions import compile_condition
+from handoff_sla_watch.adapters.metrics import BREACHES, ESCALATIONS, WARNINGS
 from handoff_sla_watch.config import MatchCondition
 from handoff_sla_watch.domain.firing import fire
 from handoff_sla_watch.domain.model import (
@@ -21,6 +25,7 @@ from handoff_sla_watch.domain.model import (
     stop_timer,
     tombstone,
 )
+from handoff_sla_watch.service_layer.firing import Firing
 
 T0 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
 STOPS = frozenset({"handoff.lead.accepted", "handoff.lead.reassigned"})
@@ -152,3 +157,23 @@ def test_a_tombstone_blocks_the_late_start_but_not_a_later_assignment() -> None:
     assert start_timer(mark, CHAIN, start(T0 - timedelta(minutes=1)), "timer-1") is None
     assert start_timer(mark, CHAIN, start(T0), "timer-1") is None
     assert start_timer(mark, CHAIN, start(T0 + timedelta(minutes=1), rep="rep-2"), "timer-1")
+
+
+def _count(metric: Any, *labels: str) -> float:
+    return float(metric.labels(*labels)._value.get())
+
+
+def test_a_reported_batch_counts_each_step_under_its_policy_stage_and_action() -> None:
+    policy = f"report-{uuid.uuid4().hex[:8]}"  # the metrics are process-wide: labels of its own
+    chain = replace(CHAIN, name=policy)
+    late = T0 + timedelta(hours=12, minutes=1)  # every step of the chain is due
+    done = []
+    for _ in range(3):
+        t = armed(chain)
+        done.append((t, fire(t, chain, late)))
+    Firing([chain]).report(done)
+
+    assert _count(BREACHES, policy, "accept") == 3
+    assert _count(WARNINGS, policy, "accept") == 0  # a warning whose breach is due is noise
+    for action in ("remind", "escalate_to_manager", "reassign"):
+        assert _count(ESCALATIONS, policy, "accept", action) == 3
