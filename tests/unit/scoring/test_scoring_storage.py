@@ -19,8 +19,8 @@ from handoff_scoring.adapters import lead_state
 from handoff_scoring.config import load_model
 from handoff_scoring.domain import engagement, lifecycle
 from handoff_scoring.domain.lead import Entry, HistoryNeeded, Lead
-from handoff_scoring.domain.triggers import Qualified
 from handoff_scoring.domain.model import ScoringModel
+from handoff_scoring.domain.triggers import Qualified
 from tests.unit.scoring.test_scoring_rules import model_of
 from tests.unit.scoring.test_scoring_triggers import KINDS, ORDER_MODEL
 
@@ -57,7 +57,9 @@ def test_the_state_is_versioned_messagepack_without_the_history() -> None:
     assert raw[:1] == lead_state.VERSION
     state = msgspec.msgpack.decode(raw[1:])
     assert "h" not in state  # the activities live in scoring.activities
-    assert state["n"] == 4 and state["nf"] == T0 and state["nl"] == [T0 + 3 * HOUR, "webinar_attended"]
+    assert (
+        state["n"] == 4 and state["nf"] == T0 and state["nl"] == [T0 + 3 * HOUR, "webinar_attended"]
+    )
     assert state["kv"] == MODEL.version and state["t"]["title"] == "部長"
 
 
@@ -153,7 +155,12 @@ triggers:
 def test_a_later_chain_counts_when_an_earlier_one_went_stale() -> None:
     # page_view, content_download, then two days of nothing: that chain is out of the window;
     # the next page_view, content_download, page_view completes a chain of its own.
-    steps = [(0, "page_view"), (1, "content_download"), (100, "page_view"), (101, "content_download")]
+    steps = [
+        (0, "page_view"),
+        (1, "content_download"),
+        (100, "page_view"),
+        (101, "content_download"),
+    ]
     whole = Lead("L-1")
     for hour, kind in steps:
         assert not lifecycle.apply_activity(SEQUENCE_MODEL, whole, T0 + hour * HOUR, kind)
@@ -240,5 +247,6 @@ def test_batches_through_the_store_end_where_the_whole_lead_ends(
     assert final.progress == whole.progress
     final.with_earlier(list(store.log))
     assert [e[:2] for e in final.history] == [e[:2] for e in whole.history]
-    for at in (None, T0 + 30 * 24 * HOUR):
-        assert engagement.score_at(model, final, at) == engagement.score_at(model, whole, at)
+    later = T0 + 30 * 24 * HOUR
+    assert engagement.score_at(model, final) == engagement.score_at(model, whole)
+    assert engagement.score_at(model, final, later) == engagement.score_at(model, whole, later)

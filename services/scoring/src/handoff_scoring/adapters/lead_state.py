@@ -128,10 +128,9 @@ def _lead(lead_id: str, s: dict[str, Any]) -> Lead:
 def _decode_legacy(lead_id: str, raw: bytes) -> Lead:
     """A row from before 0400: the whole history was in the state. Its tally is dropped (it
     had no sequence progress beside it) and refolded from that history on first use."""
-    if raw[:1] == LEGACY_MARSHAL:
-        s = marshal.loads(memoryview(raw)[1:])  # noqa: S302 (our own column; no code runs)
-    else:
-        s = json.loads(raw)
+    legacy = raw[:1] == LEGACY_MARSHAL
+    # marshal: our own column, and loading it runs no code
+    s = marshal.loads(memoryview(raw)[1:]) if legacy else json.loads(raw)  # noqa: S302
     lead = _lead(lead_id, s)
     lead.history = [(e[0], e[1], e[2]) for e in s["h"]]
     lead.history_replaced = True

@@ -83,12 +83,11 @@ async def histories(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str,
         {"ids": list(lead_ids)},
     )
     found: dict[str, list[Entry]] = {}
-    loads = json.loads
-    for lead_id, at, kind, props in result:
+    for lead_id, at, kind, props in result:  # the engine's codec gives jsonb as a dict
         entries = found.get(lead_id)
         if entries is None:
             entries = found[lead_id] = []
-        entries.append((at, kind, None if props is None else loads(props)))
+        entries.append((at, kind, props))
     return found
 
 

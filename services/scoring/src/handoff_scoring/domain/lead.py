@@ -175,7 +175,9 @@ class Lead:
     def folded(self, model: ScoringModel) -> bool:
         """Whether the tally and the sequences' progress are current under `model`."""
         return (
-            self.tally is not None and self.tally_model == model.version and self.progress is not None
+            self.tally is not None
+            and self.tally_model == model.version
+            and self.progress is not None
         )
 
     def traits_changed(self) -> None:

@@ -110,10 +110,12 @@ def over_retention(model: ScoringModel, lead: Lead) -> bool:
     first, last = lead.first_at, lead.last_at
     if lead.activity_count > model.max_activities * (1 + TRIM_SLACK) + 16:
         return True
-    return first is not None and last is not None and last - first > model.retention * (1 + TRIM_SLACK)
+    return (
+        first is not None and last is not None and last - first > model.retention * (1 + TRIM_SLACK)
+    )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Arrival:
     """What a batch brings a lead, as needs_history sees it."""
 

@@ -300,7 +300,9 @@ class ScoringModel:
                 for n, s in enumerate(self.sequences)
                 if (
                     taken := tuple(
-                        k for k in range(len(s.steps) - 2, -1, -1) if s.steps[k].matches(kind, props)
+                        k
+                        for k in range(len(s.steps) - 2, -1, -1)
+                        if s.steps[k].matches(kind, props)
                     )
                 )
             ),

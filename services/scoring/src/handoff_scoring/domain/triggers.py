@@ -155,7 +155,9 @@ def _activity_trigger(
         return _qualify(model, lead, at, "activity", plan.instant)
     for n in plan.sequences:
         seq = model.sequences[n]
-        done = sequence_done(seq, lead, index) if lead.complete else chain_before(model, lead, n, at)
+        done = (
+            sequence_done(seq, lead, index) if lead.complete else chain_before(model, lead, n, at)
+        )
         if done:
             return _qualify(model, lead, at, "sequence", seq.name)
     return None

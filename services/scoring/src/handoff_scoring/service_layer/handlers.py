@@ -5,8 +5,8 @@ outbox."""
 
 from __future__ import annotations
 
-import time
 import copy
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -140,10 +140,10 @@ class SignalHandler:
                 found = arrivals[lead_id] = lifecycle.Arrival([])
             return found
 
-        for item in sales:
-            arrival(item.event.data.lead_id).sales = True
-        for item in signals:
-            event = item.event
+        for outcome in sales:
+            arrival(outcome.event.data.lead_id).sales = True
+        for signal in signals:
+            event = signal.event
             if type(event) is ActivitySignal:
                 data = event.data
                 arrival(data.lead_id).activities.append(
