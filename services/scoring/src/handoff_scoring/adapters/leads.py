@@ -13,6 +13,7 @@ import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -53,22 +54,31 @@ async def load(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str, Lead
     return {row[0]: decode(row[0], row[1]) for row in result}
 
 
+# A lead's state and its activities in one statement, so one snapshot: a batch committing
+# between two reads would otherwise show a history the state does not count yet.
+WITH_HISTORY = (
+    "SELECT l.lead_id, l.state, l.score, l.mql_id, l.model_version, "
+    "(SELECT json_agg(json_build_array(a.occurred_at, a.activity_type, a.properties) "
+    "ORDER BY a.occurred_at, a.activity_type, a.seq) "
+    "FROM scoring.activities AS a WHERE a.lead_id = l.lead_id) FROM scoring.leads AS l "
+)
+
+
+def _with_history(row: Any) -> StoredLead:
+    lead = decode(row[0], row[1])
+    if not lead.complete:
+        logged = row[5]
+        entries = json.loads(logged) if isinstance(logged, str) else logged or []
+        lead.with_earlier([(at, kind, props) for at, kind, props in entries])
+    return StoredLead(lead, row[2], row[3], row[4])
+
+
 async def get(conn: AsyncConnection, lead_id: str) -> StoredLead | None:
     """One lead with its whole history, for the API and erasure."""
     row = (
-        await conn.execute(
-            text(
-                "SELECT lead_id, state, score, mql_id, model_version FROM scoring.leads "
-                "WHERE lead_id = :id"
-            ),
-            {"id": lead_id},
-        )
+        await conn.execute(text(WITH_HISTORY + "WHERE l.lead_id = :id"), {"id": lead_id})
     ).first()
-    if row is None:
-        return None
-    stored = StoredLead(decode(row[0], row[1]), row[2], row[3], row[4])
-    await complete(conn, [stored.lead])
-    return stored
+    return None if row is None else _with_history(row)
 
 
 async def histories(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str, list[Entry]]:
@@ -196,17 +206,12 @@ async def every_lead(conn: AsyncConnection, chunk: int = 2000) -> AsyncIterator[
     while True:
         rows = (
             await conn.execute(
-                text(
-                    "SELECT lead_id, state, score, mql_id, model_version FROM scoring.leads "
-                    "WHERE lead_id > :after ORDER BY lead_id LIMIT :n"
-                ),
+                text(WITH_HISTORY + "WHERE l.lead_id > :after ORDER BY l.lead_id LIMIT :n"),
                 {"after": after, "n": chunk},
             )
         ).all()
         if not rows:
             return
-        stored = [StoredLead(decode(row[0], row[1]), row[2], row[3], row[4]) for row in rows]
-        await complete(conn, (s.lead for s in stored))
-        for one in stored:
-            yield one
+        for row in rows:
+            yield _with_history(row)
         after = rows[-1][0]
