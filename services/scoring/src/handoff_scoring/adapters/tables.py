@@ -41,11 +41,12 @@ leads = Table(
 
 # Every lead's activities, appended as they come and read only when a lead's whole history is
 # needed (a late event, an alias, a new model, an explanation, rescore). occurred_at is the
-# domain's epoch seconds, kept exactly as scored; seq keeps the order of equal times.
+# domain's epoch seconds, kept exactly as scored; seq keeps the order of equal times. No
+# primary key: nothing looks a row up alone, and each index costs every append.
 activities = Table(
     "activities",
     metadata,
-    Column("seq", BigInteger, Identity(always=True), primary_key=True),
+    Column("seq", BigInteger, Identity(always=True), nullable=False),
     Column("lead_id", Text, nullable=False),
     Column("occurred_at", Float(53), nullable=False),
     Column("activity_type", Text, nullable=False),

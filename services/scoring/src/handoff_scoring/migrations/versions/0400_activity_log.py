@@ -39,7 +39,7 @@ CHUNK = 1000
 def upgrade() -> None:
     op.create_table(
         "activities",
-        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+        sa.Column("seq", sa.BigInteger, sa.Identity(always=True), nullable=False),
         sa.Column("lead_id", sa.Text, nullable=False),
         sa.Column("occurred_at", sa.Float(53), nullable=False),
         sa.Column("activity_type", sa.Text, nullable=False),
