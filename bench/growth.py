@@ -2,9 +2,9 @@
 10,000 prior activities, with 10k leads in scoring.leads and with 1M, and rescore over 1M.
 
 The tables are filled fast: one template lead per shape is built by the real SignalHandler
-(its prior activities applied in one unit of work, so the state column is the service's own
-encoding, adapters/lead_state.py), then copied to as many lead ids as wanted with one
-INSERT ... SELECT over generate_series. The timed part is the real SignalHandler in a unit of
+(its prior activities applied in one unit of work, so the state column and the activity log
+are the service's own, adapters/lead_state.py and adapters/leads.py), then copied to as many
+lead ids as wanted with INSERT ... SELECT over generate_series (the state row and the log rows). The timed part is the real SignalHandler in a unit of
 work, a batch of in-order page views at a time, one per lead, committed like the consumer
 does; each figure is beside a same-run baseline:
 
@@ -67,6 +67,13 @@ COPY = (
     "FROM scoring.leads AS t, generate_series(CAST(:first AS int), CAST(:last AS int)) AS n "
     "WHERE t.lead_id = :template"
 )
+# ... and its activities (scoring.activities, the lead's log), for the same lead ids.
+COPY_ACTIVITIES = (
+    "INSERT INTO scoring.activities (lead_id, occurred_at, activity_type, properties) "
+    "SELECT :prefix || lpad(CAST(n AS text), 7, '0'), a.occurred_at, a.activity_type, "
+    "a.properties FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS n, "
+    "scoring.activities AS a WHERE a.lead_id = :template ORDER BY n, a.seq"
+)
 
 
 def page_view(lead_id: str, at: datetime, url: str = "/blog/scaling") -> signals.ActivitySignal:
@@ -119,25 +126,30 @@ class Scoring:
 
 
 async def copy(engine: AsyncEngine, template: str, prefix: str, first: int, last: int) -> None:
-    """Leads prefix+first .. prefix+last, each a copy of the template lead's row."""
-    chunk = 100_000  # one statement per chunk keeps each transaction's WAL moderate
+    """Leads prefix+first .. prefix+last, each a copy of the template lead's row and log."""
+    async with engine.connect() as conn:
+        logged = await conn.scalar(
+            text("SELECT count(*) FROM scoring.activities WHERE lead_id = :t"), {"t": template}
+        )
+    # One statement per chunk of about a million rows keeps each transaction's WAL moderate.
+    chunk = max(1, min(100_000, 1_000_000 // max(int(logged or 0), 1)))
     for start in range(first, last + 1, chunk):
+        params = {
+            "prefix": prefix,
+            "first": start,
+            "last": min(start + chunk - 1, last),
+            "template": template,
+        }
         async with engine.begin() as conn:
-            await conn.execute(
-                text(COPY),
-                {
-                    "prefix": prefix,
-                    "first": start,
-                    "last": min(start + chunk - 1, last),
-                    "template": template,
-                },
-            )
+            await conn.execute(text(COPY), params)
+            await conn.execute(text(COPY_ACTIVITIES), params)
 
 
 async def vacuum(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
         await auto.execute(text("VACUUM ANALYZE scoring.leads"))
+        await auto.execute(text("VACUUM ANALYZE scoring.activities"))
 
 
 async def history_growth(
@@ -160,6 +172,7 @@ async def history_growth(
             timings[size].append(await scoring.seconds_per_signal(ids))
     async with engine.begin() as conn:  # the table-size runs measure ordinary leads only
         await conn.execute(text("DELETE FROM scoring.leads WHERE lead_id LIKE 'H%'"))
+        await conn.execute(text("DELETE FROM scoring.activities WHERE lead_id LIKE 'H%'"))
     return {size: statistics.median(t) for size, t in timings.items()}
 
 
@@ -189,6 +202,7 @@ async def table_growth(
     large_cost = await run(large)
     async with engine.begin() as conn:  # rescore then reads exactly the `large` leads
         await conn.execute(text("DELETE FROM scoring.leads WHERE lead_id = 'T-template'"))
+        await conn.execute(text("DELETE FROM scoring.activities WHERE lead_id = 'T-template'"))
     return small_cost, large_cost
 
 

@@ -33,6 +33,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import text
 
 from bench import results, topics
+from bench.profiling import profiled
 from handoff.db import UnitOfWork, UnitOfWorkFactory, asyncpg_dsn, create_engine
 from handoff.events import dlq_topic, scoring, signals
 from handoff.logs import configure_logging
@@ -420,6 +421,7 @@ async def bench(
     partitions: int,
     seconds: float,
     latency_rate: float = 0,
+    profile: Path | None = None,
 ) -> None:
     assert stack.database_url and stack.bootstrap
     settings = HandoffSettings(
@@ -438,7 +440,8 @@ async def bench(
         await create_topic(stack.bootstrap, topic, partitions)
         await produce(settings, topic, events, leads)
         t_null = await null_pipeline(settings, topic, events, f"bench-null-{topic}")
-        t_scoring = await scoring_pipeline(settings, topic, events, f"bench-scoring-{topic}")
+        with profiled(profile if r == rounds else None):  # the last round, if asked
+            t_scoring = await scoring_pipeline(settings, topic, events, f"bench-scoring-{topic}")
         best_null, best_scoring = min(best_null, t_null), min(best_scoring, t_scoring)
         print(
             f"round {r}: null {events / t_null:,.0f} events/s, scoring {events / t_scoring:,.0f} events/s",
@@ -490,6 +493,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--latency-rate", type=float, default=0, help="signals/s (default: half the measured rate)"
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="cProfile the last scoring round into this file and print where its time went "
+        "(profiling slows it: its figures do not count)",
+    )
     args = parser.parse_args(argv)
     configure_logging("console", "warning")
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
@@ -507,6 +517,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.partitions,
                 args.latency_seconds,
                 args.latency_rate,
+                args.profile,
             )
         )
     finally:

@@ -96,6 +96,10 @@ async def everything_held(engine: AsyncEngine, schema: str, lead_ids: list[str])
                 "WHERE lead_id = ANY(CAST(:ids AS text[]))",
                 {"ids": lead_ids},
             ),
+            (
+                "SELECT * FROM scoring.activities WHERE lead_id = ANY(CAST(:ids AS text[]))",
+                {"ids": lead_ids},
+            ),
         ],
         "routing": [
             (

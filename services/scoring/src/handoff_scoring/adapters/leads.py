@@ -1,18 +1,25 @@
 """The lead repository: load and save the leads of a whole batch in one statement each, read
-one lead for the API, and walk every lead for rescore. The state column's format is in
-lead_state.py."""
+one lead for the API, and walk every lead for rescore.
+
+A lead is two things here: its running state, one row of scoring.leads (the format is in
+lead_state.py), and its activities, rows of scoring.activities appended as they come. Loading a
+batch reads the states only; `complete` reads the activities of the few leads that need them
+(a late event, an alias, a new model: lifecycle.needs_history). Saving appends the activities
+added since loading, or rewrites a lead's activities when its history was rewritten."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff_scoring.adapters.lead_state import decode, encode
-from handoff_scoring.domain.lead import Lead
+from handoff_scoring.domain.lead import Entry, Lead
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,19 +54,61 @@ async def load(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str, Lead
     return {row[0]: decode(row[0], row[1]) for row in result}
 
 
+# A lead's state and its activities in one statement, so one snapshot: a batch committing
+# between two reads would otherwise show a history the state does not count yet.
+WITH_HISTORY = (
+    "SELECT l.lead_id, l.state, l.score, l.mql_id, l.model_version, "
+    "(SELECT json_agg(json_build_array(a.occurred_at, a.activity_type, a.properties) "
+    "ORDER BY a.occurred_at, a.activity_type, a.seq) "
+    "FROM scoring.activities AS a WHERE a.lead_id = l.lead_id) FROM scoring.leads AS l "
+)
+
+
+def _with_history(row: Any) -> StoredLead:
+    lead = decode(row[0], row[1])
+    if not lead.complete:
+        logged = row[5]
+        entries = json.loads(logged) if isinstance(logged, str) else logged or []
+        lead.with_earlier([(at, kind, props) for at, kind, props in entries])
+    return StoredLead(lead, row[2], row[3], row[4])
+
+
 async def get(conn: AsyncConnection, lead_id: str) -> StoredLead | None:
+    """One lead with its whole history, for the API and erasure."""
     row = (
-        await conn.execute(
-            text(
-                "SELECT lead_id, state, score, mql_id, model_version FROM scoring.leads "
-                "WHERE lead_id = :id"
-            ),
-            {"id": lead_id},
-        )
+        await conn.execute(text(WITH_HISTORY + "WHERE l.lead_id = :id"), {"id": lead_id})
     ).first()
-    if row is None:
-        return None
-    return StoredLead(decode(row[0], row[1]), row[2], row[3], row[4])
+    return None if row is None else _with_history(row)
+
+
+async def histories(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str, list[Entry]]:
+    """The stored activities of these leads, each lead's in time order (ties in the order the
+    domain keeps them: by activity type, then as they were appended)."""
+    result = await conn.execute(
+        text(
+            "SELECT lead_id, occurred_at, activity_type, properties FROM scoring.activities "
+            "WHERE lead_id = ANY(CAST(:ids AS text[])) "
+            "ORDER BY lead_id, occurred_at, activity_type, seq"
+        ),
+        {"ids": list(lead_ids)},
+    )
+    found: dict[str, list[Entry]] = {}
+    for lead_id, at, kind, props in result:  # the engine's codec gives jsonb as a dict
+        entries = found.get(lead_id)
+        if entries is None:
+            entries = found[lead_id] = []
+        entries.append((at, kind, props))
+    return found
+
+
+async def complete(conn: AsyncConnection, partial: Iterable[Lead]) -> None:
+    """Load the stored activities of the leads whose history is only partly in memory."""
+    wanted = [lead for lead in partial if not lead.complete]
+    if not wanted:
+        return
+    found = await histories(conn, {lead.lead_id for lead in wanted})
+    for lead in wanted:
+        lead.with_earlier(list(found.get(lead.lead_id, ())))
 
 
 async def save(conn: AsyncConnection, rows: Sequence[LeadRow], model_version: str) -> None:
@@ -93,13 +142,55 @@ async def save(conn: AsyncConnection, rows: Sequence[LeadRow], model_version: st
             "updated": [r.updated_at for r in rows],
         },
     )
+    await _write_activities(conn, [r.lead for r in rows])
+
+
+async def _write_activities(conn: AsyncConnection, saved: Sequence[Lead]) -> None:
+    """Append each lead's activities added since loading; rewrite those whose history was
+    rewritten (a late event, a merge, a trim, an erasure)."""
+    rewritten = [lead.lead_id for lead in saved if lead.history_replaced]
+    if rewritten:
+        await conn.execute(
+            text("DELETE FROM scoring.activities WHERE lead_id = ANY(CAST(:ids AS text[]))"),
+            {"ids": rewritten},
+        )
+    ids: list[str] = []
+    ats: list[float] = []
+    kinds: list[str] = []
+    props: list[str | None] = []
+    dumps = _json
+    for lead in saved:
+        start = 0 if lead.history_replaced else lead.saved
+        for at, kind, p in lead.history[start:]:
+            ids.append(lead.lead_id)
+            ats.append(at)
+            kinds.append(kind)
+            props.append(None if p is None else dumps(p))
+        lead.saved, lead.history_replaced = len(lead.history), False
+    if ids:
+        await conn.execute(
+            text(
+                "INSERT INTO scoring.activities (lead_id, occurred_at, activity_type, properties) "
+                "SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:ats AS float8[]), "
+                "CAST(:kinds AS text[]), CAST(:props AS jsonb[]))"
+            ),
+            {"ids": ids, "ats": ats, "kinds": kinds, "props": props},
+        )
+
+
+_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 async def delete(conn: AsyncConnection, lead_ids: Iterable[str]) -> None:
+    """Delete these leads and their activities (merged into another lead by an alias)."""
     ids = list(lead_ids)
     if ids:
         await conn.execute(
             text("DELETE FROM scoring.leads WHERE lead_id = ANY(CAST(:ids AS text[]))"),
+            {"ids": ids},
+        )
+        await conn.execute(
+            text("DELETE FROM scoring.activities WHERE lead_id = ANY(CAST(:ids AS text[]))"),
             {"ids": ids},
         )
 
@@ -110,20 +201,17 @@ async def count(conn: AsyncConnection) -> int:
 
 
 async def every_lead(conn: AsyncConnection, chunk: int = 2000) -> AsyncIterator[StoredLead]:
-    """All leads in lead_id order, a chunk at a time (for rescore)."""
+    """All leads in lead_id order with their whole histories, a chunk at a time (for rescore)."""
     after = ""
     while True:
         rows = (
             await conn.execute(
-                text(
-                    "SELECT lead_id, state, score, mql_id, model_version FROM scoring.leads "
-                    "WHERE lead_id > :after ORDER BY lead_id LIMIT :n"
-                ),
+                text(WITH_HISTORY + "WHERE l.lead_id > :after ORDER BY l.lead_id LIMIT :n"),
                 {"after": after, "n": chunk},
             )
         ).all()
         if not rows:
             return
         for row in rows:
-            yield StoredLead(decode(row[0], row[1]), row[2], row[3], row[4])
+            yield _with_history(row)
         after = rows[-1][0]

@@ -7,7 +7,7 @@ import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
-from handoff_scoring.domain.lead import Fit, Lead, at_of
+from handoff_scoring.domain.lead import Fit, HistoryNeeded, Lead, at_of
 from handoff_scoring.domain.model import ScoringModel
 from handoff_scoring.domain.tally import Tally
 
@@ -31,6 +31,8 @@ class Score:
 def window_start(model: ScoringModel, lead: Lead, at: float) -> tuple[int, int]:
     """History indexes [lo, hi) that count at `at`: in the cycle, up to `at`, after the last
     gap of `reset_after` without activity."""
+    if not lead.complete:
+        raise HistoryNeeded(lead.lead_id, "an explanation")
     h = lead.history
     hi = bisect_right(h, at, key=at_of)
     lo = 0 if lead.opens_at is None else bisect_left(h, lead.opens_at, key=at_of)
@@ -49,6 +51,8 @@ def tally_at(model: ScoringModel, lead: Lead, at: float) -> Tally:
     tally = lead.tally_for(model)
     if tally.last is None or at >= tally.last:
         return tally
+    if not lead.complete:
+        raise HistoryNeeded(lead.lead_id, "a score before the latest activity")
     earlier = Tally()
     opens = lead.opens_at
     for t, kind, props in lead.history:
@@ -80,7 +84,7 @@ def score_at(model: ScoringModel, lead: Lead, at: float | None = None) -> Score:
 def score_change_due(model: ScoringModel, lead: Lead) -> Score | None:
     """The score to announce in handoff.lead.score_changed, at most once per `every`."""
     rate = model.score_changed
-    if rate is None or not lead.history:
+    if rate is None or lead.last_entry is None:
         return None
     score = score_at(model, lead)
     assert score.at is not None

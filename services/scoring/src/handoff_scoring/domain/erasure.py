@@ -59,13 +59,14 @@ def erase(lead: Lead, at: float) -> tuple[Lead, Erased]:
     """The tombstone that replaces `lead`, and what was erased from it."""
     erased = Erased(
         lead_id=lead.lead_id,
-        activities=len(lead.history),
+        activities=lead.activity_count,
         trait_fields=tuple(trait_fields(lead.traits)),
         aliases=len(lead.aliases),
         was_mql=lead.qualified_at is not None,
         was_disqualified=lead.disqualified is not None,
     )
-    return Lead(lead.lead_id, cycle=lead.cycle + 1, erased_at=at), erased
+    tombstone = Lead(lead.lead_id, cycle=lead.cycle + 1, erased_at=at, history_replaced=True)
+    return tombstone, erased
 
 
 def signal_predates_erasure(lead: Lead | None, sent_at: datetime) -> bool:
@@ -87,4 +88,4 @@ def with_alias(lead: Lead, previous_id: str, merged: Lead | None) -> None:
 
 def is_tombstone(lead: Lead) -> bool:
     """Erased, and nothing came in since: no score worth showing."""
-    return lead.erased_at is not None and not lead.history and not lead.traits
+    return lead.erased_at is not None and not lead.activity_count and not lead.traits

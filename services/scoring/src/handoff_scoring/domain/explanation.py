@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from handoff_scoring.domain.engagement import round_points, window_start
-from handoff_scoring.domain.lead import Lead
+from handoff_scoring.domain.lead import HistoryNeeded, Lead
 from handoff_scoring.domain.model import DAY, Match, ScoringModel
 
 
@@ -291,6 +291,8 @@ def describe_person(traits: dict[str, Any]) -> str:
 def attribution(lead: Lead, at: float) -> tuple[list[str], list[str]]:
     """Distinct sources and campaigns of this cycle's signals up to `at`, ordered by their
     latest signal, so the last of each list is the last touch."""
+    if not lead.complete:
+        raise HistoryNeeded(lead.lead_id, "an attribution")
     sources: dict[str, None] = {}
     campaigns: dict[str, None] = {}
     opens = lead.opens_at

@@ -8,7 +8,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from typing import Any
 
-from handoff_scoring.domain.lead import Entry, Lead, at_of
+from handoff_scoring.domain.lead import Entry, HistoryNeeded, Lead, advance, at_of
 from handoff_scoring.domain.model import Props, ScoringModel
 from handoff_scoring.domain.triggers import Qualified, qualify_if_triggered
 
@@ -28,29 +28,34 @@ Outcome = Qualified | Disqualified
 def apply_activity(
     model: ScoringModel, lead: Lead, at: float, kind: str, props: Props | None = None
 ) -> list[Outcome]:
-    """Add one activity at its occurred_at; a late one is checked as if it had come in order."""
+    """Add one activity at its occurred_at; a late one is checked as if it had come in order.
+
+    In order, it costs the same whatever the lead's history: the tally and the sequences'
+    progress move on by one activity. A late one (which needs the whole history loaded) is
+    inserted where it belongs, and both are refolded from the history."""
     h = lead.history
     entry: Entry = (at, kind, props or None)
     plan = model.plan_for(kind, entry[2])
     out: list[Outcome] = []
+    last = lead.last_entry
     # Ties in time keep a canonical order (by activity type), so the history is the same
     # whatever order the events arrived in.
-    if not h or at > h[-1][0] or (at == h[-1][0] and kind >= h[-1][1]):
+    if last is None or at > last[0] or (at == last[0] and kind >= last[1]):
         h.append(entry)
         j = len(h) - 1
         late = False
-        tally = lead.tally
-        if (
-            tally is not None
-            and lead.tally_model == model.version
-            and (lead.opens_at is None or at >= lead.opens_at)
-        ):
-            tally.fold_plan(model, at, plan)
+        folded = lead.folded(model)
+        if folded and (lead.opens_at is None or at >= lead.opens_at):
+            assert lead.tally is not None
+            lead.tally.fold_plan(model, at, plan)
+    elif not lead.complete:
+        raise HistoryNeeded(lead.lead_id, "a late activity")
     else:
         j = bisect_right(h, (at, kind), key=_at_kind)
         h.insert(j, entry)
-        late = True
-        lead.tally = None
+        late = folded = True
+        lead.tally = lead.progress = None
+        lead.history_replaced = True
     if plan.disqualifier is not None:
         d = model.disqualifiers[plan.disqualifier]
         if lead.disqualified is None:
@@ -58,6 +63,8 @@ def apply_activity(
         lead.disqualified, lead.dq_by_activity = d.reason, True
     if not late:
         q = qualify_if_triggered(model, lead, at, j, False, plan)
+        if folded and lead.progress is not None:  # after the check: a chain ends before it
+            advance(model, lead.progress, at, plan)
     else:
         q = _first_qualified_from(model, lead, j)
     if q is not None:
@@ -80,15 +87,57 @@ def _at_kind(entry: Entry) -> tuple[float, str]:
     return entry[0], entry[1]
 
 
+# How far a lead's stored history may run past the model's retention (count and age) before it
+# is trimmed: trimming rewrites it, so it waits until a good share is due (see needs_history).
+TRIM_SLACK = 0.5
+
+
 def prune(model: ScoringModel, lead: Lead) -> None:
-    """Keep the history within the model's retention (age and count)."""
+    """Keep a loaded history within the model's retention (age and count); a history only
+    partly loaded is trimmed once it runs past by TRIM_SLACK (needs_history loads it then)."""
     h = lead.history
-    if not h:
+    if not h or not lead.complete:
         return
     drop = bisect_left(h, h[-1][0] - model.retention, key=at_of)
     drop = max(drop, len(h) - model.max_activities)
     if drop > 0:
         del h[:drop]
+        lead.history_replaced = True
+
+
+def over_retention(model: ScoringModel, lead: Lead) -> bool:
+    """Whether the stored history runs past the retention by more than the slack."""
+    first, last = lead.first_at, lead.last_at
+    if lead.activity_count > model.max_activities * (1 + TRIM_SLACK) + 16:
+        return True
+    return (
+        first is not None and last is not None and last - first > model.retention * (1 + TRIM_SLACK)
+    )
+
+
+@dataclass(slots=True)
+class Arrival:
+    """What a batch brings a lead, as needs_history sees it."""
+
+    activities: list[tuple[float, str]]  # (occurred_at, activity type), in the batch's order
+    merges: bool = False  # an alias merges it with another lead that has activity
+    sales: bool = False  # a recycle, disposition or rejection opens or closes its cycle
+
+
+def needs_history(model: ScoringModel, lead: Lead, arrival: Arrival) -> bool:
+    """Whether applying `arrival` needs the lead's whole history, not only its running state:
+    a late activity, an alias merge, a sales outcome (a new cycle may refold), a new model,
+    or a history due for trimming. Everything else (nearly every signal) needs none."""
+    if lead.complete:
+        return False
+    if arrival.merges or arrival.sales or not lead.folded(model) or over_retention(model, lead):
+        return True
+    last = lead.last_entry
+    for at, kind in arrival.activities:
+        if last is not None and (at < last[0] or (at == last[0] and kind < last[1])):
+            return True
+        last = (at, kind)
+    return False
 
 
 def _merge_traits(mine: dict[str, Any], theirs: dict[str, Any], override: bool) -> None:
@@ -136,10 +185,14 @@ def apply_identify(
 
 def merge_alias(model: ScoringModel, known: Lead, anonymous: Lead) -> list[Outcome]:
     """Fold an anonymous visitor's history and traits into the known lead, as if in order."""
+    for lead in (known, anonymous):
+        if not lead.complete:
+            raise HistoryNeeded(lead.lead_id, "an alias merge")
     first = anonymous.history[0][0] if anonymous.history else None
     if anonymous.history:
         known.history = list(heapq.merge(known.history, anonymous.history, key=_at_kind))
-        known.tally = None
+        known.tally = known.progress = None
+        known.history_replaced = True
     _merge_traits(known.traits, anonymous.traits, override=False)
     known.traits_changed()
     out: list[Outcome] = []
@@ -201,7 +254,7 @@ def cycle_state(lead: Lead, now: float) -> str:
 def _new_cycle(lead: Lead, opens_at: float) -> None:
     lead.cycle += 1
     lead.opens_at = opens_at
-    lead.tally = None
+    lead.tally = lead.progress = None
     lead.qualified_at = None
     lead.trigger = None
     lead.closed = False

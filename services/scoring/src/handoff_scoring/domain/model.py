@@ -209,6 +209,8 @@ class Plan:
     rules: tuple[int, ...]  # behaviour rules that score it
     instant: str | None  # the instant trigger it fires
     sequences: tuple[int, ...]  # sequences whose last step it is
+    # Sequences it is a step of, before the last: (sequence, the step indexes, highest first).
+    chain_steps: tuple[tuple[int, tuple[int, ...]], ...]
     criteria: tuple[int, ...]  # criteria that count it
     counters: frozenset[str]  # counters that count it
     disqualifier: int | None  # the activity disqualifier it matches
@@ -292,6 +294,17 @@ class ScoringModel:
             instant=next((name for name, m in self.instant if m.matches(kind, props)), None),
             sequences=tuple(
                 n for n, s in enumerate(self.sequences) if s.steps[-1].matches(kind, props)
+            ),
+            chain_steps=tuple(
+                (n, taken)
+                for n, s in enumerate(self.sequences)
+                if (
+                    taken := tuple(
+                        k
+                        for k in range(len(s.steps) - 2, -1, -1)
+                        if s.steps[k].matches(kind, props)
+                    )
+                )
             ),
             criteria=tuple(
                 n

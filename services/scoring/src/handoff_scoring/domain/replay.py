@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handoff_scoring.domain.engagement import score_at
-from handoff_scoring.domain.lead import Lead
+from handoff_scoring.domain.lead import HistoryNeeded, Lead
 from handoff_scoring.domain.lifecycle import apply_activity, disqualify_by_traits
 from handoff_scoring.domain.model import ScoringModel
 from handoff_scoring.domain.triggers import Qualified, qualify_if_triggered
@@ -25,6 +25,8 @@ class Verdict:
 
 def replay(model: ScoringModel, recorded: Lead) -> Verdict:
     """The recorded activities in time order, the known traits, the same cycle."""
+    if not recorded.complete:
+        raise HistoryNeeded(recorded.lead_id, "a replay")
     lead = Lead(
         recorded.lead_id,
         traits={k: dict(v) if isinstance(v, dict) else v for k, v in recorded.traits.items()},

@@ -179,7 +179,14 @@ class Tally:
     def load(cls, raw: list[Any]) -> Tally:
         ref, last, weights, live, once, days, windows, counts = raw + [()] * (8 - len(raw))
         return cls(
-            ref, last, dict(weights), dict(live), set(once), dict(days), dict(windows), dict(counts)
+            ref,
+            last,
+            dict(weights),
+            {n: list(times) for n, times in live},
+            set(once),
+            {n: (day, seen) for n, (day, seen) in days},
+            {n: list(times) for n, times in windows},
+            {name: list(times) for name, times in counts},
         )
 
 

@@ -57,6 +57,23 @@ def sequence_done(seq: Sequence, lead: Lead, j: int) -> bool:
     return False
 
 
+def chain_before(model: ScoringModel, lead: Lead, n: int, at: float) -> bool:
+    """sequence_done from the lead's running progress instead of its history: does a chain of
+    the sequence's steps before this activity start within the window (and the cycle)?"""
+    seq = model.sequences[n]
+    need = len(seq.steps) - 1
+    if need == 0:
+        return True
+    starts = (lead.progress or {}).get(n)
+    start = None if starts is None else starts[need - 1]
+    if start is None:
+        return False
+    earliest = at - seq.within
+    if lead.opens_at is not None:
+        earliest = max(earliest, lead.opens_at)
+    return start >= earliest
+
+
 def criteria_context(
     model: ScoringModel, lead: Lead, crit: Criterion, at: float, engagement: int
 ) -> dict[str, Any]:
@@ -132,12 +149,16 @@ def qualify_if_triggered(
 def _activity_trigger(
     model: ScoringModel, lead: Lead, at: float, index: int, plan: Plan
 ) -> Qualified | None:
-    """The instant trigger of the activity at `index`, or a sequence it completes."""
+    """The instant trigger of the activity at `index`, or a sequence it completes (read from
+    the history when it is loaded, else from the progress kept before this activity)."""
     if plan.instant is not None:
         return _qualify(model, lead, at, "activity", plan.instant)
     for n in plan.sequences:
         seq = model.sequences[n]
-        if sequence_done(seq, lead, index):
+        done = (
+            sequence_done(seq, lead, index) if lead.complete else chain_before(model, lead, n, at)
+        )
+        if done:
             return _qualify(model, lead, at, "sequence", seq.name)
     return None
 

@@ -112,7 +112,9 @@ async def rescore(
                     if not dry_run:
                         # Keep the lead's cycle and MQL as they are; only its scores change.
                         lead = stored.lead
-                        lead.tally, lead.tally_model = verdict.lead.tally, verdict.lead.tally_model
+                        replayed = verdict.lead
+                        lead.tally, lead.tally_model = replayed.tally, replayed.tally_model
+                        lead.progress = replayed.progress
                         last = None if lead.last_at is None else utc_datetime(lead.last_at)
                         pending.append(LeadRow(lead, verdict.score, verdict.grade, None, last))
             finally:  # the bar stops (and a log line says how far it got) even on an error

@@ -1,11 +1,13 @@
 """Apply a batch of signals and routing outcomes: route each event to its kind, load the
-batch's leads once, apply in occurred_at order, save once, and put the MQL, disqualified and
-score_changed events in the outbox."""
+batch's leads once (their running state; the activities of the few that need them), apply in
+occurred_at order, save once, and put the MQL, disqualified and score_changed events in the
+outbox."""
 
 from __future__ import annotations
 
+import copy
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +40,19 @@ _SALES_TYPES = frozenset(SALES_OUTCOMES)
 _LAST = datetime.max.replace(tzinfo=UTC)
 
 
+def as_it_stands(lead: Lead) -> Lead:
+    """A copy of the lead's explainable parts now: its traits (a later identify in the batch
+    must not change what this MQL said) and the activities this batch added so far."""
+    return replace(
+        lead,
+        history=list(lead.history),
+        traits=copy.deepcopy(lead.traits),
+        aliases=[],
+        saved=0,
+        history_replaced=False,
+    )
+
+
 def _trait_dict(traits: Traits | None) -> dict[str, Any]:
     return traits.model_dump(exclude_none=True) if traits is not None else {}
 
@@ -45,6 +60,16 @@ def _trait_dict(traits: Traits | None) -> dict[str, Any]:
 def _occurred_at(item: Inbound[Signal]) -> datetime:
     at: datetime | None = getattr(item.event.data, "occurred_at", None)
     return at if at is not None else _LAST
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMql:
+    """An MQL of a lead whose history was not loaded: its explanation (contributions, reason,
+    attribution) is worked out once the batch is applied and the history read. `lead` is the
+    lead as it stood at the MQL: its traits then, and the activities this batch added so far."""
+
+    outcome: Qualified
+    lead: Lead
 
 
 @dataclass(slots=True)
@@ -55,7 +80,7 @@ class Batch:
     leads: dict[str, Lead]
     touched: dict[str, Lead] = field(default_factory=dict)
     merged_away: set[str] = field(default_factory=set)
-    events: list[events_out.ScoringEvent] = field(default_factory=list)
+    events: list[events_out.ScoringEvent | PendingMql] = field(default_factory=list)
     new_mqls: dict[str, str] = field(default_factory=dict)
 
     def lead_of(self, lead_id: str) -> Lead:
@@ -90,12 +115,49 @@ class SignalHandler:
         wanted = {i.event.data.lead_id for i in items}
         wanted.update(i.event.data.previous_id for i in signals if type(i.event) is AliasSignal)
         batch = Batch(await leads.load(uow.conn, wanted))
+        await leads.complete(uow.conn, self.needing_history(batch, sales, signals))
         # Sales' outcomes first: a recycle opens the next cycle for this batch's later signals.
         for outcome in sales:
             self.apply_sales_outcome(batch, outcome)
         for signal in signals:
             self.apply_signal(batch, signal)
+        await self.explain_pending(uow, batch)
         await self.persist(uow, batch)
+
+    def needing_history(
+        self,
+        batch: Batch,
+        sales: list[Inbound[SalesOutcome]],
+        signals: list[Inbound[Signal]],
+    ) -> list[Lead]:
+        """The loaded leads this batch needs the whole history of (lifecycle.needs_history):
+        nearly always none, so nearly every batch reads no activities at all."""
+        arrivals: dict[str, lifecycle.Arrival] = {}
+
+        def arrival(lead_id: str) -> lifecycle.Arrival:
+            found = arrivals.get(lead_id)
+            if found is None:
+                found = arrivals[lead_id] = lifecycle.Arrival([])
+            return found
+
+        for outcome in sales:
+            arrival(outcome.event.data.lead_id).sales = True
+        for signal in signals:
+            event = signal.event
+            if type(event) is ActivitySignal:
+                data = event.data
+                arrival(data.lead_id).activities.append(
+                    (epoch_seconds(data.occurred_at), data.activity_type)
+                )
+            elif type(event) is AliasSignal:
+                arrival(event.data.lead_id).merges = True
+                arrival(event.data.previous_id).merges = True
+        model = self.model
+        return [
+            lead
+            for lead_id, lead in batch.leads.items()
+            if lead_id in arrivals and lifecycle.needs_history(model, lead, arrivals[lead_id])
+        ]
 
     # --- route ----------------------------------------------------------------------------
 
@@ -205,16 +267,31 @@ class SignalHandler:
         where = {"topic": item.topic, "partition": item.partition, "offset": item.offset}
         lead_id = lead.lead_id
         if isinstance(outcome, Qualified):
-            mql = events_out.mql_event(self.model, lead, outcome)
-            batch.events.append(mql)
-            batch.new_mqls[lead_id] = mql.data.mql_id
+            the_id = events_out.mql_id(lead_id, outcome.cycle)
+            if lead.complete:
+                batch.events.append(events_out.mql_event(self.model, lead, outcome))
+            else:
+                batch.events.append(PendingMql(outcome, as_it_stands(lead)))
+            batch.new_mqls[lead_id] = the_id
             log.info("scoring.mql", lead_id=lead_id, event_id=item.event.id,
-                     mql_id=mql.data.mql_id, trigger=f"{outcome.kind}:{outcome.rule}",
-                     score=mql.data.score, **where)  # fmt: skip
+                     mql_id=the_id, trigger=f"{outcome.kind}:{outcome.rule}",
+                     score=outcome.engagement + outcome.fit.points, **where)  # fmt: skip
         else:
             batch.events.append(events_out.disqualified_event(self.model, outcome))
             log.info("scoring.disqualified", lead_id=lead_id, event_id=item.event.id,
                      reason=outcome.reason, **where)  # fmt: skip
+
+    async def explain_pending(self, uow: UnitOfWork, batch: Batch) -> None:
+        """Build the MQL events that waited for their leads' histories, in their places."""
+        pending = [e.lead for e in batch.events if isinstance(e, PendingMql)]
+        if not pending:
+            return
+        await leads.complete(uow.conn, pending)
+        model = self.model
+        for i, event in enumerate(batch.events):
+            if isinstance(event, PendingMql):
+                lifecycle.prune(model, event.lead)
+                batch.events[i] = events_out.mql_event(model, event.lead, event.outcome)
 
     # --- persist --------------------------------------------------------------------------
 
@@ -238,4 +315,5 @@ class SignalHandler:
             rows.append(row)
         await leads.save(uow.conn, rows, model.version)
         await leads.delete(uow.conn, batch.merged_away)
-        await outbox.append(uow.conn, SCHEMA, events_out.messages(batch.events))
+        events = [e for e in batch.events if not isinstance(e, PendingMql)]
+        await outbox.append(uow.conn, SCHEMA, events_out.messages(events))
