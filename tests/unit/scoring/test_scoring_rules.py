@@ -143,6 +143,27 @@ def test_a_lifespan_ends_an_activitys_points() -> None:
     assert engagement(model, lead, T0 + 7 * DAY) == 0
 
 
+def test_a_busy_lifespan_rule_scores_exactly_what_its_live_activities_add_up_to() -> None:
+    # The tally keeps the lifespan rule's weights as a running sum (added as activities come,
+    # taken off as they expire); it must equal the sum over the activities still alive.
+    model = model_of(
+        """
+decay: {half_life: 9d}
+behaviour:
+  - {name: v, activity: page_view, points: 2, lifespan: 20d}
+"""
+    )
+    lead = Lead("L-1")
+    times = [T0 + i * 2591.0 for i in range(2000)]  # 60 days, a view every 43 minutes
+    for t in times:
+        lifecycle.apply_activity(model, lead, t, "page_view", None)
+    for at in (times[-1], times[-1] + 5 * DAY, times[-1] + 19.9 * DAY, times[-1] + 21 * DAY):
+        alive = [t for t in times if at - t < 20 * DAY]
+        want = sum(2 * 0.5 ** ((at - t) / (9 * DAY)) for t in alive)
+        got = lead.tally_for(model).engagement(model, at)
+        assert abs(got - want) <= 1e-9 * max(want, 1.0), (at, got, want)
+
+
 def test_a_reset_after_inactivity_starts_engagement_from_zero() -> None:
     model = model_of(
         "decay: {reset_after_inactive: 30d}\n"

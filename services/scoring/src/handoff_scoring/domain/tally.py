@@ -9,6 +9,7 @@ not even in the last bit. Decay weights are kept relative to a reference time `r
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,9 @@ class Tally:
     days: dict[int, tuple[int, int]] = field(default_factory=dict)  # per_day -> (day, count)
     windows: dict[int, list[float]] = field(default_factory=dict)  # per_window -> counted times
     counts: dict[str, list[float]] = field(default_factory=dict)  # counter -> times in its window
+    # lifespan rules -> the sum of the decay weights of their `live` times, kept as they come
+    # and go, so the score costs O(rules), not O(activities within a lifespan)
+    live_weights: dict[int, float] = field(default_factory=dict)
 
     def fold(self, model: ScoringModel, at: float, kind: str, props: Props | None) -> None:
         """Add the next activity in time order (at >= self.last)."""
@@ -56,7 +60,7 @@ class Tally:
             if repeat != "every" and not self._counts(repeat, rule.limit, rule.window, n, at):
                 continue
             if rule.lifespan is not None:
-                self._live(n, at, rule.lifespan)
+                self._live(n, at, rule.lifespan, weight, half)
             else:
                 self.weights[n] = self.weights.get(n, 0.0) + weight
 
@@ -66,6 +70,8 @@ class Tally:
         shrink = 2.0 ** (-(at - self.ref) / half)
         for n in self.weights:
             self.weights[n] *= shrink
+        for n in self.live_weights:
+            self.live_weights[n] *= shrink
         self.ref = at
         return at
 
@@ -78,19 +84,26 @@ class Tally:
             times.append(at)
             within = model.counters[name].within
             if times[0] <= at - within:
-                del times[: sum(1 for t in times if t <= at - within)]
+                del times[: bisect_right(times, at - within)]
 
-    def _live(self, n: int, at: float, lifespan: float) -> None:
+    def _weight(self, t: float, half: float | None) -> float:
+        assert self.ref is not None
+        return 2.0 ** ((t - self.ref) / half) if half else 1.0
+
+    def _live(self, n: int, at: float, lifespan: float, weight: float, half: float | None) -> None:
         """Add `at` to a lifespan rule's counted times, dropping those whose points are gone."""
         times = self.live.get(n)
         if times is None:
             times = self.live[n] = []
         times.append(at)
+        total = self.live_weights.get(n, 0.0) + weight
         cut = 0
         while times[cut] <= at - lifespan:
+            total -= self._weight(times[cut], half)
             cut += 1
         if cut:
             del times[:cut]
+        self.live_weights[n] = total
 
     def _counts(self, repeat: str, limit: int, window: float, n: int, t: float) -> bool:
         if repeat == "once":
@@ -122,14 +135,15 @@ class Tally:
 
     def count(self, model: ScoringModel, name: str, at: float) -> int:
         """Activities the counter counts in (at - within, at], at >= self.last."""
-        start = at - model.counters[name].within
-        return sum(1 for t in self.counts.get(name, ()) if t > start)
+        times = self.counts.get(name, ())
+        return len(times) - bisect_right(times, at - model.counters[name].within)
 
     def clear(self) -> None:
         self.ref = None
         self.counts.clear()
         self.weights.clear()
         self.live.clear()
+        self.live_weights.clear()
         self.once.clear()
         self.days.clear()
         self.windows.clear()
@@ -150,10 +164,11 @@ class Tally:
         for n, times in self.live.items():
             rule = rules[n]
             assert rule.lifespan is not None
-            weight = 0.0
-            for t in times:
+            weight = self.live_weights[n]
+            for t in times:  # those gone since the last activity: a few at most
                 if at - t < rule.lifespan:
-                    weight += 2.0 ** ((t - self.ref) / half) if half else 1.0
+                    break
+                weight -= self._weight(t, half)
             total += _capped(rule.points * weight * scale, rule.cap)
         if model.engagement_cap is not None:
             total = min(total, model.engagement_cap)
@@ -170,6 +185,7 @@ class Tally:
             list(self.days.items()),
             list(self.windows.items()),
             list(self.counts.items()),
+            list(self.live_weights.items()),
         ]
         while len(raw) > 2 and not raw[-1]:
             raw.pop()
@@ -177,8 +193,10 @@ class Tally:
 
     @classmethod
     def load(cls, raw: list[Any]) -> Tally:
-        ref, last, weights, live, once, days, windows, counts = raw + [()] * (8 - len(raw))
-        return cls(
+        ref, last, weights, live, once, days, windows, counts, live_weights = raw + [()] * (
+            9 - len(raw)
+        )
+        tally = cls(
             ref,
             last,
             dict(weights),
@@ -187,7 +205,9 @@ class Tally:
             {n: (day, seen) for n, (day, seen) in days},
             {n: list(times) for n, times in windows},
             {name: list(times) for name, times in counts},
+            dict(live_weights),
         )
+        return tally
 
 
 def _capped(points: float, cap: int | None) -> float:
