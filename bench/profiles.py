@@ -23,6 +23,7 @@ from typing import Any, cast
 import asyncpg
 
 from bench import sla as sla_bench
+from bench.profiling import summary
 from bench.routing import mql, team_yaml
 from bench.stack import embedded_stack
 from handoff.db import UnitOfWorkFactory, asyncpg_dsn, create_engine
@@ -52,11 +53,11 @@ class Record:
 
 
 def show(prof: cProfile.Profile, title: str, save: Path | None, top: int = 25) -> None:
-    print(f"-- {title}: the {top} functions with the most time of their own", flush=True)
+    print(f"-- {title}: own time by library, then the {top} functions with the most", flush=True)
     stats = pstats.Stats(prof)
     if save is not None:
         stats.dump_stats(save / f"{title.replace(' ', '_')}.prof")
-    stats.sort_stats("tottime").print_stats(top)
+    print(summary(stats, top), flush=True)
 
 
 async def profile_routing(

@@ -18,6 +18,8 @@ from pathlib import Path
 GROUPS = (
     ("waiting on sockets (event loop idle: PostgreSQL, broker)", "select"),
     ("handoff_scoring (our domain and handler)", "handoff_scoring"),
+    ("handoff_routing (our domain and handler)", "handoff_routing"),
+    ("handoff_sla_watch (our domain and firer)", "handoff_sla_watch"),
     ("handoff shared (consumer, inbox, outbox, events)", "/shared/src/handoff/"),
     ("pydantic (event parsing and models)", "pydantic"),
     ("sqlalchemy", "sqlalchemy"),
