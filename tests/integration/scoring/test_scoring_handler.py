@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -130,6 +131,19 @@ async def test_a_late_event_in_a_later_batch_counts_as_if_in_order(engine: Async
     # 8 now + 8 halved after 40 days of a 30-day half-life = 8 + 3.17
     assert found.score == 11
     assert [e[0] for e in found.lead.history] == sorted(e[0] for e in found.lead.history)
+
+
+async def test_a_late_event_the_history_loader_missed_is_applied_again_with_the_history(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Should needs_history ever miss a case, the domain refuses to work on part of a history
+    # and the batch is applied again with whole histories: the signal counts, nothing is lost.
+    lead = new_id()
+    await apply(engine, [activity(lead, "content_download", at=T0 + timedelta(days=40))])
+    monkeypatch.setattr(SignalHandler, "needing_history", lambda *_: [])
+    await apply(engine, [activity(lead, "content_download", at=T0)])
+    found = await stored(engine, lead)
+    assert found is not None and found.score == 11 and len(found.lead.history) == 2
 
 
 async def test_disqualification_is_published_with_its_reason_and_blocks_the_mql(

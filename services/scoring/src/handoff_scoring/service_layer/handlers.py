@@ -24,7 +24,7 @@ from handoff_scoring.adapters.tables import SCHEMA
 from handoff_scoring.domain import lifecycle
 from handoff_scoring.domain.engagement import score_at, score_change_due
 from handoff_scoring.domain.erasure import signal_predates_erasure, with_alias
-from handoff_scoring.domain.lead import Lead, epoch_seconds, utc_datetime
+from handoff_scoring.domain.lead import HistoryNeeded, Lead, epoch_seconds, utc_datetime
 from handoff_scoring.domain.lifecycle import Outcome
 from handoff_scoring.domain.model import ScoringModel, history_properties
 from handoff_scoring.domain.triggers import Qualified
@@ -114,15 +114,39 @@ class SignalHandler:
         sales, signals = self.route(items)
         wanted = {i.event.data.lead_id for i in items}
         wanted.update(i.event.data.previous_id for i in signals if type(i.event) is AliasSignal)
+        try:
+            batch = await self.apply(uow, wanted, sales, signals, whole_histories=False)
+        except HistoryNeeded as exc:
+            # needs_history missed a case: nothing is written yet, so the batch is applied
+            # again from the stored leads with their whole histories, not dead-lettered.
+            log.warning("scoring.history.unforeseen", error=str(exc), events=len(items))
+            batch = await self.apply(uow, wanted, sales, signals, whole_histories=True)
+        await self.persist(uow, batch)
+
+    async def apply(
+        self,
+        uow: UnitOfWork,
+        wanted: set[str],
+        sales: list[Inbound[SalesOutcome]],
+        signals: list[Inbound[Signal]],
+        whole_histories: bool,
+    ) -> Batch:
+        """Load the batch's leads (the histories of those that need them, or of all) and apply
+        its events in memory; nothing is written."""
         batch = Batch(await leads.load(uow.conn, wanted))
-        await leads.complete(uow.conn, self.needing_history(batch, sales, signals))
+        needing = (
+            list(batch.leads.values())
+            if whole_histories
+            else self.needing_history(batch, sales, signals)
+        )
+        await leads.complete(uow.conn, needing)
         # Sales' outcomes first: a recycle opens the next cycle for this batch's later signals.
         for outcome in sales:
             self.apply_sales_outcome(batch, outcome)
         for signal in signals:
             self.apply_signal(batch, signal)
         await self.explain_pending(uow, batch)
-        await self.persist(uow, batch)
+        return batch
 
     def needing_history(
         self,
