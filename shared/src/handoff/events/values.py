@@ -32,6 +32,8 @@ def refuse_nul(value: str) -> str:
 
 
 def refuse_unrepresentable(value: datetime) -> datetime:
+    if 1 < value.year < 9999:  # an offset (under a day) cannot leave years 1 to 9999
+        return value
     try:
         value.astimezone(UTC)
     except (OverflowError, ValueError):
