@@ -48,6 +48,7 @@ from handoff.db import UnitOfWorkFactory, create_engine
 from handoff.events import signals
 from handoff.logs import configure_logging
 from handoff.messaging.consumer import Inbound
+from handoff.runtime import tune_gc
 from handoff_scoring.config import load_model
 from handoff_scoring.domain.model import ScoringModel
 from handoff_scoring.service_layer.handlers import SignalHandler
@@ -299,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging("console", "error")
     with embedded_stack() as stack:
         assert stack.database_url
+        tune_gc()  # as every service process runs (handoff.runtime.run_service)
         asyncio.run(bench(stack.database_url, args))
 
 

@@ -40,6 +40,7 @@ from handoff.logs import configure_logging
 from handoff.messaging.consumer import BatchConsumer, Handler, Inbound
 from handoff.messaging.outbox import OutboxRelay
 from handoff.messaging.producer import Message, Producer, make_producer
+from handoff.runtime import tune_gc
 from handoff.settings import HandoffSettings
 from handoff_dev.ports import free_port
 from handoff_dev.stack import DevStack
@@ -508,6 +509,7 @@ def main(argv: list[str] | None = None) -> None:
         stack.start_infrastructure()
         stack.migrate()
         stack.create_topics()
+        tune_gc()  # as every service process runs (handoff.runtime.run_service)
         asyncio.run(
             bench(
                 stack,

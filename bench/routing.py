@@ -33,6 +33,7 @@ from handoff.db import create_engine
 from handoff.events import routing, scoring, signals
 from handoff.logs import configure_logging
 from handoff.messaging.producer import Message, Producer, make_producer
+from handoff.runtime import tune_gc
 from handoff.settings import HandoffSettings
 from handoff_dev.ports import free_port
 from handoff_dev.stack import DevStack
@@ -393,6 +394,7 @@ def main(argv: list[str] | None = None) -> None:
         stack.migrate()
         stack.create_topics()
         stack.ensure_api_key()
+        tune_gc()  # as every service process runs (handoff.runtime.run_service)
         asyncio.run(bench(stack, args.mqls, args.seconds, args.rate))
     finally:
         stack.stop()

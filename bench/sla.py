@@ -33,6 +33,7 @@ from bench import results
 from bench.stack import embedded_stack
 from handoff.db import asyncpg_dsn, create_engine
 from handoff.logs import configure_logging
+from handoff.runtime import tune_gc
 from handoff_sla_watch.adapters.timers import DueTimers
 from handoff_sla_watch.domain.model import Timer, TimerState
 from handoff_sla_watch.entrypoints.firer import FIRE_BATCH, FIRE_WORKERS, Alarm, Firer
@@ -230,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging("console", "error")
     with embedded_stack() as stack:
         assert stack.database_url
+        tune_gc()  # as every service process runs (handoff.runtime.run_service)
         asyncio.run(bench(stack.database_url, args.pending, args.rate, args.seconds, args.burst))
 
 
