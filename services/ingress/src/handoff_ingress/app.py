@@ -17,6 +17,7 @@ from handoff_ingress.adapters.publisher import SignalPublisher
 from handoff_ingress.config import IngressConfig, load_ingress
 from handoff_ingress.entrypoints import api
 from handoff_ingress.entrypoints.deps import IngressDeps
+from handoff_ingress.entrypoints.lean_webhooks import LeanWebhooks
 from handoff_ingress.service_layer.deliveries import DeliveryDesk
 from handoff_ingress.service_layer.signals import Limits
 from handoff_ingress.service_layer.webhooks import Webhooks
@@ -44,13 +45,15 @@ async def wire(rt: Runtime, settings: IngressSettings, config: IngressConfig) ->
     return IngressDeps(settings, publish, limits, Webhooks.build(config, desk, limits))
 
 
-def create_app(settings: IngressSettings) -> FastAPI:
+def create_app(settings: IngressSettings, *, lean_webhooks: bool = True) -> FastAPI:
+    """The app; `lean_webhooks=False` leaves every webhook to FastAPI's route (the tests compare
+    both doors' answers)."""
     config = load_ingress(settings.ingress_path)  # fail at start, before any port is bound
 
     async def wired(rt: Runtime) -> IngressDeps:
         return await wire(rt, settings, config)
 
-    return build_app(
+    app = build_app(
         SERVICE,
         settings,
         routers=[api.router],
@@ -58,6 +61,15 @@ def create_app(settings: IngressSettings) -> FastAPI:
         description="Takes signals in: POST /v1/signals and providers' webhooks, verified, "
         "deduplicated and published to handoff.signals.v1.",
     )
+    if lean_webhooks:
+        # Outermost: a common webhook skips FastAPI's stack (entrypoints/lean_webhooks.py).
+        app.add_middleware(
+            LeanWebhooks,
+            state=app.state,
+            max_body_bytes=settings.max_body_bytes,
+            read_timeout=settings.body_read_timeout_seconds,
+        )
+    return app
 
 
 def create_worker_app() -> FastAPI:
