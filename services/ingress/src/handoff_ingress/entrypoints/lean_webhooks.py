@@ -16,7 +16,6 @@ and FastAPI's route stays declared, also for the OpenAPI document.
 from __future__ import annotations
 
 import asyncio
-import json
 
 import structlog
 from starlette.datastructures import URL, Headers, State
@@ -147,15 +146,17 @@ def _problem(exc: Problem, path: str) -> ASGIApp:
 
 
 async def _accepted(answer: WebhookAnswer, send: Send) -> None:
-    # Byte for byte what Starlette's JSONResponse sends for the same content.
-    body = json.dumps(
-        answer.body(), ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode("utf-8")
+    # Byte for byte what Starlette's JSONResponse sends for the same content (json.dumps with
+    # compact separators), written out: the encoder cost more than the rest of the answer.
+    body = (
+        f'{{"accepted":{answer.accepted:d},"duplicate":{"true" if answer.duplicate else "false"},'
+        f'"unmapped":{answer.unmapped:d}}}'
+    ).encode()
     await send(
         {
             "type": "http.response.start",
             "status": answer.status,
-            "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", _JSON)],
+            "headers": [(b"content-length", b"%d" % len(body)), (b"content-type", _JSON)],
         }
     )
     await send({"type": "http.response.body", "body": body})
