@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from handoff.messaging.retention import Retention
 from handoff.runtime import Runtime, build_app, worker_app
@@ -45,6 +46,16 @@ async def wire(rt: Runtime, settings: IngressSettings, config: IngressConfig) ->
     return IngressDeps(settings, publish, limits, Webhooks.build(config, desk, limits))
 
 
+class IngressApp(FastAPI):
+    """FastAPI with the lean webhook route asked first, in front of FastAPI's whole stack."""
+
+    lean: LeanWebhooks | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.lean is None or not await self.lean.serve(scope, receive, send):
+            await super().__call__(scope, receive, send)
+
+
 def create_app(settings: IngressSettings, *, lean_webhooks: bool = True) -> FastAPI:
     """The app; `lean_webhooks=False` leaves every webhook to FastAPI's route (the tests compare
     both doors' answers)."""
@@ -60,14 +71,12 @@ def create_app(settings: IngressSettings, *, lean_webhooks: bool = True) -> Fast
         wire=wired,
         description="Takes signals in: POST /v1/signals and providers' webhooks, verified, "
         "deduplicated and published to handoff.signals.v1.",
+        app_class=IngressApp,
     )
-    if lean_webhooks:
-        # Outermost: a common webhook skips FastAPI's stack (entrypoints/lean_webhooks.py).
-        app.add_middleware(
-            LeanWebhooks,
-            state=app.state,
-            max_body_bytes=settings.max_body_bytes,
-            read_timeout=settings.body_read_timeout_seconds,
+    if lean_webhooks and isinstance(app, IngressApp):
+        # A common webhook skips FastAPI's stack (entrypoints/lean_webhooks.py).
+        app.lean = LeanWebhooks(
+            app.state, settings.max_body_bytes, settings.body_read_timeout_seconds
         )
     return app
 

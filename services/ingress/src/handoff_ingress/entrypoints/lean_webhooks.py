@@ -7,10 +7,12 @@ route takes the common request (POST, a configured source, a declared Content-Le
 the limits, no query string) straight to the same service-layer call FastAPI's route makes
 (`webhooks.receive`), with the same problem+json answers, limits, metrics and logs.
 
-Anything else goes to FastAPI untouched, before a byte of the body is read: an unknown source
-(404), a body declared too large or sent chunked (413, counted as it arrives), a query string
-(checked by FastAPI's parameter guard), other methods. So the rare answers come from one place,
-and FastAPI's route stays declared, also for the OpenAPI document.
+IngressApp (app.py) asks this route first, in front of FastAPI's whole stack (FastAPI's own
+OpenTelemetry check alone cost a webhook about 7 us). Anything else goes to FastAPI untouched,
+before a byte of the body is read: an unknown source (404), a body declared too large or sent
+chunked (413, counted as it arrives), a query string (checked by FastAPI's parameter guard),
+other methods. So the rare answers come from one place, and FastAPI's route stays declared,
+also for the OpenAPI document. Lean requests are not seen by FastAPI's OpenTelemetry bridge.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 
 import structlog
-from starlette.datastructures import URL, Headers, State
+from starlette.datastructures import URL, State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from handoff.http.problem import Problem, problem_response
@@ -34,19 +36,19 @@ _JSON = b"application/json"
 
 
 class LeanWebhooks:
-    """ASGI middleware, outermost in the ingress app: serves common webhook requests itself."""
+    """The lean route: `serve` answers a common webhook request, or returns False untouched."""
 
-    def __init__(self, app: ASGIApp, state: State, max_body_bytes: int, read_timeout: float):
-        self.app, self.state = app, state
+    def __init__(self, state: State, max_body_bytes: int, read_timeout: float) -> None:
+        self.state = state  # the FastAPI app's: its lifespan puts the service's Deps there
         # The app-wide body limit (BodyLimit) and the source's own: a request within both is ours.
         self.max_body_bytes, self.read_timeout = max_body_bytes, read_timeout
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        src = self._ours(scope)
-        if src is None:
-            await self.app(scope, receive, send)
-            return
-        hooks, source = src
+    async def serve(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """True when this route answered; False, having read nothing, when it is FastAPI's."""
+        ours = self._ours(scope)
+        if ours is None:
+            return False
+        hooks, source, headers = ours
         path: str = scope["path"]
         try:
             body = await self._body(receive)
@@ -58,15 +60,16 @@ class LeanWebhooks:
                 headers={"Connection": "close"},
             )
             await _problem(late, path)(scope, receive, send)
-            return
+            return True
         if body is None:  # the caller hung up mid-body: nothing accepted, nobody to answer
             log.info("http.client_disconnected", path=path)
-            return
+            return True
         try:
-            answer = await webhooks.receive(hooks, source, _request(scope, source.provider, body))
+            request = _request(scope, source.provider, headers, body)
+            answer = await webhooks.receive(hooks, source, request)
         except Problem as exc:
             await _problem(exc, path)(scope, receive, send)
-            return
+            return True
         except RecursionError:
             too_deep = Problem(
                 422,
@@ -74,16 +77,17 @@ class LeanWebhooks:
                 errors=[{"field": "body", "message": "nested too deeply"}],
             )
             await _problem(too_deep, path)(scope, receive, send)
-            return
+            return True
         except Exception:  # never a traceback to the caller; the same 500 FastAPI's handler gives
             log.exception("http.unexpected_error", path=path)
             failed = Problem(500, "Unexpected error; it has been logged.")
             await _problem(failed, path)(scope, receive, send)
-            return
+            return True
         await _accepted(answer, send)
+        return True
 
-    def _ours(self, scope: Scope) -> tuple[Webhooks, Source] | None:
-        """The webhooks and the source when this request is a common one; None: FastAPI's."""
+    def _ours(self, scope: Scope) -> tuple[Webhooks, Source, dict[str, str]] | None:
+        """The webhooks, the source and the headers when the request is a common one."""
         if scope["type"] != "http" or scope["method"] != "POST" or scope.get("query_string"):
             return None
         path: str = scope["path"]
@@ -96,17 +100,16 @@ class LeanWebhooks:
         src = deps.webhooks.config.sources.get(name)
         if src is None or not src.enabled:
             return None
-        declared = None
-        for key, value in scope["headers"]:
-            if key == b"content-length":
-                declared = value
-            elif key == b"transfer-encoding":
-                return None
-        if declared is None or not declared.isdigit():
+        # Reversed, so a repeated header reads as its first copy, as Starlette's Headers does.
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in reversed(scope["headers"])
+        }
+        if "transfer-encoding" in headers:
             return None
-        if int(declared) > min(self.max_body_bytes, src.max_body_bytes):
+        declared = headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > min(self.max_body_bytes, src.max_body_bytes):
             return None
-        return deps.webhooks, src
+        return deps.webhooks, src, headers
 
     async def _body(self, receive: Receive) -> bytes | None:
         """The whole body within the read deadline; None when the client disconnected."""
@@ -121,13 +124,13 @@ class LeanWebhooks:
                     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _request(scope: Scope, provider: str, body: bytes) -> WebhookRequest:
+def _request(scope: Scope, provider: str, headers: dict[str, str], body: bytes) -> WebhookRequest:
     client = scope.get("client")
     return WebhookRequest(
         method="POST",
         # Only HubSpot signs the URL; building it costs more than the rest of the request head.
         url=str(URL(scope=scope)) if provider == "hubspot" else "",
-        headers=Headers(scope=scope),
+        headers=headers,
         body=body,
         client=client[0] if client else "unknown",
     )
