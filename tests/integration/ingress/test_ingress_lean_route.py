@@ -5,6 +5,7 @@ really serves the common request, and hands FastAPI the rest before reading the 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,11 +24,26 @@ from handoff_ingress.domain.providers import standard
 from handoff_ingress.entrypoints.lean_webhooks import LeanWebhooks
 from handoff_ingress.settings import IngressSettings
 from tests.factories import new_id
-from tests.ingress_senders import STANDARD_SECRET, segment_request, standard_request
+from tests.ingress_senders import (
+    STANDARD_SECRET,
+    hubspot_request,
+    segment_request,
+    standard_request,
+)
 from tests.integration.ingress.test_ingress_webhooks import env, ingress_file, make_app, signal
 from tests.integration.kafka_helpers import collect
 
 BASE = "http://ingress"
+# HubSpot signs the URL it posts to; without public_url, verification reads the request's own.
+HUBSPOT_DIRECT = """
+  hubspot_direct:
+    provider: hubspot
+    secrets: [{env: HANDOFF_WEBHOOK_HUBSPOT_SECRET}]
+    lead_id_prefix: "hubspot-"
+    mapping:
+      - event: e_visited_page
+        activity: page_view
+"""
 Request = tuple[bytes, dict[str, str]]
 # What may differ between two answers to the same question: nothing but these headers' presence.
 COMPARED_HEADERS = ("content-type", "content-length", "retry-after", "connection")
@@ -46,6 +62,7 @@ async def doors(
     database_url: str, bootstrap: str, config_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Doors]:
     path = ingress_file(config_dir, tmp_path_factory.mktemp("lean"))
+    path.write_text(path.read_text() + HUBSPOT_DIRECT)
     settings: dict[str, Any] = {
         "database_url": database_url,
         "kafka_bootstrap_servers": bootstrap,
@@ -136,6 +153,28 @@ async def test_a_bad_signature_is_the_same_401(doors: Doors) -> None:
     lean, _ = await both(doors, "standard", forged, "unverified")
     assert lean.status_code == 401
     assert lean.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("signed_for", "status"),
+    [(f"{BASE}/v1/webhooks/hubspot_direct", 202), (f"{BASE}/v1/webhooks/elsewhere", 401)],
+)
+async def test_a_signature_over_the_request_url_is_checked_alike(
+    doors: Doors, signed_for: str, status: int
+) -> None:
+    def make() -> Request:
+        visit = {
+            "eventId": int(time.time() * 1e6),
+            "objectId": new_id("")[1:],
+            "occurredAt": int(time.time() * 1000),
+            "eventName": "e_visited_page",
+            "properties": {"hs_url": "https://acme.example/blog"},
+        }
+        return hubspot_request([visit], signed_for)
+
+    outcome = "accepted" if status == 202 else "unverified"
+    lean, _ = await both(doors, "hubspot_direct", make, outcome)
+    assert lean.status_code == status
 
 
 async def test_an_unknown_source_is_the_same_404(doors: Doors) -> None:
