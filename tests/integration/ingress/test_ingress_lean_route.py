@@ -291,7 +291,9 @@ async def test_the_lean_route_serves_a_common_delivery_without_fastapi(doors: Do
     ]
 
 
-async def call(app: ASGIApp, receive: Callable[[], Awaitable[Message]]) -> list[Message]:
+async def call(
+    app: ASGIApp, receive: Callable[[], Awaitable[Message]], length: bytes = b"100"
+) -> list[Message]:
     scope: Scope = {
         "type": "http",
         "method": "POST",
@@ -299,7 +301,7 @@ async def call(app: ASGIApp, receive: Callable[[], Awaitable[Message]]) -> list[
         "raw_path": b"/v1/webhooks/standard",
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"content-length", b"100"), (b"content-type", b"application/json")],
+        "headers": [(b"content-length", length), (b"content-type", b"application/json")],
         "client": ("127.0.0.1", 5000),
         "server": ("ingress", 80),
         "scheme": "http",
@@ -337,3 +339,16 @@ async def test_a_caller_gone_mid_body_gets_no_answer_and_nothing_is_accepted(
 
     assert await call(lean, gone) == []
     assert counted("standard", "accepted") == before
+
+
+@pytest.mark.parametrize("length", [b"\xb2", b"-1", b"", b"1e3"])
+async def test_a_content_length_that_is_not_a_number_is_left_to_fastapi(
+    doors: Doors, length: bytes
+) -> None:
+    lean, behind = lean_only(doors)
+
+    async def body() -> Message:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    sent = await call(lean, body, length)
+    assert behind.paths == ["/v1/webhooks/standard"] and sent[0]["status"] == 418

@@ -107,7 +107,9 @@ class LeanWebhooks:
         if "transfer-encoding" in headers:
             return None
         declared = headers.get("content-length", "")
-        if not declared.isdigit() or int(declared) > min(self.max_body_bytes, src.max_body_bytes):
+        if not (declared.isascii() and declared.isdigit()):  # "²" is a digit to str.isdigit
+            return None
+        if int(declared) > min(self.max_body_bytes, src.max_body_bytes):
             return None
         return deps.webhooks, src, headers
 
