@@ -109,9 +109,11 @@ def build_app(
     wire: Callable[[Runtime], Awaitable[DepsT]],
     consumes: Consumes[DepsT] | None = None,
     description: str = "",
+    app_class: type[FastAPI] = FastAPI,
 ) -> FastAPI:
     """The service's FastAPI app; the lifespan starts and stops every resource.
 
+    `app_class` lets a service put a route in front of FastAPI's stack (a FastAPI subclass);
     `wire` builds the service's frozen Deps once (it may spawn background work on the Runtime
     and add retentions); routes reach them through `deps_getter`, the consumer's handler is
     built from them.
@@ -183,7 +185,7 @@ def build_app(
             await engine.dispose()
             log.info("service.stopped", service=spec.name)
 
-    app = FastAPI(
+    app = app_class(
         title=f"handoff {spec.name}",
         description=description,
         version="1",

@@ -92,3 +92,33 @@ def test_a_refused_batch_still_names_the_field(body: bytes, field: str) -> None:
         parse_signals(body)
     assert caught.value.status == 422
     assert field in str(caught.value.detail)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_one_signal_parses_to_the_same_signal_either_way(case: dict[str, Any]) -> None:
+    item = {"id": "e", "lead_id": "L", "occurred_at": "2026-11-02T09:30:00+02:00"} | case
+    assert parse_signals(json.dumps(item).encode()) == [SignalIn.model_validate(item)]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (b'{"id": "e", "lead_id": "L", "type": "a", "occurred_at": NaN}', "occurred_at"),
+        (
+            b'{"id": "e", "lead_id": "L", "type": "a", "occurred_at": "2026-11-02T09:30:00Z", "k": 1}',
+            "k",
+        ),
+        (b'{"id": "e", "type": "a", "occurred_at": "2026-11-02T09:30:00Z"}', "lead_id"),
+        (
+            b'{"id": "e", "lead_id": "L", "type": "a", "occurred_at": "2026-11-02T09:30:00Z", '
+            b'"properties": {"n": NaN}}',
+            "properties.n",
+        ),
+        (b'{"id": "e", ', "body"),
+    ],
+)
+def test_a_refused_signal_still_names_the_field(body: bytes, field: str) -> None:
+    with pytest.raises(Problem) as caught:
+        parse_signals(body)
+    assert caught.value.status == 422
+    assert caught.value.errors[0]["field"] == field

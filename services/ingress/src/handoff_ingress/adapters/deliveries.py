@@ -7,9 +7,9 @@ first commits or rolls back, which is what makes 50 copies at once publish once.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
+import asyncpg
 from sqlalchemy import (
     Column,
     DateTime,
@@ -20,7 +20,9 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from handoff.db import asyncpg_dsn
 
 SCHEMA = "ingress"
 metadata = MetaData(schema=SCHEMA)
@@ -37,9 +39,11 @@ webhook_deliveries = Table(
 
 DeliveryKey = tuple[str, str]  # (source, delivery id)
 
-_CLAIM = text(
+# Run on the lane's own asyncpg connection (a prepared statement it keeps): through SQLAlchemy,
+# the statement, its transaction and the greenlet hops cost a webhook more than the insert.
+_CLAIM = (
     f"INSERT INTO {SCHEMA}.webhook_deliveries (source, delivery_id) "
-    "SELECT * FROM unnest(CAST(:sources AS text[]), CAST(:ids AS text[])) "
+    "SELECT * FROM unnest($1::text[], $2::text[]) "
     "ON CONFLICT DO NOTHING RETURNING source, delivery_id"
 )
 _PRUNE = text(
@@ -48,11 +52,9 @@ _PRUNE = text(
 )
 
 
-async def claim(conn: AsyncConnection, keys: Sequence[DeliveryKey]) -> set[DeliveryKey]:
+async def claim(conn: asyncpg.Connection, keys: Sequence[DeliveryKey]) -> set[DeliveryKey]:
     """Insert the keys inside the caller's transaction; the ones not seen before."""
-    rows = await conn.execute(
-        _CLAIM, {"sources": [k[0] for k in keys], "ids": [k[1] for k in keys]}
-    )
+    rows = await conn.fetch(_CLAIM, [k[0] for k in keys], [k[1] for k in keys])
     return {(r[0], r[1]) for r in rows}
 
 
@@ -64,30 +66,37 @@ async def prune(engine: AsyncEngine, older_than_seconds: float) -> int:
 
 
 class DeliveryConnection:
-    """One worker's own connection: a pool checkout per batch costs more than the batch."""
+    """One lane's own asyncpg connection: a pool checkout per batch costs more than the batch."""
 
     def __init__(self, engine: AsyncEngine, lock_timeout_ms: int) -> None:
-        self.engine, self.lock_timeout_ms = engine, lock_timeout_ms
-        self.conn: AsyncConnection | None = None
+        self.dsn = asyncpg_dsn(engine.url.render_as_string(hide_password=False))
+        self.lock_timeout_ms = lock_timeout_ms
+        self.conn: asyncpg.Connection | None = None
 
-    async def connection(self) -> AsyncConnection:
-        if self.conn is None or self.conn.closed or self.conn.invalidated:
-            conn = await self.engine.connect()
-            try:
-                # No fsync wait on commit: a claim lost in a crash only means a retry is published
-                # again with the same CloudEvent ids, which the consumer's inbox drops. The lock
-                # timeout bounds the wait for another instance's claim of the same id.
-                await conn.execute(text("SET synchronous_commit = off"))
-                await conn.execute(text(f"SET lock_timeout = {int(self.lock_timeout_ms)}"))
-                await conn.commit()
-            except BaseException:
-                await conn.close()
-                raise
-            self.conn = conn
+    async def connection(self) -> asyncpg.Connection:
+        if self.conn is None or self.conn.is_closed():
+            # No fsync wait on commit: a claim lost in a crash only means a retry is published
+            # again with the same CloudEvent ids, which the consumer's inbox drops. The lock
+            # timeout bounds the wait for another instance's claim of the same id.
+            self.conn = await asyncpg.connect(
+                self.dsn,
+                server_settings={
+                    "synchronous_commit": "off",
+                    "lock_timeout": str(int(self.lock_timeout_ms)),
+                },
+            )
         return self.conn
 
-    async def drop(self) -> None:
+    async def drop(self, *, broken: bool = False) -> None:
+        """Close the connection (at stop), or drop it after a failure: the next batch opens
+        a new one. A broken one gets no goodbye, which could hang."""
         conn, self.conn = self.conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                await conn.close()
+        if conn is None:
+            return
+        if not broken:
+            try:
+                await conn.close(timeout=2)
+                return
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+                pass
+        conn.terminate()

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from handoff.http.auth import require_scope
-from handoff.http.body import invalid, json_payload
 from handoff.http.limits import require_json
 from handoff.http.problem import Problem
-from handoff_ingress.domain.signals import SignalBatch, SignalIn
 from handoff_ingress.entrypoints.deps import Deps
 from handoff_ingress.service_layer import webhooks
-from handoff_ingress.service_layer.signals import accept_signals
+from handoff_ingress.service_layer.signals import accept_signals, parse_signals
 from handoff_ingress.service_layer.webhooks import WebhookRequest
+
+__all__ = ["parse_signals", "router"]  # parse_signals: its tests import it from here
 
 router = APIRouter(prefix="/v1", tags=["ingress"])
 
@@ -27,24 +27,6 @@ class WebhookAccepted(BaseModel):
     accepted: int
     duplicate: bool
     unmapped: int
-
-
-def parse_signals(body: bytes) -> list[SignalIn]:
-    """One signal or {"signals": [...]}; a 422 names the field at fault."""
-    if b'"signals"' in body[:200]:
-        # A batch in one pass (JSON straight into the models); anything it refuses takes the
-        # path below, which gives the same answers as ever.
-        try:
-            return SignalBatch.model_validate_json(body).signals
-        except ValidationError:
-            pass
-    payload = json_payload(body)
-    try:
-        if isinstance(payload, dict) and "signals" in payload:
-            return SignalBatch.model_validate(payload).signals
-        return [SignalIn.model_validate(payload)]
-    except ValidationError as exc:
-        raise invalid(exc, "signal") from None
 
 
 _SIGNALS_BODY = {
@@ -129,7 +111,7 @@ async def receive_webhook(source: str, request: Request, deps: Deps) -> JSONResp
     hooks = deps.webhooks
     src = hooks.source(source)
     body = await read_body(request, src.max_body_bytes)
-    delivery = webhooks.admit(
+    answer = await webhooks.receive(
         hooks,
         src,
         WebhookRequest(
@@ -140,15 +122,4 @@ async def receive_webhook(source: str, request: Request, deps: Deps) -> JSONResp
             client=request.client.host if request.client is not None else "unknown",
         ),
     )
-    if delivery is not None:  # Standard Webhooks: the body is handoff's own signal format
-        deliveries, future = webhooks.standard_signals(
-            src, parse_signals(body), delivery, hooks.limits
-        )
-        unmapped = 0
-    else:
-        deliveries, unmapped, future = webhooks.mapped_signals(src, body, hooks.limits)
-    answer = await webhooks.settle(hooks, src, deliveries, unmapped, future)
-    return JSONResponse(
-        {"accepted": answer.accepted, "duplicate": answer.duplicate, "unmapped": answer.unmapped},
-        status_code=answer.status,
-    )
+    return JSONResponse(answer.body(), status_code=answer.status)

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import asyncpg
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -102,7 +103,7 @@ class DeliveryDesk:
         new: set[DeliveryKey] | None = None
         try:
             conn = await lane.connection()
-            async with conn.begin():
+            async with conn.transaction():
                 new = await deliveries.claim(conn, keys)
                 records = self._assign(batch, new)
                 if records:
@@ -110,9 +111,9 @@ class DeliveryDesk:
         except Problem as exc:
             self._fail(batch, new, exc)
             return
-        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             log.warning("ingress.deliveries.database_error", error=type(exc).__name__)
-            await lane.drop()
+            await lane.drop(broken=True)
             self._fail(batch, new, _database_down())
             return
         except Exception as exc:  # never leave a request waiting forever

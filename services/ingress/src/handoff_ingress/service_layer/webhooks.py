@@ -31,7 +31,7 @@ from handoff_ingress.domain.ratelimit import AddressLimiter, TokenBucket
 from handoff_ingress.domain.signals import SignalIn, field_path, future_dated, missing_field
 from handoff_ingress.domain.verification import Unverified
 from handoff_ingress.service_layer.deliveries import DeliveryDesk
-from handoff_ingress.service_layer.signals import Limits, check_record_sizes
+from handoff_ingress.service_layer.signals import Limits, check_record_sizes, parse_signals
 
 log = structlog.get_logger("handoff_ingress.webhooks")
 
@@ -57,6 +57,9 @@ class WebhookAnswer:
     duplicate: bool
     unmapped: int
     status: int  # 202 stored; 200 seen before, or nothing to store
+
+    def body(self) -> dict[str, int | bool]:
+        return {"accepted": self.accepted, "duplicate": self.duplicate, "unmapped": self.unmapped}
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,23 @@ class Webhooks:
 def unverified() -> Problem:
     # One body for every failure (signature, secret, timestamp, missing header): no oracle.
     return Problem(401, "The webhook could not be verified.")
+
+
+async def receive(webhooks: Webhooks, src: Source, request: WebhookRequest) -> WebhookAnswer:
+    """A delivery whose body was read: verified, limited, mapped to signals and settled once.
+
+    The one path of both doors to it, FastAPI's route and the lean ASGI route (entrypoints/
+    lean_webhooks.py), so they cannot answer differently once the body is in hand.
+    """
+    delivery = admit(webhooks, src, request)
+    if delivery is not None:  # Standard Webhooks: the body is handoff's own signal format
+        deliveries, future = standard_signals(
+            src, parse_signals(request.body), delivery, webhooks.limits
+        )
+        unmapped = 0
+    else:
+        deliveries, unmapped, future = mapped_signals(src, request.body, webhooks.limits)
+    return await settle(webhooks, src, deliveries, unmapped, future)
 
 
 def admit(webhooks: Webhooks, src: Source, request: WebhookRequest) -> str | None:
