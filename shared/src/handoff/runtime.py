@@ -88,11 +88,12 @@ async def _supervised(name: str, work: Callable[[], Awaitable[None]]) -> None:
             delay = min(delay * 2, 10.0)
 
 
-def deps_getter(cls: type[DepsT]) -> Callable[[Request], DepsT]:
+def deps_getter(cls: type[DepsT]) -> Callable[[Request], Awaitable[DepsT]]:
     """The FastAPI dependency that hands a route its service's Deps, typed:
-    `Deps = Annotated[ScoringDeps, Depends(deps_getter(ScoringDeps))]`."""
+    `Deps = Annotated[ScoringDeps, Depends(deps_getter(ScoringDeps))]`. Async although it
+    never awaits, so FastAPI calls it on the loop, not in its thread pool."""
 
-    def service_deps(request: Request) -> DepsT:
+    async def service_deps(request: Request) -> DepsT:
         deps = getattr(request.app.state, "deps", None)
         if not isinstance(deps, cls):  # a wiring mistake, caught by the first test of a route
             raise RuntimeError(f"the app holds no {cls.__name__}; is its lifespan running?")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import Request
 
@@ -37,12 +37,14 @@ _UNAUTHORIZED = Problem(
 )
 
 
-def require_scope(scope: str) -> Callable[[Request], ApiKeyRecord]:
-    """A FastAPI dependency: the caller's key, which must carry `scope` (or admin)."""
+def require_scope(scope: str) -> Callable[[Request], Awaitable[ApiKeyRecord]]:
+    """A FastAPI dependency: the caller's key, which must carry `scope` (or admin). Async
+    although it never awaits: FastAPI runs a plain function in its thread pool, two thread
+    hops per request for a dictionary lookup."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    def dependency(request: Request) -> ApiKeyRecord:
+    async def dependency(request: Request) -> ApiKeyRecord:
         header = request.headers.get("authorization", "")
         kind, _, secret = header.partition(" ")
         if kind.lower() != "bearer" or not secret:

@@ -15,8 +15,9 @@ from handoff.http.values import text_problem
 MAX_PARAMETER_CHARS = 1024  # far above any id, key or domain; keeps index rows small
 
 
-def clean_parameters(request: Request) -> None:
-    """A FastAPI dependency: 422 naming each path or query parameter that cannot be stored."""
+async def clean_parameters(request: Request) -> None:
+    """A FastAPI dependency: 422 naming each path or query parameter that cannot be stored.
+    Async although it never awaits, so FastAPI calls it on the loop, not in its thread pool."""
     found: list[tuple[str, str, str]] = []  # (parameter, path or query, what is wrong)
     values = [(n, v, "path") for n, v in request.path_params.items()]
     values += [(n, v, "query") for n, v in request.query_params.multi_items()]
