@@ -39,7 +39,8 @@ from handoff_dev.ports import free_port
 from handoff_dev.stack import DevStack
 
 REPS, POOLS = 50, ("japan", "enterprise", "inside-sales")
-TARGET_P99_MS, TARGET_RATE = 100.0, 5000.0
+# DESIGN.md asks >= 5,000 assignments/s; issue 14 asks p99 <= 50 ms at half the max rate.
+TARGET_P99_MS, TARGET_RATE = 50.0, 5000.0
 
 
 def team_yaml() -> str:
@@ -340,7 +341,7 @@ async def bench(stack: DevStack, mqls: int, seconds: float, rates: list[float]) 
         print(
             f"latency at {at:,.0f} MQLs/s{' (half the max)' if at == rate / 2 else ''} "
             f"for {seconds:.0f} s ({len(ms):,} MQLs): "
-            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (target p99 < {TARGET_P99_MS:.0f} ms)\n"
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms (goal p99 <= {TARGET_P99_MS:.0f} ms)\n"
             f"  of which publication to decision p50 {percentile(to_decision, 0.5):.1f} ms, "
             f"p99 {percentile(to_decision, 0.99):.1f} ms; decision to arrival "
             f"p50 {percentile(to_arrival, 0.5):.1f} ms, p99 {percentile(to_arrival, 0.99):.1f} ms",
@@ -348,7 +349,10 @@ async def bench(stack: DevStack, mqls: int, seconds: float, rates: list[float]) 
         )
         if at == rate / 2:
             results.record(
-                "MQL published -> assigned event, p99 at half the max rate", p99, "ms", "<= 50"
+                "MQL published -> assigned event, p99 at half the max rate",
+                p99,
+                "ms",
+                f"<= {TARGET_P99_MS:.0f}",
             )
     for proc in stack.services.values():
         if os.environ.get("BENCH_SHOW_LOG"):
