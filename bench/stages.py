@@ -72,7 +72,7 @@ def instrument() -> None:
     timed(consumer.BatchConsumer, "_commit_offsets", "broker offset commit")
     timed(db.UnitOfWork, "commit", "PostgreSQL commit")
     timed(AIOKafkaConsumer, "getmany", "getmany, both pipelines (fetch waits)")
-    make_engine = pipeline.create_engine
+    make_engine: Callable[..., AsyncEngine] = pipeline.create_engine  # type: ignore[attr-defined]
 
     def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         engine = make_engine(url, **kwargs)
