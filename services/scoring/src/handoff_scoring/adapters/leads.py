@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,17 +60,17 @@ async def load(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str, Lead
 WITH_HISTORY = (
     "SELECT l.lead_id, l.state, l.score, l.mql_id, l.model_version, "
     "(SELECT json_agg(json_build_array(a.occurred_at, a.activity_type, a.properties) "
-    "ORDER BY a.occurred_at, a.activity_type, a.seq) "
+    "ORDER BY a.occurred_at, a.activity_type, a.seq)::text "
     "FROM scoring.activities AS a WHERE a.lead_id = l.lead_id) FROM scoring.leads AS l "
 )
+# As text, decoded here by msgspec: several times faster than the driver's json.loads.
+_entries = msgspec.json.Decoder(list[tuple[float, str, dict[str, str] | None]]).decode
 
 
 def _with_history(row: Any) -> StoredLead:
     lead = decode(row[0], row[1])
     if not lead.complete:
-        logged = row[5]
-        entries = json.loads(logged) if isinstance(logged, str) else logged or []
-        lead.with_earlier([(at, kind, props) for at, kind, props in entries])
+        lead.with_earlier(_entries(row[5]) if row[5] else [])
     return StoredLead(lead, row[2], row[3], row[4])
 
 
