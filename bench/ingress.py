@@ -52,6 +52,21 @@ SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWJlbmNoLXNlY3JldC0wMDE="
 REPO = Path(__file__).resolve().parent.parent
 
 
+def unlimited_config(path: Path) -> Path:
+    """The shipped ingress config at `path`, with the standard source's rate limit out of the
+    way: the figure is the webhook path's cost, not how cheaply the limiter refuses."""
+    path.write_text(
+        (REPO / "config" / "ingress.yaml")
+        .read_text()
+        .replace(
+            "rate_limit: {per_second: 1000, burst: 2000}",
+            "rate_limit: {per_second: 1000000, burst: 1000000}",
+            1,
+        )
+    )
+    return path
+
+
 async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """The baseline: read the body, answer 202 with a small JSON body, nothing else."""
     if scope["type"] == "lifespan":
@@ -273,18 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging("console", "warning")
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-bench-"))
     stack = DevStack.from_env(data_dir, pg_port=free_port(), broker_port=free_port())
-    # The shipped config, with the standard source's rate limit out of the way: the figure is
-    # the webhook path's cost, not how cheaply the limiter refuses (429s made it partly that).
-    ingress_yaml = data_dir / "ingress.yaml"
-    ingress_yaml.write_text(
-        (REPO / "config" / "ingress.yaml")
-        .read_text()
-        .replace(
-            "rate_limit: {per_second: 1000, burst: 2000}",
-            "rate_limit: {per_second: 1000000, burst: 1000000}",
-            1,
-        )
-    )
+    ingress_yaml = unlimited_config(data_dir / "ingress.yaml")
     stack.extra_env.update(
         {
             "HANDOFF_CONFIG_DIR": str(REPO / "config"),

@@ -17,7 +17,7 @@ import contextlib
 import subprocess
 from pathlib import Path
 
-from bench.ingress import REPO, SECRET, load, start_bare
+from bench.ingress import REPO, SECRET, load, start_bare, unlimited_config
 from bench.routing import cpu_seconds
 from bench.scaleout import process_tree
 from bench.stack import embedded_stack
@@ -73,16 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     configure_logging("console", "warning")
     with embedded_stack(topics=True) as stack:
-        config = stack.data_dir / "ingress.yaml"
-        config.write_text(
-            (REPO / "config" / "ingress.yaml")
-            .read_text()
-            .replace(
-                "rate_limit: {per_second: 1000, burst: 2000}",
-                "rate_limit: {per_second: 1000000, burst: 1000000}",
-                1,
-            )
-        )
+        config = unlimited_config(stack.data_dir / "ingress.yaml")
         stack.extra_env.update(
             {
                 "HANDOFF_CONFIG_DIR": str(REPO / "config"),

@@ -89,18 +89,23 @@ def field_errors(raw: Sequence[Any]) -> list[dict[str, str]]:
     return out
 
 
+def answer_problem(exc: Problem, instance: str) -> JSONResponse:
+    """The problem+json answer to a raised Problem, about the request path `instance`."""
+    return problem_response(
+        exc.status,
+        exc.detail,
+        errors=exc.errors,
+        headers=exc.headers,
+        extra=exc.extra,
+        title=exc.title,
+        instance=instance,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(
-            exc.status,
-            exc.detail,
-            errors=exc.errors,
-            headers=exc.headers,
-            extra=exc.extra,
-            title=exc.title,
-            instance=request.url.path,
-        )
+        return answer_problem(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -23,7 +23,7 @@ import structlog
 from starlette.datastructures import URL, State
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from handoff.http.problem import Problem, problem_response
+from handoff.http.problem import Problem, answer_problem
 from handoff_ingress.config import Source
 from handoff_ingress.entrypoints.deps import IngressDeps
 from handoff_ingress.service_layer import webhooks
@@ -139,15 +139,7 @@ def _request(scope: Scope, provider: str, headers: dict[str, str], body: bytes) 
 
 
 def _problem(exc: Problem, path: str) -> ASGIApp:
-    return problem_response(
-        exc.status,
-        exc.detail,
-        errors=exc.errors,
-        headers=exc.headers,
-        extra=exc.extra,
-        title=exc.title,
-        instance=path,
-    )
+    return answer_problem(exc, path)
 
 
 async def _accepted(answer: WebhookAnswer, send: Send) -> None:
