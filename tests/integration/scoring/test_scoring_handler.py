@@ -146,6 +146,29 @@ async def test_a_late_event_the_history_loader_missed_is_applied_again_with_the_
     assert found is not None and found.score == 11 and len(found.lead.history) == 2
 
 
+async def test_the_activity_log_is_trimmed_to_the_retention_once_it_runs_past_it(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    # max_activities 10: the log may hold 10 x 1.5 + 16 = 31; the signal that finds 32 loads
+    # it, cuts it to the newest 10 and rewrites it; appends go on from there.
+    shipped = (REPO / "config" / "scoring.yaml").read_text(encoding="utf-8")
+    assert "max_activities: 1000" in shipped
+    (tmp_path / "scoring.yaml").write_text(
+        shipped.replace("max_activities: 1000", "max_activities: 10"), encoding="utf-8"
+    )
+    model = load_model(tmp_path / "scoring.yaml")
+    lead = new_id()
+    for minute in range(40):
+        await apply(engine, [activity(lead, "page_view", at=T0 + timedelta(minutes=minute))], model)
+    async with engine.connect() as conn:
+        logged = await conn.scalar(
+            text("SELECT count(*) FROM scoring.activities WHERE lead_id = :id"), {"id": lead}
+        )
+    assert logged == 10 + (40 - 33)  # trimmed by the 33rd, then 7 more appended
+    found = await stored(engine, lead)
+    assert found is not None and found.lead.activity_count == logged
+
+
 async def test_disqualification_is_published_with_its_reason_and_blocks_the_mql(
     engine: AsyncEngine,
 ) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from handoff_scoring.domain.engagement import Score, score_at
 from handoff_scoring.domain.explanation import Contribution, contributions, reason
 from handoff_scoring.domain.lead import Lead
-from handoff_scoring.domain.lifecycle import cycle_state
+from handoff_scoring.domain.lifecycle import cycle_state, prune
 from handoff_scoring.domain.model import Props, ScoringModel
 
 RECENT = 20  # activities shown, newest first
@@ -43,7 +43,9 @@ def trigger_of(lead: Lead) -> tuple[str, str] | None:
 
 
 def score_report(model: ScoringModel, lead: Lead, now: float) -> ScoreReport:
-    """The lead as the score API shows it at `now` (epoch seconds)."""
+    """The lead as the score API shows it at `now` (epoch seconds), its history cut to the
+    model's retention first (the stored log may run past it until its next trim)."""
+    prune(model, lead)
     score = score_at(model, lead)
     top = contributions(model, lead)
     return ScoreReport(

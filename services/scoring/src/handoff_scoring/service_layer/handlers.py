@@ -140,6 +140,8 @@ class SignalHandler:
             else self.needing_history(batch, sales, signals)
         )
         await leads.complete(uow.conn, needing)
+        for lead in needing:  # the stored log may run past the retention; the model's is used
+            lifecycle.prune(self.model, lead)
         # Sales' outcomes first: a recycle opens the next cycle for this batch's later signals.
         for outcome in sales:
             self.apply_sales_outcome(batch, outcome)
