@@ -9,7 +9,6 @@ added since loading, or rewrites a lead's activities when its history was rewrit
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from handoff_scoring.adapters.lead_state import decode, encode
-from handoff_scoring.domain.lead import Entry, Lead
+from handoff_scoring.domain.lead import Lead
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +54,22 @@ async def load(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str, Lead
     return {row[0]: decode(row[0], row[1]) for row in result}
 
 
+# A lead's activities as one JSON text, [[occurred_at, activity_type, properties], ...] in the
+# domain's order (time, then activity type, then as appended), decoded by msgspec: several
+# times faster than rows, or than the driver's json.loads.
+_LOG = (
+    "(SELECT json_agg(json_build_array(a.occurred_at, a.activity_type, a.properties) "
+    "ORDER BY a.occurred_at, a.activity_type, a.seq)::text "
+    "FROM scoring.activities AS a WHERE a.lead_id = {lead_id})"
+)
+_entries = msgspec.json.Decoder(list[tuple[float, str, dict[str, str] | None]]).decode
 # A lead's state and its activities in one statement, so one snapshot: a batch committing
 # between two reads would otherwise show a history the state does not count yet.
 WITH_HISTORY = (
     "SELECT l.lead_id, l.state, l.score, l.mql_id, l.model_version, "
-    "(SELECT json_agg(json_build_array(a.occurred_at, a.activity_type, a.properties) "
-    "ORDER BY a.occurred_at, a.activity_type, a.seq)::text "
-    "FROM scoring.activities AS a WHERE a.lead_id = l.lead_id) FROM scoring.leads AS l "
+    + _LOG.format(lead_id="l.lead_id")
+    + " FROM scoring.leads AS l "
 )
-# As text, decoded here by msgspec: several times faster than the driver's json.loads.
-_entries = msgspec.json.Decoder(list[tuple[float, str, dict[str, str] | None]]).decode
 
 
 def _with_history(row: Any) -> StoredLead:
@@ -82,34 +87,23 @@ async def get(conn: AsyncConnection, lead_id: str) -> StoredLead | None:
     return None if row is None else _with_history(row)
 
 
-async def histories(conn: AsyncConnection, lead_ids: Iterable[str]) -> dict[str, list[Entry]]:
-    """The stored activities of these leads, each lead's in time order (ties in the order the
-    domain keeps them: by activity type, then as they were appended)."""
-    result = await conn.execute(
-        text(
-            "SELECT lead_id, occurred_at, activity_type, properties FROM scoring.activities "
-            "WHERE lead_id = ANY(CAST(:ids AS text[])) "
-            "ORDER BY lead_id, occurred_at, activity_type, seq"
-        ),
-        {"ids": list(lead_ids)},
-    )
-    found: dict[str, list[Entry]] = {}
-    for lead_id, at, kind, props in result:  # the engine's codec gives jsonb as a dict
-        entries = found.get(lead_id)
-        if entries is None:
-            entries = found[lead_id] = []
-        entries.append((at, kind, props))
-    return found
-
-
 async def complete(conn: AsyncConnection, partial: Iterable[Lead]) -> None:
     """Load the stored activities of the leads whose history is only partly in memory."""
     wanted = [lead for lead in partial if not lead.complete]
     if not wanted:
         return
-    found = await histories(conn, {lead.lead_id for lead in wanted})
+    result = await conn.execute(
+        text(
+            "SELECT w.id, "
+            + _LOG.format(lead_id="w.id")
+            + " FROM unnest(CAST(:ids AS text[])) AS w(id)"
+        ),
+        {"ids": list({lead.lead_id for lead in wanted})},
+    )
+    found = {lead_id: logged for lead_id, logged in result}
     for lead in wanted:
-        lead.with_earlier(list(found.get(lead.lead_id, ())))
+        logged = found.get(lead.lead_id)
+        lead.with_earlier(_entries(logged) if logged else [])
 
 
 async def save(conn: AsyncConnection, rows: Sequence[LeadRow], model_version: str) -> None:
@@ -159,14 +153,13 @@ async def _write_activities(conn: AsyncConnection, saved: Sequence[Lead]) -> Non
     ats: list[float] = []
     kinds: list[str] = []
     props: list[str | None] = []
-    dumps = _json
     for lead in saved:
         start = 0 if lead.history_replaced else lead.saved
         for at, kind, p in lead.history[start:]:
             ids.append(lead.lead_id)
             ats.append(at)
             kinds.append(kind)
-            props.append(None if p is None else dumps(p))
+            props.append(None if p is None else msgspec.json.encode(p).decode())
         lead.saved, lead.history_replaced = len(lead.history), False
     if ids:
         await conn.execute(
@@ -177,9 +170,6 @@ async def _write_activities(conn: AsyncConnection, saved: Sequence[Lead]) -> Non
             ),
             {"ids": ids, "ats": ats, "kinds": kinds, "props": props},
         )
-
-
-_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 async def delete(conn: AsyncConnection, lead_ids: Iterable[str]) -> None:

@@ -53,7 +53,7 @@ class Tally:
         if not matched:
             return
         rules = model._all
-        weight = 2.0 ** ((at - ref) / half) if half else 1.0
+        weight = self._weight(at, half)
         for n in matched:
             rule = rules[n]
             repeat = rule.repeat

@@ -342,4 +342,6 @@ class SignalHandler:
         await leads.save(uow.conn, rows, model.version)
         await leads.delete(uow.conn, batch.merged_away)
         events = [e for e in batch.events if not isinstance(e, PendingMql)]
+        if len(events) != len(batch.events):  # explain_pending runs first; never drop an MQL
+            raise RuntimeError("an MQL was left without its explanation")
         await outbox.append(uow.conn, SCHEMA, events_out.messages(events))
