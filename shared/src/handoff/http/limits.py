@@ -14,6 +14,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from handoff.http.problem import Problem, problem_response
 
 
+def body_too_slow(read_timeout: float) -> Problem:
+    """The 408 for a body that did not all arrive in time; the rest may still come, so the
+    connection is closed."""
+    return Problem(
+        408,
+        f"The request body did not arrive within {read_timeout:g} seconds.",
+        headers={"Connection": "close"},
+    )
+
+
 class BodyLimit:
     """413 as problem+json when a body passes `max_bytes`, declared or chunked; 408 when the
     whole body has not arrived within `read_timeout` seconds of the app asking for it.
@@ -55,11 +65,8 @@ class BodyLimit:
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                     message = await receive()
             except TimeoutError:
-                raise HTTPException(
-                    408,
-                    f"The request body did not arrive within {self.read_timeout:g} seconds.",
-                    headers={"Connection": "close"},
-                ) from None
+                late = body_too_slow(self.read_timeout)
+                raise HTTPException(late.status, late.detail, headers=late.headers) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 complete = not message.get("more_body", False)

@@ -35,6 +35,20 @@ class Problem(Exception):
         self.headers, self.extra, self.title = headers or {}, extra or {}, title
 
 
+def too_deep() -> Problem:
+    """A body nested deeper than a reader or validator can walk: the caller's input."""
+    return Problem(
+        422,
+        "The body is nested too deeply.",
+        errors=[{"field": "body", "message": "nested too deeply"}],
+    )
+
+
+def unexpected() -> Problem:
+    """What a caller is told of our own fault: no traceback, only that it was logged."""
+    return Problem(500, "Unexpected error; it has been logged.")
+
+
 def problem_response(
     status: int,
     detail: str,
@@ -127,14 +141,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RecursionError)
     async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
-        # A body nested deeper than a reader or validator can walk is the caller's input,
-        # whichever library met it first; the JSON readers of handoff stop at 200 levels.
-        return problem_response(
-            422,
-            "The body is nested too deeply.",
-            errors=[{"field": "body", "message": "nested too deeply"}],
-            instance=request.url.path,
-        )
+        # Whichever library met it first; the JSON readers of handoff stop at 200 levels.
+        return answer_problem(too_deep(), request.url.path)
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(request: Request, exc: ClientDisconnect) -> Response:
@@ -146,6 +154,4 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("http.unexpected_error", path=request.url.path)
-        return problem_response(
-            500, "Unexpected error; it has been logged.", instance=request.url.path
-        )
+        return answer_problem(unexpected(), request.url.path)

@@ -21,9 +21,10 @@ import asyncio
 
 import structlog
 from starlette.datastructures import URL, State
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
-from handoff.http.problem import Problem, answer_problem
+from handoff.http.limits import body_too_slow
+from handoff.http.problem import Problem, answer_problem, too_deep, unexpected
 from handoff_ingress.config import Source
 from handoff_ingress.entrypoints.deps import IngressDeps
 from handoff_ingress.service_layer import webhooks
@@ -52,14 +53,8 @@ class LeanWebhooks:
         path: str = scope["path"]
         try:
             body = await self._body(receive)
-        except TimeoutError:
-            # As BodyLimit answers: the rest of the body may still come, so close the connection.
-            late = Problem(
-                408,
-                f"The request body did not arrive within {self.read_timeout:g} seconds.",
-                headers={"Connection": "close"},
-            )
-            await _problem(late, path)(scope, receive, send)
+        except TimeoutError:  # as BodyLimit answers
+            await answer_problem(body_too_slow(self.read_timeout), path)(scope, receive, send)
             return True
         if body is None:  # the caller hung up mid-body: nothing accepted, nobody to answer
             log.info("http.client_disconnected", path=path)
@@ -68,20 +63,14 @@ class LeanWebhooks:
             request = _request(scope, source.provider, headers, body)
             answer = await webhooks.receive(hooks, source, request)
         except Problem as exc:
-            await _problem(exc, path)(scope, receive, send)
+            await answer_problem(exc, path)(scope, receive, send)
             return True
         except RecursionError:
-            too_deep = Problem(
-                422,
-                "The body is nested too deeply.",
-                errors=[{"field": "body", "message": "nested too deeply"}],
-            )
-            await _problem(too_deep, path)(scope, receive, send)
+            await answer_problem(too_deep(), path)(scope, receive, send)
             return True
         except Exception:  # never a traceback to the caller; the same 500 FastAPI's handler gives
             log.exception("http.unexpected_error", path=path)
-            failed = Problem(500, "Unexpected error; it has been logged.")
-            await _problem(failed, path)(scope, receive, send)
+            await answer_problem(unexpected(), path)(scope, receive, send)
             return True
         await _accepted(answer, send)
         return True
@@ -136,10 +125,6 @@ def _request(scope: Scope, provider: str, headers: dict[str, str], body: bytes) 
         body=body,
         client=client[0] if client else "unknown",
     )
-
-
-def _problem(exc: Problem, path: str) -> ASGIApp:
-    return answer_problem(exc, path)
 
 
 async def _accepted(answer: WebhookAnswer, send: Send) -> None:
