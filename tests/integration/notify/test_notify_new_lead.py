@@ -4,7 +4,9 @@ without after the grace; replays and late starts change nothing; webhooks are no
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -14,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from handoff.events.envelope import GenericEvent
 from handoff_dev.receivers import SmtpSink
 from handoff_notify.config import NotifyConfig
+from handoff_notify.entrypoints.worker import Worker
+from handoff_notify.service_layer.handlers import Render
 from handoff_notify.service_layer.notices import Notices
 from handoff_notify.settings import NotifySettings
 from tests.notify_helpers import (
@@ -65,6 +69,30 @@ def started(first: GenericEvent, stage: str = "accept") -> GenericEvent:
     )
 
 
+@dataclass
+class Mailing:
+    """One rep's email subscription and a running delivery worker on the SMTP sink."""
+
+    rep: str
+    clock: Clock
+    render: Render
+    subscription_id: str
+    worker: Worker
+
+
+@asynccontextmanager
+async def mailing(engine: AsyncEngine, database_url: str, sink: SmtpSink) -> AsyncIterator[Mailing]:
+    rep, clock = uid("aiko"), Clock()
+    sub = await subscribe(engine, channel="email", url="", reps=(rep,))
+    worker = worker_for(database_url, clock, smtp_port=sink.port)
+    await worker.start()
+    try:
+        yield Mailing(rep, clock, render_for(rep).render, sub.subscription_id, worker)
+    finally:
+        await worker.stop()
+        await unsubscribe(engine, sub.subscription_id)
+
+
 def text_of(mail: EmailMessage) -> str:
     part = mail.get_body(preferencelist=("plain",))
     assert part is not None
@@ -74,12 +102,8 @@ def text_of(mail: EmailMessage) -> str:
 async def test_assigned_then_started_sends_one_notice_with_the_due_time_at_once(
     engine: AsyncEngine, database_url: str, sink: SmtpSink
 ) -> None:
-    rep, clock = uid("aiko"), Clock()
-    render = render_for(rep).render
-    sub = await subscribe(engine, channel="email", url="", reps=(rep,))
-    worker = worker_for(database_url, clock, smtp_port=sink.port)
-    await worker.start()
-    try:
+    async with mailing(engine, database_url, sink) as m:
+        rep, clock, render, worker = m.rep, m.clock, m.render, m.worker
         first = assigned(rep)
         await handle(engine, [first], render, grace_seconds=GRACE, clock=clock)
         assert await worker.drain() == 0  # held for the start, which follows in milliseconds
@@ -90,10 +114,7 @@ async def test_assigned_then_started_sends_one_notice_with_the_due_time_at_once(
         await handle(engine, [started(first)], render, grace_seconds=GRACE, clock=clock)
         clock.advance(GRACE + 1)
         assert await worker.drain() == 0
-    finally:
-        await worker.stop()
-        await unsubscribe(engine, sub.subscription_id)
-    assert len(await deliveries_of(engine, sub.subscription_id)) == 1
+    assert len(await deliveries_of(engine, m.subscription_id)) == 1
     (mail,) = sink.mails
     assert JA_DUE in text_of(mail)
 
@@ -101,12 +122,8 @@ async def test_assigned_then_started_sends_one_notice_with_the_due_time_at_once(
 async def test_without_an_accept_sla_one_notice_goes_after_the_grace_without_a_due_time(
     engine: AsyncEngine, database_url: str, sink: SmtpSink
 ) -> None:
-    rep, clock = uid("aiko"), Clock()
-    render = render_for(rep).render
-    sub = await subscribe(engine, channel="email", url="", reps=(rep,))
-    worker = worker_for(database_url, clock, smtp_port=sink.port)
-    await worker.start()
-    try:
+    async with mailing(engine, database_url, sink) as m:
+        rep, clock, render, worker = m.rep, m.clock, m.render, m.worker
         first = assigned(rep)
         await handle(engine, [first], render, grace_seconds=GRACE, clock=clock)
         # Another stage's start is no accept SLA: the notice still waits out the grace.
@@ -119,10 +136,7 @@ async def test_without_an_accept_sla_one_notice_goes_after_the_grace_without_a_d
         await handle(engine, [started(first), first], render, grace_seconds=GRACE, clock=clock)
         clock.advance(GRACE + 1)
         assert await worker.drain() == 0
-    finally:
-        await worker.stop()
-        await unsubscribe(engine, sub.subscription_id)
-    assert len(await deliveries_of(engine, sub.subscription_id)) == 1
+    assert len(await deliveries_of(engine, m.subscription_id)) == 1
     (mail,) = sink.mails
     text = text_of(mail)
     assert "新しいリードが割り当てられました" in text
@@ -132,20 +146,13 @@ async def test_without_an_accept_sla_one_notice_goes_after_the_grace_without_a_d
 async def test_a_start_seen_before_its_assignment_lets_the_assignment_send_at_once(
     engine: AsyncEngine, database_url: str, sink: SmtpSink
 ) -> None:
-    rep, clock = uid("aiko"), Clock()
-    render = render_for(rep).render
-    sub = await subscribe(engine, channel="email", url="", reps=(rep,))
-    worker = worker_for(database_url, clock, smtp_port=sink.port)
-    await worker.start()
-    try:
+    async with mailing(engine, database_url, sink) as m:
+        rep, clock, render, worker = m.rep, m.clock, m.render, m.worker
         first = assigned(rep)
         await handle(engine, [started(first)], render, grace_seconds=GRACE, clock=clock)
         assert await worker.drain() == 0  # the assignment (rep, MQL) is not known yet
         await handle(engine, [first], render, grace_seconds=GRACE, clock=clock)
         assert await worker.drain() == 1
-    finally:
-        await worker.stop()
-        await unsubscribe(engine, sub.subscription_id)
     (mail,) = sink.mails
     assert JA_DUE in text_of(mail)
 
